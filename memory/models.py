@@ -1,0 +1,299 @@
+"""The government-service domain as sqlmodel tables.
+
+`ServiceItemBase` doubles as the catalog import/export schema (Base/table split), so a row
+in a province's catalog file and a row in the database are validated by the same model.
+Personal data is held only as ciphertext plus blind indexes (see `memory.pii`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, field_validator
+from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# ---------------------------------------------------------------- catalog
+
+
+class Material(BaseModel):
+    name: str
+    form: str = "原件"  # 原件 / 复印件 / 原件及复印件 / 电子证照
+    count: int = 1
+    required: bool = True
+    note: str = ""
+
+
+class Faq(BaseModel):
+    q: str
+    a: str
+
+
+class ServiceItemBase(SQLModel):
+    code: str = Field(index=True, unique=True, min_length=3, max_length=64)
+    name: str = Field(index=True, unique=True, min_length=2, max_length=100)
+    department: str = Field(index=True, min_length=1, max_length=50)
+    description: str = ""
+    legal_basis: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    applicants: str = ""
+    materials: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    steps: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    statutory_limit_days: int | None = Field(default=None, ge=0)
+    promised_limit_days: int | None = Field(default=None, ge=0)
+    time_limit_note: str = ""
+    fee: str = "不收费"
+    fee_yuan: float | None = Field(default=0.0, ge=0)  # None: varies, see `fee`
+    online: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    mail: bool = False
+    appointment_required: bool = False
+    faqs: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class ServiceItemCreate(ServiceItemBase):
+    """One catalog row as imported: nested lists validated, not just stored."""
+
+    @field_validator("materials")
+    @classmethod
+    def _materials(cls, value: list[Any]) -> list[dict[str, Any]]:
+        return [Material.model_validate(m).model_dump() for m in value]
+
+    @field_validator("faqs")
+    @classmethod
+    def _faqs(cls, value: list[Any]) -> list[dict[str, Any]]:
+        return [Faq.model_validate(f).model_dump() for f in value]
+
+    @field_validator("legal_basis", "steps", "online", "keywords", mode="before")
+    @classmethod
+    def _string_lists(cls, value: Any) -> list[str]:
+        if isinstance(value, str):  # CSV cells hold lists separated by ；or |
+            value = [p for p in (s.strip() for s in value.replace("；", "|").split("|")) if p]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("must be a list of strings")
+        return value
+
+
+class ServiceItem(ServiceItemBase, table=True):
+    __tablename__ = "service_item"
+    id: int | None = Field(default=None, primary_key=True)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class HallItem(SQLModel, table=True):
+    __tablename__ = "hall_item"
+    hall_id: int = Field(foreign_key="hall.id", primary_key=True)
+    item_id: int = Field(foreign_key="service_item.id", primary_key=True, index=True)
+
+
+class HallBase(SQLModel):
+    code: str = Field(index=True, unique=True, max_length=64)
+    name: str = Field(index=True, unique=True, max_length=100)
+    city: str = Field(index=True, max_length=50)
+    district: str = ""
+    address: str = ""
+    phone: str = ""
+    hours: str = ""
+    aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # opening windows; slots are cut from these in half-hour steps
+    am_open: dt.time = dt.time(9, 0)
+    am_close: dt.time = dt.time(12, 0)
+    pm_open: dt.time = dt.time(14, 30)
+    pm_close: dt.time = dt.time(17, 30)
+
+
+class Hall(HallBase, table=True):
+    __tablename__ = "hall"
+    id: int | None = Field(default=None, primary_key=True)
+
+
+# ---------------------------------------------------------------- appointments
+
+
+class Period(StrEnum):
+    MORNING = "上午"
+    AFTERNOON = "下午"
+
+
+class Slot(SQLModel, table=True):
+    """A bookable half-hour window of one hall; `booked` never exceeds `capacity`."""
+
+    __tablename__ = "slot"
+    __table_args__ = (
+        UniqueConstraint("hall_id", "date", "start", name="uq_slot_hall_date_start"),
+        CheckConstraint("booked >= 0 AND booked <= capacity", name="ck_slot_capacity"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    hall_id: int = Field(foreign_key="hall.id", index=True)
+    date: dt.date = Field(index=True)
+    start: dt.time
+    end: dt.time
+    period: str = Field(max_length=4)
+    window: str = Field(default="综合窗口", max_length=50)
+    capacity: int = Field(ge=0)
+    booked: int = Field(default=0, ge=0)
+
+
+class AppointmentStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    RESCHEDULED = "rescheduled"  # the old row of a reschedule; the new row is confirmed
+
+
+class Appointment(SQLModel, table=True):
+    __tablename__ = "appointment"
+    __table_args__ = (
+        # one active appointment per resident, item and day — enforced by the database
+        Index(
+            "uq_appointment_active_per_day",
+            "resident_id",
+            "item_id",
+            "date",
+            unique=True,
+            sqlite_where=text("status = 'confirmed'"),
+            postgresql_where=text("status = 'confirmed'"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True)
+    item_id: int = Field(foreign_key="service_item.id")
+    hall_id: int = Field(foreign_key="hall.id")
+    slot_id: int = Field(foreign_key="slot.id", index=True)
+    date: dt.date
+    status: str = Field(default=AppointmentStatus.CONFIRMED, max_length=16, index=True)
+    confirmation_code: str = Field(unique=True, max_length=16)
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=128)
+    replaces_id: int | None = Field(default=None, foreign_key="appointment.id")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- applications (办件)
+
+
+class Application(SQLModel, table=True):
+    __tablename__ = "application"
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_no: str = Field(unique=True, index=True, max_length=32)
+    item_id: int = Field(foreign_key="service_item.id")
+    hall_id: int = Field(foreign_key="hall.id")
+    status: str = Field(max_length=32)
+    applicant_name_enc: str
+    applicant_phone_enc: str | None = None
+    applicant_id_enc: str | None = None
+    applicant_phone_bidx: str | None = Field(default=None, index=True, max_length=64)
+    applicant_id_bidx: str | None = Field(default=None, index=True, max_length=64)
+    applicant_id_last4_bidx: str | None = Field(default=None, max_length=64)
+    submitted_at: dt.datetime
+
+    def __repr__(self) -> str:  # never show ciphertext or blind indexes in logs
+        return f"Application(receipt_no={self.receipt_no!r}, status={self.status!r})"
+
+
+class ApplicationEvent(SQLModel, table=True):
+    __tablename__ = "application_event"
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    status: str = Field(max_length=32)
+    at: dt.datetime
+    department: str = ""
+    note: str = ""
+
+
+class ProgressAttempt(SQLModel, table=True):
+    """Failed second-factor checks, for throttling guessing."""
+
+    __tablename__ = "progress_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    requester: str = Field(index=True, max_length=128)
+    receipt_no: str = Field(index=True, max_length=32)
+    at: dt.datetime = Field(index=True)
+
+
+# ---------------------------------------------------------------- residents
+
+
+class Resident(SQLModel, table=True):
+    """One person across channels; verified identity only as ciphertext + blind index."""
+
+    __tablename__ = "resident"
+    id: int | None = Field(default=None, primary_key=True)
+    wechat_openid: str | None = Field(default=None, unique=True, max_length=64)
+    wechat_unionid: str | None = Field(default=None, unique=True, max_length=64)
+    miniprogram_openid: str | None = Field(default=None, unique=True, max_length=64)
+    web_id: str | None = Field(default=None, unique=True, max_length=64)
+    phone_enc: str | None = None
+    phone_bidx: str | None = Field(default=None, unique=True, max_length=64)
+    name_enc: str | None = None
+    id_number_enc: str | None = None
+    id_number_bidx: str | None = Field(default=None, index=True, max_length=64)
+    verified: bool = False
+    elderly: bool = False
+    usual_hall_id: int | None = Field(default=None, foreign_key="hall.id")
+    preferred_language: str = Field(default="zh", max_length=16)
+    memory: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Resident(id={self.id}, verified={self.verified}, elderly={self.elderly})"
+
+
+# ---------------------------------------------------------------- audit
+
+
+class AuditLog(SQLModel, table=True):
+    """Every write: who, what, when, before/after (personal data masked)."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=32)
+    entity: str = Field(max_length=64, index=True)
+    entity_id: str = Field(default="", max_length=64)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+# ---------------------------------------------------------------- handoff to staff
+
+
+class HandoffStatus(StrEnum):
+    WAITING = "waiting"
+    CLAIMED = "claimed"
+    CLOSED = "closed"  # handed back to the bot or finished
+
+
+class Handoff(SQLModel, table=True):
+    """A conversation waiting for, or held by, hall staff; the bot is silent meanwhile."""
+
+    __tablename__ = "handoff"
+    __table_args__ = (
+        Index(
+            "uq_handoff_open_per_resident",
+            "resident_id",
+            unique=True,
+            sqlite_where=text("status != 'closed'"),
+            postgresql_where=text("status != 'closed'"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True)
+    channel: str = Field(max_length=16)
+    reason: str = Field(max_length=200)
+    item_code: str | None = Field(default=None, max_length=64)
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=HandoffStatus.WAITING, max_length=16, index=True)
+    staff: str | None = Field(default=None, max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    claimed_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None

@@ -1,0 +1,87 @@
+"""Shared fixtures: a real database seeded with the shipped demo data.
+
+The demo data is loaded once into a template SQLite file; each test gets its own copy, so
+tests are isolated and fast. PostgreSQL tests use `TONGBAN_TEST_DATABASE_URL` and create
+and drop their own database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from memory.db import make_engine
+from memory.settings import MemorySettings
+from memory.store import Store
+
+TODAY = dt.date(2026, 11, 24)
+NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def _settings(url: str, data_dir: Path) -> MemorySettings:
+    return MemorySettings(env="test", database_url=url, data_dir=data_dir, secret_key="test-secret-key-0123456789")
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("template")
+    path = directory / "tongban.db"
+    store = Store.from_settings(_settings(f"sqlite:///{path}", directory))
+    store.initialise(today=TODAY)
+    store.dispose()
+    with closing(sqlite3.connect(path)) as connection:  # fold the WAL in before copying
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def store(template_db: Path, tmp_path: Path) -> Iterator[Store]:
+    """A SQLite store with the demo data, private to one test."""
+    path = tmp_path / "tongban.db"
+    shutil.copy(template_db, path)
+    store = Store.from_settings(_settings(f"sqlite:///{path}", tmp_path))
+    yield store
+    store.dispose()
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("TONGBAN_TEST_DATABASE_URL")
+
+
+@pytest.fixture
+def pg_store(tmp_path: Path) -> Iterator[Store]:
+    """A fresh PostgreSQL database with the demo data, dropped afterwards."""
+    base = postgres_url()
+    if not base:
+        pytest.skip("PostgreSQL not configured: set TONGBAN_TEST_DATABASE_URL to run this test")
+    name = f"tongban_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(base).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    store = Store.from_settings(_settings(url, tmp_path))
+    store.initialise(today=TODAY)
+    try:
+        yield store
+    finally:
+        store.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest) -> Store:
+    """The same test on the embedded default and on PostgreSQL (when configured)."""
+    return request.getfixturevalue("store" if request.param == "sqlite" else "pg_store")

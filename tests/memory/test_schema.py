@@ -1,0 +1,46 @@
+"""Migrations and models agree; init is idempotent; settings refuse default secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel, func, select
+
+from memory.models import Hall, ServiceItem, Slot
+from memory.settings import MemorySettings
+from memory.store import Store
+
+
+def test_migrations_match_the_models(any_store: Store) -> None:
+    with any_store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert diff == []
+
+
+def test_init_is_idempotent(store: Store) -> None:
+    def counts() -> tuple[int, int, int]:
+        with store.session() as session:
+            return tuple(session.exec(select(func.count()).select_from(t)).one() for t in (ServiceItem, Hall, Slot))
+
+    first = counts()
+    store.initialise(today=dt.date(2026, 11, 24))
+    assert counts() == first
+    assert first[0] >= 47 and first[1] == 8
+
+
+def test_default_secret_refused_outside_development(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="TONGBAN_SECRET_KEY"):
+        MemorySettings(env="production", data_dir=tmp_path)
+    assert MemorySettings(env="development", data_dir=tmp_path).url.startswith("sqlite:///")
+
+
+def test_settings_read_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TONGBAN_ENV", "production")
+    monkeypatch.setenv("TONGBAN_SECRET_KEY", "a-real-production-secret")
+    monkeypatch.setenv("TONGBAN_DATABASE_URL", "postgresql://db/tongban")
+    settings = MemorySettings()
+    assert settings.env == "production" and settings.url == "postgresql://db/tongban"

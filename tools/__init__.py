@@ -1,0 +1,1 @@
+"""What the agent can do: service lookup (hybrid retrieval), booking, progress, handoff."""

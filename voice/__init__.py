@@ -1,0 +1,1 @@
+"""Audio to text, locally (FunASR). Imports nothing else of tongban's."""

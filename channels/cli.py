@@ -87,6 +87,40 @@ def catalog_export(file: Annotated[Path, typer.Argument(dir_okay=False)]) -> Non
     typer.echo(f"导出 {count} 项到 {file}")
 
 
+@app.command("eval")
+def eval_(
+    file: Annotated[Path, typer.Argument(help="conversation cases, JSON Lines (see the eval format)")],
+    json_path: Annotated[Path | None, typer.Option("--json", help="write per-turn results here")] = None,
+    min_pass: Annotated[float | None, typer.Option("--min-pass", help="exit 1 below this pass rate")] = None,
+    llm: Annotated[bool, typer.Option("--llm", help="use the configured language model")] = False,
+) -> None:
+    """Run scripted conversations through the real agent and score what it did."""
+    from agent.evaluation import main_cli
+
+    _logging(False)
+    raise typer.Exit(main_cli(file, json_path, min_pass, llm))
+
+
+@app.command()
+def lookup(
+    question: Annotated[str, typer.Argument(help="a resident's question")],
+    k: Annotated[int, typer.Option("-k", help="how many results")] = 5,
+    city: Annotated[str | None, typer.Option(help="only items handled in this city")] = None,
+) -> None:
+    """Find the service items for a question, with scores and timing."""
+    from tools.services import lookup as run_lookup
+
+    _logging(False)
+    store = _store()
+    store.initialise()
+    result = run_lookup(store, question, k, city)
+    for rank, hit in enumerate(result.hits, start=1):
+        typer.echo(f"{rank}. {hit.name}  [{hit.code}] {hit.department}  score={hit.score:.3f}")
+        typer.echo(f"   依据：{'、'.join(hit.legal_basis[:2])}")
+        typer.echo(f"   匹配：{hit.passage[:80]}")
+    typer.echo(f"({result.elapsed_ms:.1f} ms)")
+
+
 def main() -> None:
     app()
 

@@ -51,7 +51,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # readers begin DEFERRED: under WAL they neither wait for nor block the writer
+        mode = "DEFERRED" if connection.get_execution_options().get("readonly") else "IMMEDIATE"
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -59,9 +61,14 @@ def is_postgres(engine: Engine) -> bool:
 
 
 @contextmanager
-def session_scope(engine: Engine, *, actor: str = "system") -> Iterator[Session]:
-    """A unit of work: committed on success, rolled back on error, audited as `actor`."""
-    session = Session(engine, expire_on_commit=False)
+def session_scope(engine: Engine, *, actor: str = "system", readonly: bool = False) -> Iterator[Session]:
+    """A unit of work: committed on success, rolled back on error, audited as `actor`.
+
+    A read-only session never takes SQLite's write lock, so it can run while another
+    session of the same thread (a conversation turn) holds it.
+    """
+    bind = engine.execution_options(readonly=True) if readonly else engine
+    session = Session(bind, expire_on_commit=False)
     session.info["actor"] = actor
     audit.watch(session)
     try:

@@ -38,6 +38,12 @@ class Store:
         with session_scope(self.engine, actor=actor) as session:
             yield session
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """For reads only (the retrieval index checking the catalog): never blocks a turn."""
+        with session_scope(self.engine, actor="system:read", readonly=True) as session:
+            yield session
+
     def migrate(self) -> None:
         migrate.upgrade(self.engine)
 

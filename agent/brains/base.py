@@ -1,0 +1,33 @@
+"""The interface both brains fulfil, and what they are given to decide with."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agent.brains.slots import HallRef
+from agent.state import ConversationState
+from tools.services import ServiceIndex
+
+
+@dataclass
+class BrainContext:
+    index: ServiceIndex
+    halls: list[HallRef]
+    now: dt.datetime
+    verified: bool  # the resident has a verified identity (实名)
+    elderly: bool
+    memory: dict[str, Any] = field(default_factory=dict)  # long-term: usual hall, recent items
+
+
+class Brain(Protocol):
+    name: str
+
+    def understand(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
+        """A partial state update: intent, focus, and the tool calls to make."""
+        ...
+
+    def compose(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
+        """The reply for this turn from the tool results: text, quick replies, cards."""
+        ...

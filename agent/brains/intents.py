@@ -1,0 +1,77 @@
+"""What a resident wants, from the way people phrase it — general cue classes, not sentences.
+
+Each intent has regular expressions for the phrasings that signal it in Mandarin, colloquial
+and Cantonese-flavoured Chinese. The offline brain combines these with slot extraction and the
+retrieval's confidence; the order of `detect` is the precedence when several match.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_HANDOFF = re.compile(
+    r"人工|真人|工作人员|客服|坐席|接线员|转接|找人|叫人|找你们(领导|负责人)|投诉|举报|"
+    r"(找|叫|要|转)(个|一个)?(人|领导)|跟人(说|讲)|同人讲|搵人"
+)
+_ERASE = re.compile(r"(删除|删掉|清除|清空|抹掉|忘记|忘掉)(我的|我)?(个人)?(信息|资料|数据|记录|记忆)?|忘记我")
+_SHOW_DATA = re.compile(r"(我的|关于我的)(个人)?(信息|资料|数据)|你(都)?(记得|知道|保存了|存了)(我)?(什么|哪些|啥)")
+_INJECTION = re.compile(
+    r"忽略|无视|忘记(你)?(之前|上面|以上)|ignore|disregard|system\s*prompt|系统提示|提示词|"
+    r"开发者模式|越狱|jailbreak|你现在是|扮演|假装你是|管理员身份|"
+    r"(其他|别|所有|全部)(人|用户|居民|人家)(的)?(手机|电话|身份证|信息|资料|姓名|住址|进度|办件)",
+    re.IGNORECASE,
+)
+_CANCEL = re.compile(r"取消|撤销|退掉|不去了|去不了|唔去|不想去了|来不了|不能去了")
+_MY_APPOINTMENTS = re.compile(r"(我的|我有|我约了?的?|查一?下?)(哪些)?预约(记录)?|约了(哪天|几号|什么)|(有没有|有冇)(约|预约)")
+_BOOK = re.compile(
+    r"预约|挂号|排号|取号|订个?号|约(个|一下|一个|好|在|到|明天|后天|今天|下周|下礼拜|这周|周[一二三四五六日天]|星期|礼拜|\d|[上下]午)|"
+    r"(帮我|给我|替我|我想|我要|想|要)约|(可以|能)约"
+)
+_PROGRESS = re.compile(
+    r"进度|进展|办到哪|到哪(一)?步|哪个环节|办好(了)?(没|吗|未)|好了(没|吗)|批(下来|了)(没|吗)|"
+    r"审批结果|办理结果|审核结果|有(结果|消息)(了)?(没|吗)?|受理编号|受理号|回执号|办件|查件|"
+    r"状态|搞掂(未|没)"
+)
+_GREETING = re.compile(
+    r"^(你好|您好|哈喽|哈啰|嗨|hello|hi|在吗|在不在|早上好|上午好|中午好|下午好|晚上好|早晨|喂|"
+    r"谢谢|多谢|感谢|唔该|辛苦了|再见|拜拜|好的谢谢|没事了|冇嘢了)[呀啊啦吗呢哦～~!！。.，, ]*$",
+    re.IGNORECASE,
+)
+_ABOUT_BOT = re.compile(r"你是(谁|什么|机器人|人吗)|你叫什么|你(能|会|可以)(做|干|帮)(什么|啥|我什么)|有什么功能|怎么用")
+_SERVICE_WORDS = re.compile(
+    r"办|证|卡|申请|申领|登记|补|换|领|提取|缴|交|报|备案|认定|证明|手续|材料|流程|条件|资格|"
+    r"窗口|大厅|政务|社保|医保|公积金|户口|户籍|护照|驾照|驾驶|营业执照|不动产|房产|婚|生育|出生|"
+    r"退休|养老|低保|救助|补贴|津贴|残疾|入学|报名|个税|纳税|公证|律师|法律|租房|公租房|失业|就业|创业"
+)
+
+
+@dataclass(frozen=True)
+class Cues:
+    handoff: bool
+    erase: bool
+    show_data: bool
+    injection: bool
+    cancel: bool
+    my_appointments: bool
+    book: bool
+    progress: bool
+    greeting: bool
+    about_bot: bool
+    service_words: bool
+
+
+def cues(text: str) -> Cues:
+    return Cues(
+        handoff=bool(_HANDOFF.search(text)),
+        erase=bool(_ERASE.search(text)) and bool(re.search(r"我|信息|资料|数据", text)),
+        show_data=bool(_SHOW_DATA.search(text)),
+        injection=bool(_INJECTION.search(text)),
+        cancel=bool(_CANCEL.search(text)),
+        my_appointments=bool(_MY_APPOINTMENTS.search(text)),
+        book=bool(_BOOK.search(text)),
+        progress=bool(_PROGRESS.search(text)),
+        greeting=bool(_GREETING.match(text.strip())),
+        about_bot=bool(_ABOUT_BOT.search(text)),
+        service_words=bool(_SERVICE_WORDS.search(text)),
+    )

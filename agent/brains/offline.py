@@ -1,0 +1,233 @@
+"""The offline brain: intent, slots and dialogue policy with no model server.
+
+It decides from cue classes (`intents`), slot extraction (`slots`) and the retrieval's own
+confidence, carries context in the conversation's focus (the item in play, hall, date, receipt
+number, the task under way), asks for the one missing thing, and plans tool calls. Writes are
+planned like any call; the tools refuse them until the resident confirms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from agent.brains import replies
+from agent.brains.base import BrainContext
+from agent.brains.intents import cues
+from agent.brains.slots import (
+    HallRef,
+    extract_id_last4,
+    extract_phone,
+    extract_receipt_no,
+    extract_when,
+    match_hall,
+    normalise,
+)
+from agent.state import ConversationState
+from tools.retrieval import Hit
+
+ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        ("materials", r"材料|带什么|带啥|带咩|要什么|要啥|需要什么|准备什么|准备啥|资料|证件|要乜"),
+        ("fee", r"多少钱|几多钱|收费|费用|要钱|免费|收钱|工本费"),
+        ("time_limit", r"多久|几天|多长时间|时限|多少天|几时(能|可以)?(拿|好|出)|什么时候(能|可以)?(拿|好|出|办好)"),
+        ("halls", r"在哪|哪里|哪儿|边度|地址|去哪|地点|哪个大厅|哪个窗口|哪些地方"),
+        ("online", r"网上|线上|手机上|不用跑|不用去|在家|智桂通|邮寄|寄"),
+        ("applicants", r"条件|谁可以|谁能|资格|符合|能不能办|可以办吗"),
+        ("steps", r"流程|步骤|程序|手续|怎么办|怎么弄|怎么申请|怎样办|如何办"),
+    )
+)
+_USUAL_PLACE = re.compile(r"上次|上回|老地方|原来(那|的)|同一个|之前(那|的)(个)?(地方|大厅)")
+_FILLER = re.compile(r"^(那|那么|请问|你好|您好|我想问一下|我想问|问一下|麻烦问下|喂)[，,、 ]*")
+# words that say what to do rather than which item: dropped before searching for the item
+_ACTION_WORDS = re.compile(
+    r"帮我|帮忙|给我|替我|我想|我要|想要|想|要|请|麻烦|预约|约好?的?|取消|撤销|退掉|不去了|去不了|"
+    r"一下|那个|这个|之前|上次|以前|我|的|了|吧|呢|啊|呀|可以吗|行吗|好吗|能不能|能否|[，,。.！!？?、 ]"
+)
+_ASPECT_ONLY = re.compile(r"^(那|那么)?(要|需要|得|该)?(带|准备)?(什么|啥|哪些|多少|多久|几天|怎么|在哪|去哪)")
+
+
+def item_ref(hit: Hit) -> dict[str, str]:
+    return {"code": hit.code, "name": hit.name}
+
+
+def confident(hit: Hit | None) -> bool:
+    """The question names this item: lexical evidence agrees with the vectors."""
+    if hit is None:
+        return False
+    s = hit.signals
+    words, agree = float(s.get("words", 0.0)), float(s.get("agree", 0.0))
+    return (words >= 2.0 and s.get("words_rank") == 1.0 and agree >= 2) or (agree >= 3 and words >= 1.5)
+
+
+def plausible(hit: Hit | None) -> bool:
+    """Weaker: good enough for a fresh question that is clearly about a service."""
+    return hit is not None and (confident(hit) or hit.score >= 0.6)
+
+
+def aspect_of(text: str) -> str | None:
+    for name, pattern in ASPECTS:
+        if pattern.search(text):
+            return name
+    return None
+
+
+class OfflineBrain:
+    name = "offline"
+
+    # ------------------------------------------------------------ understanding
+
+    def understand(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
+        if state.get("steps", 0) > 0:
+            return self._continue(state, ctx)
+        text = normalise(state["turn"]["text"])
+        focus = state.get("focus") or {}
+        c = cues(text)
+        when = extract_when(text, ctx.now)
+        hall = match_hall(text, ctx.halls)
+        receipt = extract_receipt_no(text)
+        phone = extract_phone(text)
+        last4 = extract_id_last4(text)
+        task = focus.get("task")
+        update: dict[str, Any] = {}
+        if hall:
+            update["hall"] = hall.name
+        if when and when.date:
+            update.update(date=when.date.isoformat(), period=when.period, time=when.time.strftime("%H:%M") if when.time else None)
+        elif when and when.period:
+            update["period"] = when.period
+        if receipt:
+            update["receipt_no"] = receipt
+        if phone:
+            update["phone"] = phone
+        if last4:
+            update["id_last4"] = last4
+
+        if c.injection:
+            return self._say("out_of_scope", focus, {"refusal": "safety"})
+        if c.handoff:
+            return self._handoff(text, focus)
+        if c.erase:
+            return {"intent": "my_data", "focus": {"task": None, "data_action": "erase"},
+                    "plan": [{"name": "erase_my_data", "args": {}}]}
+        if c.show_data:
+            return {"intent": "my_data", "focus": {"task": None, "data_action": "show"}, "plan": []}
+        if receipt or c.progress or (task == "query_progress" and (phone or last4)):
+            return self._progress({**focus, **update}, update)
+        hit = self._search(text, when, hall, ctx)
+        if c.cancel:
+            named = self._search(_ACTION_WORDS.sub(" ", text), when, hall, ctx)
+            item = item_ref(named) if plausible(named) else None
+            return {"intent": "cancel_appointment",
+                    "focus": {**update, "task": "cancel_appointment", "cancel_item": item, "item": item or focus.get("item")},
+                    "plan": [{"name": "my_appointments", "args": {}}]}
+        if c.my_appointments:
+            return {"intent": "my_appointments", "focus": {"task": None}, "plan": [{"name": "my_appointments", "args": {}}]}
+        wants_booking = c.book or (bool(when and when.date) and hall is not None) or (
+            task == "book_appointment" and (when is not None or hall is not None or _USUAL_PLACE.search(text))
+            and not (confident(hit) and not c.book and hit and hit.code != (focus.get("item") or {}).get("code"))
+        )
+        if wants_booking:
+            return self._book(text, {**focus, **update}, update, hit, ctx)
+        if (c.greeting or c.about_bot) and not confident(hit):
+            return self._say("chitchat", focus, {"task": None})
+        return self._lookup(text, focus, update, hit, c.service_words)
+
+    def _search(self, text: str, when: Any, hall: HallRef | None, ctx: BrainContext) -> Hit | None:
+        query = text
+        if when and when.text:
+            query = query.replace(when.text, " ")
+        if hall:
+            for name in (hall.name, *hall.aliases):
+                query = query.replace(name, " ")
+        query = _FILLER.sub("", query).strip()
+        if len(query) < 2:
+            return None
+        hits = ctx.index.search(query, k=3)
+        return hits[0] if hits else None
+
+    def _say(self, intent: str, focus: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+        return {"intent": intent, "focus": update, "plan": []}
+
+    def _handoff(self, text: str, focus: dict[str, Any]) -> dict[str, Any]:
+        item = focus.get("item") or {}
+        reason = "居民投诉" if "投诉" in text or "举报" in text else "居民要求人工服务"
+        return {"intent": "handoff", "focus": {"task": None},
+                "plan": [{"name": "handoff", "args": {"reason": reason, "item_code": item.get("code")}}]}
+
+    def _progress(self, merged: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+        focus = {**update, "task": "query_progress"}
+        receipt = merged.get("receipt_no")
+        if not receipt:
+            return {"intent": "query_progress", "focus": focus, "plan": []}
+        args = {"receipt_no": receipt}
+        if merged.get("phone"):
+            args["phone"] = merged["phone"]
+        if merged.get("id_last4"):
+            args["id_last4"] = merged["id_last4"]
+        return {"intent": "query_progress", "focus": focus, "plan": [{"name": "query_progress", "args": args}]}
+
+    def _book(
+        self, text: str, merged: dict[str, Any], update: dict[str, Any], hit: Hit | None, ctx: BrainContext
+    ) -> dict[str, Any]:
+        focus = {**update, "task": "book_appointment"}
+        item = merged.get("item")
+        if plausible(hit) and (confident(hit) or not item):
+            item = item_ref(hit)  # type: ignore[arg-type]
+            focus["item"] = item
+        hall = merged.get("hall")
+        if not hall and _USUAL_PLACE.search(text) and ctx.memory.get("usual_hall"):
+            hall = focus["hall"] = ctx.memory["usual_hall"]
+        missing = next(
+            (name for name, value in (("item", item), ("hall", hall), ("date", merged.get("date"))) if not value),
+            None,
+        )
+        if missing:
+            focus["missing"] = missing
+            return {"intent": "book_appointment", "focus": focus, "plan": []}
+        focus["missing"] = None
+        args = {"item_code": item["code"], "hall": hall, "date": merged["date"]}
+        if merged.get("period"):
+            args["period"] = merged["period"]
+        if merged.get("time"):
+            args["time"] = merged["time"]
+        return {"intent": "book_appointment", "focus": focus, "plan": [{"name": "book_appointment", "args": args}]}
+
+    def _lookup(
+        self, text: str, focus: dict[str, Any], update: dict[str, Any], hit: Hit | None, service_words: bool
+    ) -> dict[str, Any]:
+        aspect = aspect_of(text)
+        current = focus.get("item")
+        follow_up = bool(current) and (bool(_ASPECT_ONLY.search(text)) or aspect is not None) and not confident(hit)
+        if follow_up:
+            item = current
+        elif confident(hit) or (plausible(hit) and (service_words or aspect)):
+            item = item_ref(hit)  # type: ignore[arg-type]
+        else:
+            return {"intent": "out_of_scope", "focus": {"task": None}, "plan": []}
+        return {"intent": "service_lookup", "focus": {**update, "item": item, "aspect": aspect, "task": None},
+                "plan": [{"name": "service_detail", "args": {"item_code": item["code"]}}]}
+
+    def _continue(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
+        """A second step within the turn: choose which appointment to cancel."""
+        focus = state.get("focus") or {}
+        if state.get("intent") != "cancel_appointment" or focus.get("cancel_target"):
+            return {"plan": []}
+        listed = next((r for r in reversed(state.get("results", [])) if r["name"] == "my_appointments"), None)
+        appointments = (listed or {}).get("data", {}).get("appointments", [])
+        wanted = focus.get("cancel_item") or {}
+        date = focus.get("date")
+        matches = [a for a in appointments if (not wanted or a["item"] == wanted.get("name")) and (not date or a["date"] == date)]
+        if not wanted and not date and len(appointments) > 1:
+            matches = []  # several, none named: ask which
+        if len(matches) == 1:
+            return {"focus": {"cancel_target": matches[0]["id"]},
+                    "plan": [{"name": "cancel_appointment", "args": {"appointment_id": matches[0]["id"]}}]}
+        return {"plan": []}
+
+    # ------------------------------------------------------------ replies
+
+    def compose(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
+        return replies.compose(state, ctx)

@@ -1,0 +1,473 @@
+"""Slot extraction for the offline brain: dates, halls, phones, ID digits and yes/no answers.
+
+Residents type colloquial Chinese, sometimes Cantonese-flavoured, traditional or full-width,
+and speech recognition adds homophones and spoken digits. Every extractor therefore starts
+from `normalise` and leans on maintained libraries: jionlp resolves Chinese time
+expressions, python-stdnum/phonenumbers (through `memory.pii`) validate identifiers,
+pypinyin and rapidfuzz find halls that were misheard. Everything here is a pure function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any, Literal
+
+import jionlp as jio
+import opencc
+from pypinyin import lazy_pinyin
+from rapidfuzz import fuzz
+
+from memory.pii import InvalidIdentifier, normalise_id_number, normalise_phone
+
+log = logging.getLogger(__name__)
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")  # no DST since 1991
+
+Period = Literal["上午", "下午"]
+Answer = Literal["yes", "no", "other"]
+
+# ── normalisation ────────────────────────────────────────────────────────────────────────
+
+_T2S = opencc.OpenCC("t2s")
+_SPACES = re.compile(r"\s+")
+_SPOKEN_DIGITS = str.maketrans("零〇一二三四五六七八九幺两", "0012345678912")
+_SPOKEN_RUN = re.compile(r"[零〇一二三四五六七八九幺两\d]{3,}")
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width → half-width), traditional → simplified, spaces collapsed.
+
+    Residents paste numbers from full-width keyboards and Hong Kong-style input methods;
+    one canonical form lets every extractor use plain regular expressions.
+    """
+    text = _T2S.convert(unicodedata.normalize("NFKC", text))
+    return _SPACES.sub(" ", text).strip()
+
+
+def _digits_text(text: str) -> str:
+    """Normalised, upper-cased, with spoken digit runs (幺三八…) turned into digits."""
+    text = normalise(text).upper()
+    return _SPOKEN_RUN.sub(lambda m: m.group().translate(_SPOKEN_DIGITS), text)
+
+
+# ── identifiers ──────────────────────────────────────────────────────────────────────────
+
+_RECEIPT = re.compile(r"(?<![A-Z0-9])G\s*X[\s-]*((?:\d[\s-]*){13}\d)(?!\d)")
+_ID_SHAPED = re.compile(r"(?<![A-Z0-9])[1-9](?:[\s-]?\d){16}[\s-]?[\dX](?![A-Z0-9])")
+_NUMBER_RUN = re.compile(r"\+?\d+(?:[ -]+\d+)*")
+_SEPARATORS = re.compile(r"[\s-]")
+
+
+def extract_receipt_no(text: str) -> str | None:
+    """A receipt number (受理编号): GX + 14 digits, however it was typed or spoken."""
+    match = _RECEIPT.search(_digits_text(text))
+    return "GX" + _SEPARATORS.sub("", match.group(1)) if match else None
+
+
+def extract_id_number(text: str) -> str | None:
+    """The first checksum-valid 18-character resident ID number in the text."""
+    for match in _ID_SHAPED.finditer(_digits_text(text)):
+        try:
+            return normalise_id_number(_SEPARATORS.sub("", match.group()))
+        except InvalidIdentifier:
+            continue
+    return None
+
+
+def extract_phone(text: str) -> str | None:
+    """A valid mainland mobile number (11 digits), never a slice of an ID or receipt number.
+
+    Receipt and ID-shaped numbers are blanked out first; the rest is split into digit
+    groups (138 1234 5678, +86-138…) and only whole groups are joined into a candidate.
+    """
+    cleaned = _ID_SHAPED.sub(" # ", _RECEIPT.sub(" # ", _digits_text(text)))
+    for run in _NUMBER_RUN.finditer(cleaned):
+        for candidate in _phone_candidates(re.split(r"[ -]+", run.group().lstrip("+"))):
+            try:
+                return normalise_phone(candidate)
+            except InvalidIdentifier:
+                continue
+    return None
+
+
+def _phone_candidates(groups: list[str]) -> Iterator[str]:
+    """Concatenations of consecutive whole digit groups that have a mobile number's shape."""
+    for start in range(len(groups)):
+        joined = ""
+        for group in groups[start:]:
+            joined += group
+            if len(joined) == 11 and joined.startswith("1"):
+                yield joined
+            elif len(joined) == 13 and joined.startswith("861"):
+                yield joined[2:]
+            elif len(joined) > 13:
+                break
+
+
+_LAST4_PHRASE = re.compile(
+    r"(?:最后|后|末|尾)\s*(?:四|4)\s*位(?:数字|号码|数|号)?\s*(?:是|为|:)?\s*(\d{3}[\dX])(?![\dX])"
+)
+_TAIL_PHRASE = re.compile(r"尾(?:号|数)\s*(?:是|为|:)?\s*(\d{3}[\dX])(?![\dX])")
+_BARE_LAST4 = re.compile(r"(?<![\dX])(\d{3}[\dX])(?![\dX])")
+_ID_CONTEXT = re.compile(r"身份证|身份|证件|证号")
+_PHONE_CONTEXT = re.compile(r"手机|电话")
+
+
+def extract_id_last4(text: str, *, asked: bool = False) -> str | None:
+    """The last four characters of the resident's ID number, when they say that is what it is.
+
+    "后四位" counts unless it is about a phone; "尾号" is common for phones too, so it needs
+    an ID word before it. With `asked` (the agent just asked for the last four) a bare
+    four-character answer counts. A full valid ID number also yields its last four.
+    """
+    cleaned = _digits_text(text)
+    if full := extract_id_number(cleaned):
+        return full[-4:]
+    for match in _LAST4_PHRASE.finditer(cleaned):
+        if _nearest_context(cleaned[: match.start()]) != "phone":
+            return match.group(1)
+    for match in _TAIL_PHRASE.finditer(cleaned):
+        context = _nearest_context(cleaned[: match.start()])
+        if context == "id" or (asked and context is None):
+            return match.group(1)
+    if asked and not _PHONE_CONTEXT.search(cleaned) and not re.search(r"\d{5}", cleaned):
+        bare = _BARE_LAST4.findall(cleaned)
+        if len(bare) == 1:
+            return bare[0]
+    return None
+
+
+def _nearest_context(before: str) -> Literal["id", "phone"] | None:
+    """Whether an ID word or a phone word was mentioned last before a phrase."""
+    ids = [m.end() for m in _ID_CONTEXT.finditer(before)]
+    phones = [m.end() for m in _PHONE_CONTEXT.finditer(before)]
+    if not ids and not phones:
+        return None
+    return "id" if max(ids, default=-1) > max(phones, default=-1) else "phone"
+
+
+# ── dates and times ──────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class When:
+    """A requested day and/or half-day; `date` is None when only a time was said (下午吧)."""
+
+    date: dt.date | None
+    period: Period | None
+    time: dt.time | None
+    text: str  # the matched expression, in normalised form (听日 → 明天)
+
+
+_CANTONESE = (
+    ("听朝", "明天上午"),
+    ("听日", "明天"),
+    ("后日", "后天"),
+    ("今朝", "今天上午"),
+    ("朝早", "上午"),
+    ("上昼", "上午"),
+    ("晏昼", "下午"),
+    ("下昼", "下午"),
+    ("今早", "今天上午"),
+    ("明早", "明天上午"),
+    ("明晚", "明天晚上"),
+)
+_DOTTED_DATE = re.compile(
+    r"(?<![\d.])(1[0-2]|0?[1-9])\.(3[01]|[12]\d|0?[1-9])(?![\d.])"
+    r"(?!\s*(?:元|块|万|千|小时|个|倍|米|斤|公斤|岁|%|分))"
+)
+_LONG_DIGITS = re.compile(r"(?:G\s*X)?\d{7,}[\dXx]*", re.I)
+_PERIOD_WORD = r"(?:上午|下午|早上|早晨|清早|早|中午|晌午|晚上|傍晚|夜里|凌晨)"
+_CLOCK = (
+    r"(?:[零〇一二两三四五六七八九十\d]{1,3}(?:点钟?|时|:\d{1,2})"
+    r"(?:[零〇一二三四五六七八九十\d]{1,3}分?|半|[一三]刻)?)"
+)
+_CLOCK_ONLY = re.compile(rf"(?:{_PERIOD_WORD}|{_CLOCK}|的|左右|\s)+")
+_MORNING_WORD = re.compile(r"上午|早|凌晨")
+_BARE_WEEKDAY = re.compile(r"(?:周|星期|礼拜)[一二三四五六日天1-7]")
+_BARE_DAY = re.compile(r"(?:\d{1,2}|[一二三四五六七八九十]{1,3})[号日]")
+_MONTH_DAY = re.compile(r"(?:\d{1,2}|[一二三四五六七八九十]{1,3})月")
+_RECENT_PAST = dt.timedelta(days=31)
+
+
+def extract_when(text: str, now: dt.datetime) -> When | None:
+    """The day and half-day (or exact time) a resident asks for, resolved against `now`.
+
+    Expressions are found and resolved by jionlp; we only normalise colloquial forms first
+    and interpret the result for booking: a bare weekday or day-of-month means the next
+    one, "三点" with no morning word means 15:00, and a later time-only phrase refines the
+    day before it (明天上午不行，下午吧 → 明天下午). With several days the last one wins,
+    since residents correct themselves at the end (不是明天，是后天).
+    """
+    if now.tzinfo is None:  # a naive clock is taken to be Beijing time, not the server's
+        now = now.replace(tzinfo=SHANGHAI)
+    base = now.astimezone(SHANGHAI).replace(tzinfo=None, second=0, microsecond=0)
+    return _extract_when(_time_text(text), base)
+
+
+def _time_text(text: str) -> str:
+    """Normalised text with Cantonese/colloquial forms rewritten and identifiers blanked."""
+    text = normalise(text)
+    for colloquial, standard in _CANTONESE:
+        text = text.replace(colloquial, standard)
+    text = _LONG_DIGITS.sub("，", text).replace(",", "，")  # jionlp drops a day before ","
+    return _DOTTED_DATE.sub(r"\1月\2日", text)
+
+
+@lru_cache(maxsize=512)
+def _extract_when(text: str, base: dt.datetime) -> When | None:
+    """Cached on (text, minute): the agent asks more than once per turn."""
+    try:
+        entities = jio.ner.extract_time(text, time_base=base, with_parsing=True)
+    except Exception:  # jionlp raises assorted errors on odd input; a chat must not crash
+        log.debug("jionlp could not parse %r", text, exc_info=True)
+        return None
+    found: When | None = None
+    for entity in entities:
+        when = _to_when(entity, base.date())
+        if when is None:
+            continue
+        if found is not None and when.date is None and found.date is not None:
+            when = replace(when, date=found.date, text=f"{found.text} {when.text}")
+        found = when
+    return found
+
+
+def _to_when(entity: dict[str, Any], today: dt.date) -> When | None:
+    """One jionlp time entity as a `When`, or None for ranges longer than a day (下周)."""
+    detail, expr = entity["detail"], entity["text"]
+    if detail["type"] != "time_point":
+        return None
+    start, end = (dt.datetime.fromisoformat(value) for value in detail["time"])
+    if start.date() != end.date():
+        return None
+    day = None if _CLOCK_ONLY.fullmatch(expr) else _roll_forward(start.date(), expr, today)
+    if start.time() == dt.time(0) and end.time() == dt.time(23, 59, 59):
+        return When(day, None, None, expr)
+    if detail["definition"] == "accurate":
+        clock = start.time()
+        if clock.hour < 7 and not _MORNING_WORD.search(expr):
+            clock = clock.replace(hour=clock.hour + 12)  # 三点 at a hall means 15:00
+        return When(day, "上午" if clock < dt.time(13) else "下午", clock, expr)
+    return When(day, _period_of_range(start.time(), end.time()), None, expr)
+
+
+def _period_of_range(start: dt.time, end: dt.time) -> Period | None:
+    """上午 or 下午 for a vague range; 中午 and 晚上 fit neither, so the agent asks."""
+    if end <= dt.time(12, 0, 59):
+        return "上午"
+    if dt.time(13) <= start < dt.time(18):
+        return "下午"
+    return None
+
+
+def _roll_forward(day: dt.date, expr: str, today: dt.date) -> dt.date:
+    """Move a past date said without week, month or year to its next occurrence."""
+    if day >= today:
+        return day
+    if _BARE_WEEKDAY.match(expr):
+        return day + dt.timedelta(days=7)
+    if _BARE_DAY.match(expr):
+        year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+        try:
+            return day.replace(year=year, month=month)
+        except ValueError:  # 31号 in a 30-day month
+            return day
+    if _MONTH_DAY.match(expr) and today - day > _RECENT_PAST:
+        try:
+            return day.replace(year=day.year + 1)
+        except ValueError:  # 2月29号
+            return day
+    return day
+
+
+def warm_up() -> None:
+    """jionlp loads its dictionaries on first use (~60 ms); call at start-up, not mid-turn."""
+    extract_when("明天下午三点", dt.datetime.now(SHANGHAI))
+
+
+# ── halls ────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class HallRef:
+    """What hall matching needs to know about a hall (memory's Hall has more)."""
+
+    id: int
+    name: str
+    city: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Key:
+    hall: HallRef
+    text: str
+    sound: str  # fuzzy pinyin, space-padded so containment respects syllable boundaries
+
+
+@dataclass(frozen=True)
+class _HallIndex:
+    keys: tuple[_Key, ...]
+    cities: tuple[tuple[str, str, str], ...]  # (city, stem, stem's sound)
+    main: dict[str, HallRef]  # city → its one hall without a district in the name
+
+
+_DISTRICT = re.compile(r"^(.{2,3}?)(?:区|县)")
+_FUZZY_INITIALS = re.compile(r"^(zh|ch|sh|n)")
+_FUZZY_FINALS = re.compile(r"(ing|eng|ang)$")
+_FUZZY_THRESHOLD = 80
+
+
+def match_hall(text: str, halls: Sequence[HallRef]) -> HallRef | None:
+    """The hall a resident means: by name or alias, then by sound, then fuzzily, then by city.
+
+    A city mentioned on its own (在桂林办) picks that city's main hall, and a mentioned city
+    limits the candidates so that 柳州市民中心 is not Nanning's 市民中心. District halls
+    are named by their district (兴宁), which the city hall's names never contain.
+    """
+    clean = normalise(text)
+    if not clean or not halls:
+        return None
+    index = _hall_index(tuple(halls))
+    sound = _sound(clean)
+    cities = _mentioned_cities(clean, sound, index)
+    keys = [k for k in index.keys if len(cities) != 1 or k.hall.city in cities]
+    hall = _by_name(clean, sound, keys)
+    if hall is None and len(cities) == 1:
+        hall = index.main.get(cities.pop())
+    return hall
+
+
+@lru_cache(maxsize=8)
+def _hall_index(halls: tuple[HallRef, ...]) -> _HallIndex:
+    """Names, aliases and district stems with their pinyin, computed once per hall list."""
+    keys: list[_Key] = []
+    main: dict[str, list[HallRef]] = {}
+    for hall in halls:
+        district = _DISTRICT.match(hall.name.removeprefix(hall.city))
+        texts = {hall.name, *hall.aliases} | ({district.group(1)} if district else set())
+        keys += [_Key(hall, t, _sound(normalise(t))) for t in sorted(texts)]
+        if district is None:
+            main.setdefault(hall.city, []).append(hall)
+    stems = {(h.city, h.city.removesuffix("市")) for h in halls}
+    cities = tuple((city, stem, _sound(stem)) for city, stem in sorted(stems))
+    return _HallIndex(tuple(keys), cities, {c: hs[0] for c, hs in main.items() if len(hs) == 1})
+
+
+def _sound(text: str) -> str:
+    """Space-padded fuzzy pinyin: homophones and common accent mergers compare equal."""
+    return " " + " ".join(_fuzzy_syllable(s) for s in lazy_pinyin(text)) + " "
+
+
+@lru_cache(maxsize=4096)
+def _fuzzy_syllable(syllable: str) -> str:
+    """zh/z, ch/c, sh/s, n/l and -ng/-n merge, as they do in Guangxi Mandarin and in ASR."""
+    syllable = _FUZZY_INITIALS.sub(lambda m: "l" if m.group() == "n" else m.group()[0], syllable)
+    return _FUZZY_FINALS.sub(lambda m: m.group()[:-1], syllable)
+
+
+def _mentioned_cities(clean: str, sound: str, index: _HallIndex) -> set[str]:
+    """Cities named in the text, by characters or, failing that, by sound (流州 → 柳州)."""
+    exact = {city for city, stem, _ in index.cities if stem in clean}
+    return exact or {city for city, _, stem_sound in index.cities if stem_sound in sound}
+
+
+def _by_name(clean: str, sound: str, keys: Sequence[_Key]) -> HallRef | None:
+    """Best name/alias match: exact text, then exact sound, then rapidfuzz similarity."""
+    for score in (
+        lambda k: len(k.text) if k.text in clean else 0,
+        lambda k: len(k.text) if k.sound in sound else 0,
+        lambda k: _fuzzy_score(k.text, clean),
+    ):
+        if hall := _unique_best(keys, score):
+            return hall
+    return None
+
+
+def _fuzzy_score(key: str, clean: str) -> float:
+    """Similarity of a name to the best-aligned part of the text; 0 below the threshold."""
+    if len(key) < 4:
+        return 0.0
+    # a text shorter than the name must resemble all of it, not just a part
+    matcher = fuzz.partial_ratio if len(clean) >= len(key) else fuzz.ratio
+    ratio = matcher(key, clean)
+    return ratio if ratio >= _FUZZY_THRESHOLD else 0.0
+
+
+def _unique_best(keys: Sequence[_Key], score: Callable[[_Key], float]) -> HallRef | None:
+    """The hall with the top positive score, or None when two halls share it."""
+    best: dict[HallRef, float] = {}
+    for key in keys:
+        if (value := score(key)) > 0:
+            best[key.hall] = max(best.get(key.hall, 0.0), value)
+    if not best:
+        return None
+    ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)
+    if len(ranked) > 1 and ranked[1][1] == ranked[0][1]:
+        return None
+    return ranked[0][0]
+
+
+# ── yes / no ─────────────────────────────────────────────────────────────────────────────
+
+_YES = (
+    "确认 确定 好的 好 好啊 好嘞 好滴 对 对的 对头 是 是的 是滴 可以 可以的 行 成 没问题 冇问题"
+    " 无问题 没错 冇错 嗯 嗯嗯 嗯呢 ok okay yes 要 要得 约 预约 同意 系 得 就这样 当然 👍 👌"
+)
+_NO = (
+    "不 没 没有 冇 唔 别 甭 不用 不要 不必 不需要 不了 算了 取消 改天 下次 再说 以后 迟啲 先不 唔要"
+    " 唔使 唔好 唔得 no 拉倒"
+)
+_FILLER = (
+    "啊 阿 呀 吖 吧 的 了 啦 嘛 呗 哦 噢 喔 哈 哎 诶 欸 嘞 喇 啰 咯 嘅 呐 那 那就 就 这样 这个 那个"
+    " 先 我 我们 帮我 给我 麻烦 麻烦你 谢谢 谢 多谢 唔该 你 您 你们 想 还是 一下 时间 真的 滴 呢个"
+)
+_LEXICON: dict[str, Answer | None] = {
+    **{w: None for w in _FILLER.split()},
+    **{w: "yes" for w in _YES.split()},
+    **{w: "no" for w in _NO.split()},
+}
+_LONGEST = max(map(len, _LEXICON))
+_QUESTION = re.compile(r"[?？]|[吗呢么咩]\W*$|([^不])不\1")
+_PUNCTUATION = re.compile(r"[\W_]+")
+
+
+def classify_answer(text: str) -> Answer:
+    """A resident's reply to a confirmation question: yes, no, or something else.
+
+    The reply must consist only of yes/no words and fillers; anything else (a new date, a
+    service, a question) is "other" so the agent treats it as a new request. A negation
+    anywhere wins (不好, 唔得, 算了吧).
+    """
+    clean = normalise(text).lower()
+    if not clean or _QUESTION.search(clean):
+        return "other"
+    labels = _tokenise(_PUNCTUATION.sub("", clean) or clean)
+    if labels is None:
+        return "other"
+    if "no" in labels:
+        return "no"
+    return "yes" if "yes" in labels else "other"
+
+
+def _tokenise(text: str) -> list[Answer | None] | None:
+    """Greedy longest-match over the answer lexicon; None if any part is not in it."""
+    labels: list[Answer | None] = []
+    position = 0
+    while position < len(text):
+        for size in range(min(_LONGEST, len(text) - position), 0, -1):
+            word = text[position : position + size]
+            if word in _LEXICON:
+                labels.append(_LEXICON[word])
+                position += size
+                break
+        else:
+            return None
+    return labels

@@ -1,0 +1,136 @@
+"""One function per node; each returns a partial update of the conversation state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import interrupt
+
+from agent.brains.slots import classify_answer
+from agent.runtime import TurnRuntime
+from agent.state import RESET, ConversationState
+from agent.toolbox import run_tool
+from memory import residents
+from memory.pii import mask_text
+from tools.confirmation import Confirmation
+
+HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
+PER_TURN_FOCUS = ("aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "declined")
+
+
+def _runtime(config: RunnableConfig) -> TurnRuntime:
+    return config["configurable"]["runtime"]
+
+
+def understand(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+    """Read the resident's message (or the last tool results) and plan what to do."""
+    runtime = _runtime(config)
+    first = state.get("steps", 0) == 0
+    try:
+        decision = runtime.brain.understand(state, runtime.brain_ctx)
+    except Exception:
+        if runtime.fallback is None:
+            raise
+        decision = runtime.fallback.understand(state, runtime.brain_ctx)
+        decision["brain"] = runtime.fallback.name
+    update: dict[str, Any] = {"plan": decision.get("plan", [])}
+    if "intent" in decision:
+        update["intent"] = decision["intent"]
+    focus = decision.get("focus", {})
+    if first:
+        focus = {**dict.fromkeys(PER_TURN_FOCUS), **focus}
+        update["messages"] = [HumanMessage(mask_text(state["turn"]["text"]))]
+    update["focus"] = focus
+    for key in ("ai", "brain", "reply"):
+        if key in decision:
+            update[key if key != "ai" else "reply"] = decision[key] if key != "ai" else {"ai_generated": True, **decision.get("reply", {})}
+    return update
+
+
+def call_tools(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+    """Run the planned calls through the gated toolbox; a needed confirmation becomes pending."""
+    runtime = _runtime(config)
+    ctx = runtime.tools
+    confirmation = state.get("confirmation")
+    ctx.confirmation = Confirmation(confirmation["action"], confirmation["digest"]) if confirmation else None
+    results: list[dict[str, Any]] = []
+    pending = None
+    for call in state.get("plan", []):
+        # a confirmed write replays its pending nonce, so a retried or resumed run has no second effect
+        nonce = (state.get("pending") or {}).get("nonce") or uuid.uuid4().hex
+        ctx.idempotency_key = f"{runtime.thread_id}:{nonce}"
+        result = run_tool(ctx, call["name"], call.get("args", {}))
+        results.append(result)
+        if result["status"] == "needs_confirmation":
+            pending = {**result, "call": call, "nonce": nonce}
+            break
+    ctx.confirmation = None
+    return {"results": results, "plan": RESET, "pending": pending, "confirmation": None,
+            "steps": state.get("steps", 0) + 1}
+
+
+def hand_off(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+    """Queue the conversation for staff; from now on the bot stays silent."""
+    update = call_tools(state, config)
+    return {**update, "steps": 99}
+
+
+def respond(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+    runtime = _runtime(config)
+    prepared = state.get("reply") or {}
+    if prepared.get("ai_generated") and prepared.get("text"):
+        reply = prepared
+    else:
+        reply = runtime.brain.compose(state, runtime.brain_ctx) if not state.get("brain") else (
+            runtime.fallback or runtime.brain).compose(state, runtime.brain_ctx)
+    results = state.get("results", [])
+    handed_off = any(r["name"] == "handoff" and r["status"] == "success" for r in results)
+    done = any(r["status"] == "success" and r["name"] in ("book_appointment", "cancel_appointment") for r in results) or any(
+        r["name"] == "query_progress" and r.get("data", {}).get("outcome") == "disclosed" for r in results)
+    _remember(state, runtime)
+    messages = state.get("messages", [])
+    trim = [RemoveMessage(id=m.id) for m in messages[: max(0, len(messages) + 1 - HISTORY)] if m.id]
+    update: dict[str, Any] = {
+        "reply": {**reply, "handoff": handed_off},
+        "messages": [*trim, AIMessage(reply["text"])],
+    }
+    if done or handed_off:
+        update["focus"] = {"task": None}
+    return update
+
+
+def confirm(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+    """Wait for the resident's answer to the confirmation question, then act on it."""
+    answer = interrupt({"question": (state.get("reply") or {}).get("text", "")})
+    pending = state["pending"] or {}
+    turn = {**state["turn"], **answer}
+    base = {"turn": turn, "results": RESET, "steps": 0, "reply": {}}
+    verdict = classify_answer(turn["text"])
+    if verdict == "yes":
+        return {**base, "confirmation": {"action": pending["action"], "digest": pending["digest"]},
+                "plan": [pending["call"]], "pending": {**pending}, "messages": [HumanMessage(mask_text(turn["text"]))]}
+    if verdict == "no":
+        return {**base, "pending": None, "intent": "declined", "focus": {"task": None, "declined": pending.get("action")},
+                "messages": [HumanMessage(mask_text(turn["text"]))]}
+    return {**base, "pending": None}
+
+
+def _remember(state: ConversationState, runtime: TurnRuntime) -> None:
+    """Long-term memory: the hall a resident books at and the items they deal with."""
+    ctx = runtime.tools
+    memory = dict(ctx.resident.memory or {})
+    for result in state.get("results", []):
+        if result["name"] == "book_appointment" and result["status"] == "success":
+            memory["usual_hall"] = result["data"]["appointment"]["hall"]
+    item = ((state.get("focus") or {}).get("item") or {}).get("name")
+    if item and state.get("intent") in ("service_lookup", "book_appointment"):
+        recent = [i for i in memory.get("recent_items", []) if i != item]
+        memory["recent_items"] = [item, *recent][:5]
+        memory["last_seen"] = dt.date.today().isoformat()
+    if memory != (ctx.resident.memory or {}):
+        residents.remember(ctx.session, ctx.resident, **memory)
+        runtime.brain_ctx.memory = memory

@@ -1,0 +1,17 @@
+"""What the nodes of one turn work with: passed in the run's config, never checkpointed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.brains.base import Brain, BrainContext
+from agent.toolbox import ToolContext
+
+
+@dataclass
+class TurnRuntime:
+    brain: Brain
+    brain_ctx: BrainContext
+    tools: ToolContext
+    thread_id: str
+    fallback: Brain | None = None  # answers when the primary brain fails (model down)

@@ -1,0 +1,208 @@
+"""The one entry point every channel uses: `Agent.respond(Inbound) -> Reply`.
+
+A turn resolves the resident, stays silent while staff hold the conversation, runs the graph
+on the resident's thread (resuming it when it waits for a confirmation) and returns the reply.
+Messages of one resident are processed one at a time, in arrival order; on PostgreSQL an
+advisory lock extends that across replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from agent.brains.base import Brain, BrainContext
+from agent.brains.offline import OfflineBrain
+from agent.brains.slots import SHANGHAI, HallRef, warm_up
+from agent.graph import build_graph
+from agent.messages import Inbound, Reply, ToolCall
+from agent.runtime import TurnRuntime
+from agent.state import RESET
+from agent.toolbox import ToolContext
+from memory.checkpoints import make_checkpointer
+from memory.db import is_postgres
+from memory.models import Hall
+from memory.pii import mask_phone
+from memory.residents import resolve
+from memory.store import Store
+from tools.handoff import open_handoff
+from tools.services import ServiceIndex, get_index
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(SHANGHAI)
+
+
+class Agent:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        brain: Brain | None = None,
+        fallback: Brain | None = None,
+        clock: Clock = system_clock,
+        index: ServiceIndex | None = None,
+        checkpointer: BaseCheckpointSaver | None = None,
+    ) -> None:
+        self.store = store
+        self.brain = brain or OfflineBrain()
+        self.fallback = fallback
+        self.clock = clock
+        self.index = index or get_index(store)
+        self.graph = build_graph(checkpointer or make_checkpointer(store.settings))
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+        self._halls: list[HallRef] | None = None
+        warm_up()
+
+    # ------------------------------------------------------------------ entry points
+
+    async def respond(self, message: Inbound) -> Reply:
+        """Off the event loop: a turn does database and CPU work."""
+        return await asyncio.to_thread(self.respond_sync, message)
+
+    def respond_sync(self, message: Inbound) -> Reply:
+        key = f"{message.channel}:{message.user_id}"
+        with self._lock(key):
+            with self.store.session(actor=f"resident:{message.channel}:{_masked(message)}") as session:
+                with self._replica_lock(session, key):
+                    return self._turn(session, message)
+
+    # ------------------------------------------------------------------ the turn
+
+    def _turn(self, session: Session, message: Inbound) -> Reply:
+        now = message.at or self.clock()
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=SHANGHAI)
+        resident = resolve(
+            session, self.store.vault, channel=message.channel, user_id=message.user_id,
+            unionid=message.unionid, identity=message.identity,
+        )
+        if open_handoff(session, resident.id or 0) is not None:
+            return Reply(text="", handoff=True)  # staff hold the conversation: the bot is silent
+        elderly = resident.elderly or message.transcript is not None
+        thread_id = f"resident:{resident.id}"
+        runtime = TurnRuntime(
+            brain=self.brain,
+            fallback=self.fallback,
+            brain_ctx=BrainContext(
+                index=self.index, halls=self._hall_refs(session), now=now,
+                verified=resident.verified, elderly=elderly, memory=dict(resident.memory or {}),
+            ),
+            tools=ToolContext(
+                session=session, vault=self.store.vault, index=self.index, resident=resident,
+                requester=f"{message.channel}:{message.user_id}", channel=message.channel, now=now,
+            ),
+            thread_id=thread_id,
+        )
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id, "runtime": runtime}}
+        turn = {
+            "text": message.text[:2000], "now": now.isoformat(), "channel": message.channel,
+            "message_id": message.message_id, "elderly": elderly,
+            "confidence": message.transcript.confidence if message.transcript else None,
+            "language": message.transcript.language if message.transcript else None,
+        }
+        snapshot = self.graph.get_state(config)
+        if snapshot.interrupts:
+            state = self.graph.invoke(Command(resume=turn), config)
+        else:
+            state = self.graph.invoke(
+                {"turn": turn, "plan": RESET, "results": RESET, "steps": 0, "pending": None,
+                 "confirmation": None, "reply": {}, "intent": None},
+                config,
+            )
+        return _reply(state, elderly)
+
+    def _hall_refs(self, session: Session) -> list[HallRef]:
+        if self._halls is None:
+            self._halls = [
+                HallRef(id=h.id or 0, name=h.name, city=h.city, aliases=tuple(h.aliases))
+                for h in session.exec(select(Hall).order_by(Hall.id))
+            ]
+        return self._halls
+
+    @contextmanager
+    def _lock(self, key: str) -> Iterator[None]:
+        with self._locks_guard:
+            lock = self._locks[key]
+        with lock:
+            yield
+
+    @contextmanager
+    def _replica_lock(self, session: Session, key: str) -> Iterator[None]:
+        """Across replicas: a transaction-scoped advisory lock per conversation."""
+        if is_postgres(self.store.engine):
+            number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": number})
+        yield
+
+
+def _masked(message: Inbound) -> str:
+    return mask_phone(message.user_id) if message.channel == "sms" else message.user_id[-6:]
+
+
+def _reply(state: dict[str, Any], elderly: bool) -> Reply:
+    reply = state.get("reply") or {}
+    focus = state.get("focus") or {}
+    intent = state.get("intent")
+    if intent == "declined":
+        intent = None
+    item = reply.get("item")
+    if item is None and intent in ("service_lookup", "book_appointment", "cancel_appointment"):
+        item = (focus.get("item") or {}).get("name")
+    return Reply(
+        text=reply.get("text", ""),
+        intent=intent,  # type: ignore[arg-type]
+        item=item,
+        quick_replies=reply.get("quick_replies", []),
+        cards=reply.get("cards", []),
+        tool_calls=[
+            ToolCall(name=r["name"], args=r.get("args", {}), status=_status(r["status"]),
+                     result=r.get("error") or r["status"])
+            for r in state.get("results", [])
+        ],
+        handoff=bool(reply.get("handoff")),
+        ai_generated=bool(reply.get("ai_generated")),
+        elderly=elderly,
+    )
+
+
+def _status(status: str) -> str:
+    return {"success": "success", "needs_confirmation": "refused", "refused": "refused"}.get(status, "error")
+
+
+def shared_index(store: Store) -> ServiceIndex:
+    """One index for many stores holding the same catalog (evaluation cases), cached on disk
+    beside the default database and keyed by catalog and model, so runs reuse it."""
+    from memory.settings import get_memory_settings
+    from tools.settings import ToolsSettings
+
+    settings = ToolsSettings(index_dir=get_memory_settings().data_dir / "index")
+    return ServiceIndex(store, settings, check_interval=float("inf"))
+
+
+def make_agent(
+    store: Store, *, clock: Clock = system_clock, brain: str = "offline", index: ServiceIndex | None = None
+) -> Agent:
+    """The agent as configuration describes it (also what `tongban eval` builds per case)."""
+    if brain == "llm":
+        from agent.brains.llm import LLMBrain
+
+        return Agent(store, brain=LLMBrain.from_settings(), fallback=OfflineBrain(), clock=clock, index=index)
+    return Agent(store, clock=clock, index=index)

@@ -1,0 +1,62 @@
+"""The conversation state the graph carries between nodes and, checkpointed, between messages.
+
+Reducers say how a node's partial update combines with what is there: messages are
+appended (and trimmed by id), the focus of the conversation is merged key by key, and the
+per-turn lists start afresh when the turn starts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+RESET = "__reset__"
+
+
+def merge_focus(current: dict[str, Any] | None, update: dict[str, Any] | None) -> dict[str, Any]:
+    """Merge what this turn learnt into the conversation's focus; None values forget a key."""
+    if update is None:
+        return current or {}
+    if update.get(RESET):
+        return {k: v for k, v in update.items() if k != RESET and v is not None}
+    merged = dict(current or {})
+    for key, value in update.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def per_turn(current: list[Any] | None, update: list[Any] | str | None) -> list[Any]:
+    """Append within a turn; the string RESET starts the next turn empty."""
+    if update == RESET:
+        return []
+    return [*(current or []), *(update or [])]
+
+
+class Turn(TypedDict, total=False):
+    text: str
+    now: str  # ISO datetime, the agent's clock for this turn
+    channel: str
+    message_id: str | None
+    confidence: float | None  # speech transcripts only
+    language: str | None
+    elderly: bool
+
+
+class ConversationState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    turn: Turn
+    # what the conversation is about, carried across turns: item, hall, date, period,
+    # receipt number, second factor, and the task in progress
+    focus: Annotated[dict[str, Any], merge_focus]
+    intent: str | None
+    plan: Annotated[list[dict[str, Any]], per_turn]  # tool calls to make: {name, args}
+    results: Annotated[list[dict[str, Any]], per_turn]  # tool results: {name, status, data}
+    pending: dict[str, Any] | None  # a write waiting for the resident's confirmation
+    confirmation: dict[str, Any] | None  # set only by the confirm node
+    steps: int  # model/tool round trips this turn, bounded
+    reply: dict[str, Any]

@@ -1,0 +1,218 @@
+"""The tools a brain may call, with argument schemas the tools validate themselves.
+
+Both brains plan calls by name and arguments; `run_tool` executes them with the context
+the conversation supplies (resident, clock, a confirmation made by the confirm node), so the
+rules hold whatever a model asks for. Failures come back as results with status "error"
+(an unknown tool, bad arguments, a refusal) instead of exceptions, as LangGraph's ToolNode does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlmodel import Session
+
+from memory import residents
+from memory.booking import BookingError
+from memory.models import Resident
+from memory.pii import InvalidIdentifier, Vault, mask_text, normalise_phone
+from tools import booking, handoff, progress
+from tools.confirmation import Confirmation, NeedsConfirmation
+from tools.services import ServiceIndex, service_detail
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ToolContext:
+    session: Session
+    vault: Vault
+    index: ServiceIndex
+    resident: Resident
+    requester: str  # who is asking, for throttling: channel + user
+    channel: str
+    now: dt.datetime
+    confirmation: Confirmation | None = None
+    idempotency_key: str = ""
+
+
+class SearchArgs(BaseModel):
+    query: str = Field(min_length=1, max_length=200, description="居民的问题或事项名称")
+    city: str | None = Field(default=None, description="只看某个城市能办的事项，如 柳州市")
+
+
+class DetailArgs(BaseModel):
+    item_code: str = Field(min_length=3, max_length=64, description="事项编码")
+
+
+class SlotArgs(BaseModel):
+    item_code: str = Field(min_length=3, max_length=64)
+    hall: str = Field(min_length=2, max_length=100, description="办事大厅全称")
+    date: dt.date = Field(description="YYYY-MM-DD")
+    period: str | None = Field(default=None, pattern="^(上午|下午)$")
+    time: dt.time | None = None
+    slot_id: int | None = Field(default=None, description="已向居民确认过的时段")
+
+
+class CancelArgs(BaseModel):
+    appointment_id: int = Field(gt=0)
+
+
+class ProgressArgs(BaseModel):
+    receipt_no: str = Field(pattern=r"^[Gg][Xx]\d{14}$")
+    phone: str | None = None
+    id_last4: str | None = Field(default=None, pattern=r"^\d{3}[0-9Xx]$")
+
+
+class HandoffArgs(BaseModel):
+    reason: str = Field(min_length=1, max_length=200)
+    item_code: str | None = None
+
+
+class NoArgs(BaseModel):
+    pass
+
+
+def _search(ctx: ToolContext, args: SearchArgs) -> dict[str, Any]:
+    hits = ctx.index.search(args.query, k=3, city=args.city)
+    return {"hits": [
+        {"code": h.code, "name": h.name, "department": h.department,
+         "legal_basis": list(h.legal_basis), "passage": h.passage, "score": round(h.score, 3),
+         "margin": round(float(h.signals.get("margin", 0.0)), 3)}
+        for h in hits
+    ]}
+
+
+def _detail(ctx: ToolContext, args: DetailArgs) -> dict[str, Any]:
+    detail = service_detail(ctx.session, args.item_code)
+    if detail is None:
+        raise LookupError(f"没有编码为 {args.item_code} 的事项")
+    return detail
+
+
+def _slots(ctx: ToolContext, args: SlotArgs) -> dict[str, Any]:
+    offer = booking.find_slot(
+        ctx.session, item_code=args.item_code, hall_name=args.hall, date=args.date,
+        period=args.period, at=args.time, now=ctx.now,
+    )
+    return {"offer": asdict(offer)}
+
+
+def _book(ctx: ToolContext, args: SlotArgs) -> dict[str, Any]:
+    if args.slot_id is not None:
+        offer = booking.offer_for_slot(ctx.session, slot_id=args.slot_id, item_code=args.item_code, now=ctx.now)
+    else:
+        offer = booking.find_slot(
+            ctx.session, item_code=args.item_code, hall_name=args.hall, date=args.date,
+            period=args.period, at=args.time, now=ctx.now,
+        )
+    appointment = booking.book_appointment(
+        ctx.session, resident_id=ctx.resident.id or 0, offer=offer, now=ctx.now,
+        confirmation=ctx.confirmation, idempotency_key=ctx.idempotency_key,
+    )
+    return {"appointment": asdict(appointment), "offer": asdict(offer)}
+
+
+def _cancel(ctx: ToolContext, args: CancelArgs) -> dict[str, Any]:
+    cancelled = booking.cancel_appointment(
+        ctx.session, resident_id=ctx.resident.id or 0, appointment_id=args.appointment_id,
+        confirmation=ctx.confirmation,
+    )
+    return {"appointment": asdict(cancelled)}
+
+
+def _mine(ctx: ToolContext, _args: NoArgs) -> dict[str, Any]:
+    views = booking.my_appointments(ctx.session, resident_id=ctx.resident.id or 0, today=ctx.now.date())
+    return {"appointments": [asdict(v) for v in views]}
+
+
+def _progress(ctx: ToolContext, args: ProgressArgs) -> dict[str, Any]:
+    phone = None
+    if args.phone:
+        try:
+            phone = normalise_phone(args.phone)
+        except InvalidIdentifier:
+            phone = args.phone  # fails the check like any wrong factor
+    result = progress.check_progress(
+        ctx.session, ctx.vault, resident=ctx.resident, requester=ctx.requester,
+        receipt_no=args.receipt_no, phone=phone, id_last4=args.id_last4, now=ctx.now,
+    )
+    out: dict[str, Any] = {"outcome": result.outcome.value, "receipt_no": args.receipt_no.upper()}
+    if result.view is not None:
+        out["application"] = asdict(result.view)
+    return out
+
+
+def _handoff(ctx: ToolContext, args: HandoffArgs) -> dict[str, Any]:
+    record = handoff.start_handoff(
+        ctx.session, resident_id=ctx.resident.id or 0, channel=ctx.channel,
+        reason=mask_text(args.reason), item_code=args.item_code,
+    )
+    return {"handoff_id": record.id, "status": record.status}
+
+
+def _erase(ctx: ToolContext, _args: NoArgs) -> dict[str, Any]:
+    args = {"resident_id": ctx.resident.id}
+    if ctx.confirmation is None or not ctx.confirmation.covers("erase", args):
+        raise NeedsConfirmation("erase", args, "删除您的个人信息和记忆（常用大厅、最近办理的事项、偏好）")
+    residents.erase(ctx.session, ctx.resident)
+    return {"erased": True}
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    args: type[BaseModel]
+    run: Callable[[ToolContext, Any], dict[str, Any]]
+    writes: bool = False
+
+
+TOOLS: dict[str, ToolSpec] = {
+    spec.name: spec
+    for spec in (
+        ToolSpec("search_services", "按居民的描述查找政务服务事项", SearchArgs, _search),
+        ToolSpec("service_detail", "查看事项的材料、流程、收费、时限、办理大厅和设定依据", DetailArgs, _detail),
+        ToolSpec("available_slots", "查询某大厅某天可预约的时段", SlotArgs, _slots),
+        ToolSpec("book_appointment", "为居民预约办事大厅（需居民明确确认）", SlotArgs, _book, writes=True),
+        ToolSpec("cancel_appointment", "取消居民自己的预约（需居民明确确认）", CancelArgs, _cancel, writes=True),
+        ToolSpec("my_appointments", "列出居民自己的有效预约", NoArgs, _mine),
+        ToolSpec("query_progress", "查询办件进度（受理编号加手机号或身份证后四位）", ProgressArgs, _progress),
+        ToolSpec("handoff", "转接大厅工作人员", HandoffArgs, _handoff, writes=True),
+        ToolSpec("erase_my_data", "删除居民自己的个人信息和记忆（需居民明确确认）", NoArgs, _erase, writes=True),
+    )
+}
+
+
+def run_tool(ctx: ToolContext, name: str, raw_args: dict[str, Any]) -> dict[str, Any]:
+    """Execute one planned call; every outcome is a result, never an exception."""
+    spec = TOOLS.get(name)
+    if spec is None:
+        return {"name": name, "status": "error", "error": f"未知工具：{name}", "args": raw_args}
+    try:
+        args = spec.args.model_validate(raw_args or {})
+    except ValidationError as exc:
+        problems = "；".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return {"name": name, "status": "error", "error": f"参数无效：{problems}", "args": raw_args}
+    plain_args = args.model_dump(mode="json", exclude_none=True)
+    try:
+        with ctx.session.begin_nested():
+            data = spec.run(ctx, args)
+    except NeedsConfirmation as needed:
+        return {"name": name, "status": "needs_confirmation", "args": plain_args,
+                "action": needed.action, "digest": needed.digest, "summary": needed.summary}
+    except BookingError as refusal:
+        return {"name": name, "status": "refused", "args": plain_args, "code": refusal.code,
+                "error": refusal.reason,
+                "alternatives": [asdict(a) if not isinstance(a, dict) else a for a in refusal.alternatives]}
+    except LookupError as missing:
+        return {"name": name, "status": "error", "args": plain_args, "error": str(missing)}
+    except Exception:  # a tool bug must not break the conversation; the log keeps it (masked)
+        log.exception("tool %s failed", name)
+        return {"name": name, "status": "error", "args": plain_args, "error": "系统繁忙，请稍后再试"}
+    return {"name": name, "status": "success", "args": plain_args, "data": data}

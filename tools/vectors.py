@@ -1,0 +1,120 @@
+"""Passage vectors in FAISS under stable int64 ids, on GPU when one is present.
+
+One code path for every deployment: exact inner product (`IndexFlatIP`) while the catalog
+is small — a province's catalog is a few thousand items, where exact search costs well under a
+millisecond — and HNSW above `ann_threshold` vectors, where exact search stops being cheap.
+Removed vectors become tombstones filtered at search time (HNSW and GPU indexes cannot
+delete in place) and are compacted away once they are a quarter of the index.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import faiss
+import numpy as np
+
+Kind = Literal["flat", "hnsw"]
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+
+
+def faiss_device() -> Literal["gpu", "cpu"]:
+    """Where FAISS indexes run in this process: "gpu" when faiss-gpu sees a device."""
+    get_num_gpus = getattr(faiss, "get_num_gpus", None)
+    return "gpu" if get_num_gpus is not None and get_num_gpus() > 0 else "cpu"
+
+
+def index_kind(size: int, ann_threshold: int) -> Kind:
+    return "flat" if size < ann_threshold else "hnsw"
+
+
+def _new_cpu_index(dim: int, kind: Kind) -> faiss.Index:
+    if kind == "flat":
+        inner = faiss.IndexFlatIP(dim)
+    else:
+        inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
+    index = faiss.IndexIDMap2(inner)
+    index.referenced_objects = [inner]  # keep the inner index alive with its wrapper
+    return index
+
+
+def to_device(index: faiss.Index) -> tuple[faiss.Index, Literal["gpu", "cpu"]]:
+    """Move to GPU 0 when there is one (faiss-gpu clones HNSW as a CPU index: it stays CPU)."""
+    if faiss_device() == "cpu":
+        return index, "cpu"
+    resources = faiss.StandardGpuResources()
+    gpu_index = faiss.index_cpu_to_gpu(resources, 0, index)
+    gpu_index.referenced_objects = [resources]
+    return gpu_index, "gpu"
+
+
+def to_cpu(index: faiss.Index) -> faiss.Index:
+    if faiss_device() == "gpu" and hasattr(faiss, "index_gpu_to_cpu"):
+        return faiss.index_gpu_to_cpu(index)
+    return index
+
+
+class VectorStore:
+    """FAISS plus tombstones; ids are the caller's (one per passage)."""
+
+    def __init__(self, dim: int, kind: Kind) -> None:
+        self.dim = dim
+        self.kind: Kind = kind
+        self.index, self.device = to_device(_new_cpu_index(dim, kind))
+        self.dead: set[int] = set()
+
+    @property
+    def live(self) -> int:
+        return int(self.index.ntotal) - len(self.dead)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self.index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+            )
+
+    def remove(self, ids: list[int]) -> None:
+        self.dead.update(ids)
+        if len(self.dead) > 0.25 * max(int(self.index.ntotal), 1):
+            self.compact()
+
+    def compact(self) -> None:
+        """Rebuild from the live vectors, dropping tombstones."""
+        cpu = to_cpu(self.index)
+        all_ids = faiss.vector_to_array(faiss.downcast_index(cpu).id_map).astype(np.int64)
+        vectors = faiss.downcast_index(cpu).index.reconstruct_n(0, int(cpu.ntotal))
+        keep = ~np.isin(all_ids, np.fromiter(self.dead, dtype=np.int64, count=len(self.dead)))
+        self.index, self.device = to_device(_new_cpu_index(self.dim, self.kind))
+        self.dead = set()
+        self.add(all_ids[keep], vectors[keep])
+
+    def search(self, query: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top `fetch` live (scores, ids) for one L2-normalised query vector."""
+        total = int(self.index.ntotal)
+        if total == 0 or fetch <= 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        want = min(total, fetch + len(self.dead))
+        scores, ids = self.index.search(np.ascontiguousarray(query.reshape(1, -1)), want)
+        scores, ids = scores[0], ids[0]
+        keep = ids >= 0
+        if self.dead:
+            keep &= ~np.isin(ids, np.fromiter(self.dead, dtype=np.int64, count=len(self.dead)))
+        return scores[keep][:fetch], ids[keep][:fetch]
+
+    def save(self, path: Path) -> None:
+        faiss.write_index(to_cpu(self.index), str(path))
+
+    @classmethod
+    def load(cls, path: Path, dim: int, kind: Kind, dead: set[int]) -> VectorStore:
+        store = cls.__new__(cls)
+        store.dim, store.kind, store.dead = dim, kind, set(dead)
+        cpu = faiss.read_index(str(path))
+        if kind == "hnsw":
+            faiss.downcast_index(faiss.downcast_index(cpu).index).hnsw.efSearch = HNSW_EF_SEARCH
+        store.index, store.device = to_device(cpu)
+        return store

@@ -13,7 +13,12 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agent import nodes
-from agent.routing import route_after_confirm, route_after_respond, route_after_tools, route_after_understand
+from agent.routing import (
+    route_after_confirm,
+    route_after_respond,
+    route_after_tools,
+    route_after_understand,
+)
 from agent.state import ConversationState
 
 

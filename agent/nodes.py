@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -19,7 +20,8 @@ from memory.pii import mask_text
 from tools.confirmation import Confirmation
 
 HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
-PER_TURN_FOCUS = ("aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "declined")
+PER_TURN_FOCUS = ("aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "declined",
+                  "question", "date_said")
 
 
 def _runtime(config: RunnableConfig) -> TurnRuntime:
@@ -35,8 +37,7 @@ def understand(state: ConversationState, config: RunnableConfig) -> dict[str, An
     except Exception:
         if runtime.fallback is None:
             raise
-        decision = runtime.fallback.understand(state, runtime.brain_ctx)
-        decision["brain"] = runtime.fallback.name
+        decision = {**runtime.fallback.understand(state, runtime.brain_ctx), "brain": runtime.fallback.name}
     update: dict[str, Any] = {"plan": decision.get("plan", [])}
     if "intent" in decision:
         update["intent"] = decision["intent"]
@@ -45,9 +46,10 @@ def understand(state: ConversationState, config: RunnableConfig) -> dict[str, An
         focus = {**dict.fromkeys(PER_TURN_FOCUS), **focus}
         update["messages"] = [HumanMessage(mask_text(state["turn"]["text"]))]
     update["focus"] = focus
-    for key in ("ai", "brain", "reply"):
-        if key in decision:
-            update[key if key != "ai" else "reply"] = decision[key] if key != "ai" else {"ai_generated": True, **decision.get("reply", {})}
+    if "brain" in decision:
+        update["brain"] = decision["brain"]
+    if decision.get("ai"):  # the model wrote the answer itself
+        update["reply"] = {**decision["reply"], "ai_generated": True}
     return update
 
 
@@ -63,7 +65,7 @@ def call_tools(state: ConversationState, config: RunnableConfig) -> dict[str, An
         # a confirmed write replays its pending nonce, so a retried or resumed run has no second effect
         nonce = (state.get("pending") or {}).get("nonce") or uuid.uuid4().hex
         ctx.idempotency_key = f"{runtime.thread_id}:{nonce}"
-        result = run_tool(ctx, call["name"], call.get("args", {}))
+        result = {**run_tool(ctx, call["name"], call.get("args", {})), "id": call.get("id")}
         results.append(result)
         if result["status"] == "needs_confirmation":
             pending = {**result, "call": call, "nonce": nonce}
@@ -82,11 +84,11 @@ def hand_off(state: ConversationState, config: RunnableConfig) -> dict[str, Any]
 def respond(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
     runtime = _runtime(config)
     prepared = state.get("reply") or {}
-    if prepared.get("ai_generated") and prepared.get("text"):
+    pending = state.get("pending")
+    if prepared.get("ai_generated") and prepared.get("text") and not pending:
         reply = prepared
     else:
-        reply = runtime.brain.compose(state, runtime.brain_ctx) if not state.get("brain") else (
-            runtime.fallback or runtime.brain).compose(state, runtime.brain_ctx)
+        reply = runtime.brain.compose(state, runtime.brain_ctx)
     results = state.get("results", [])
     handed_off = any(r["name"] == "handoff" and r["status"] == "success" for r in results)
     done = any(r["status"] == "success" and r["name"] in ("book_appointment", "cancel_appointment") for r in results) or any(
@@ -108,8 +110,8 @@ def confirm(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
     answer = interrupt({"question": (state.get("reply") or {}).get("text", "")})
     pending = state["pending"] or {}
     turn = {**state["turn"], **answer}
-    base = {"turn": turn, "results": RESET, "steps": 0, "reply": {}}
-    verdict = classify_answer(turn["text"])
+    base = {"turn": turn, "results": RESET, "steps": 0, "reply": {}, "brain": "offline"}  # confirmed writes: no model
+    verdict = _verdict(turn["text"], pending.get("action", ""))
     if verdict == "yes":
         return {**base, "confirmation": {"action": pending["action"], "digest": pending["digest"]},
                 "plan": [pending["call"]], "pending": {**pending}, "messages": [HumanMessage(mask_text(turn["text"]))]}
@@ -117,6 +119,21 @@ def confirm(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
         return {**base, "pending": None, "intent": "declined", "focus": {"task": None, "declined": pending.get("action")},
                 "messages": [HumanMessage(mask_text(turn["text"]))]}
     return {**base, "pending": None}
+
+
+# an answer that repeats the action's own verb agrees with it: 系，取消 confirms a cancellation
+_ACTION_VERBS = {"cancel": re.compile(r"取消|撤销|退掉|唔要|不要了"), "erase": re.compile(r"删除|删掉|清除"),
+                 "book": re.compile(r"预约|约")}
+
+
+def _verdict(text: str, action: str) -> str:
+    verdict = classify_answer(text)
+    verb = _ACTION_VERBS.get(action)
+    if verdict != "yes" and verb is not None and verb.search(text):
+        rest = verb.sub("", text)
+        if not re.search(r"不|别|唔|冇|没", rest) and (not rest.strip(" ，,。.!！") or classify_answer(rest) == "yes"):
+            return "yes"
+    return verdict
 
 
 def _remember(state: ConversationState, runtime: TurnRuntime) -> None:

@@ -21,9 +21,10 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from agent.brains.base import Brain, BrainContext
+from agent.brains.naming import ItemTerms
 from agent.brains.offline import OfflineBrain
 from agent.brains.slots import SHANGHAI, HallRef, warm_up
 from agent.graph import build_graph
@@ -33,7 +34,7 @@ from agent.state import RESET
 from agent.toolbox import ToolContext
 from memory.checkpoints import make_checkpointer
 from memory.db import is_postgres
-from memory.models import Hall
+from memory.models import Hall, ServiceItem
 from memory.pii import mask_phone
 from memory.residents import resolve
 from memory.store import Store
@@ -68,21 +69,28 @@ class Agent:
         self.graph = build_graph(checkpointer or make_checkpointer(store.settings))
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
+        self._async_locks: dict[str, asyncio.Lock] = {}
         self._halls: list[HallRef] | None = None
+        self._terms: tuple[Any, ItemTerms] | None = None
         warm_up()
 
     # ------------------------------------------------------------------ entry points
 
     async def respond(self, message: Inbound) -> Reply:
-        """Off the event loop: a turn does database and CPU work."""
-        return await asyncio.to_thread(self.respond_sync, message)
+        """Off the event loop: a turn does database and CPU work.
+
+        An asyncio lock per conversation queues its messages first-in first-out, so five
+        messages sent at once are answered in the order they arrived.
+        """
+        lock = self._async_locks.setdefault(f"{message.channel}:{message.user_id}", asyncio.Lock())
+        async with lock:
+            return await asyncio.to_thread(self.respond_sync, message)
 
     def respond_sync(self, message: Inbound) -> Reply:
         key = f"{message.channel}:{message.user_id}"
-        with self._lock(key):
-            with self.store.session(actor=f"resident:{message.channel}:{_masked(message)}") as session:
-                with self._replica_lock(session, key):
-                    return self._turn(session, message)
+        actor = f"resident:{message.channel}:{_masked(message)}"
+        with self._lock(key), self.store.session(actor=actor) as session, self._replica_lock(session, key):
+            return self._turn(session, message)
 
     # ------------------------------------------------------------------ the turn
 
@@ -104,6 +112,7 @@ class Agent:
             brain_ctx=BrainContext(
                 index=self.index, halls=self._hall_refs(session), now=now,
                 verified=resident.verified, elderly=elderly, memory=dict(resident.memory or {}),
+                terms=self._item_terms(session),
             ),
             tools=ToolContext(
                 session=session, vault=self.store.vault, index=self.index, resident=resident,
@@ -124,10 +133,17 @@ class Agent:
         else:
             state = self.graph.invoke(
                 {"turn": turn, "plan": RESET, "results": RESET, "steps": 0, "pending": None,
-                 "confirmation": None, "reply": {}, "intent": None},
+                 "confirmation": None, "reply": {}, "intent": None, "brain": None},
                 config,
             )
         return _reply(state, elderly)
+
+    def _item_terms(self, session: Session) -> ItemTerms:
+        fingerprint = session.exec(select(func.count(ServiceItem.id), func.max(ServiceItem.updated_at))).one()
+        if self._terms is None or self._terms[0] != fingerprint:
+            rows = session.exec(select(ServiceItem.code, ServiceItem.name, ServiceItem.keywords)).all()
+            self._terms = (fingerprint, ItemTerms.build([(c, n, list(k)) for c, n, k in rows]))
+        return self._terms[1]
 
     def _hall_refs(self, session: Session) -> list[HallRef]:
         if self._halls is None:

@@ -87,6 +87,47 @@ def catalog_export(file: Annotated[Path, typer.Argument(dir_okay=False)]) -> Non
     typer.echo(f"导出 {count} 项到 {file}")
 
 
+@app.command()
+def chat(
+    user: Annotated[str, typer.Option(help="the resident's id on the web channel")] = "cli-user",
+    name: Annotated[str | None, typer.Option(help="verified name (实名)")] = None,
+    phone: Annotated[str | None, typer.Option(help="verified phone")] = None,
+    id_number: Annotated[str | None, typer.Option("--id-number", help="verified ID number")] = None,
+    now: Annotated[str | None, typer.Option(help="the agent's clock, e.g. 2026-11-24T09:30:00+08:00")] = None,
+    llm: Annotated[bool, typer.Option("--llm", help="use the configured language model")] = False,
+) -> None:
+    """Talk to the agent in the terminal (empty line or Ctrl-D to leave)."""
+    import datetime as dt
+
+    from agent.messages import Inbound
+    from agent.service import make_agent, system_clock
+    from memory.pii import InvalidIdentifier
+    from memory.residents import Identity
+
+    _logging(False)
+    store = _store()
+    store.initialise()
+    fixed = dt.datetime.fromisoformat(now) if now else None
+    try:
+        identity = Identity(name=name, phone=phone, id_number=id_number) if (name or phone or id_number) else None
+    except InvalidIdentifier as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    agent = make_agent(store, clock=(lambda: fixed) if fixed else system_clock, brain="llm" if llm else "offline")
+    typer.echo("通办 tongban — 请输入您的问题（空行退出）")
+    while True:
+        try:
+            text = input("> ").strip()
+        except EOFError:
+            break
+        if not text:
+            break
+        reply = agent.respond_sync(Inbound(channel="web", user_id=user, text=text, at=fixed, identity=identity))
+        label = "【AI生成】" if reply.ai_generated else ""
+        typer.echo(f"{label}{reply.text}" if reply.text else "（已转人工，请等待工作人员回复）")
+        if reply.quick_replies:
+            typer.echo("  可回复：" + " | ".join(reply.quick_replies))
+
+
 @app.command("eval")
 def eval_(
     file: Annotated[Path, typer.Argument(help="conversation cases, JSON Lines (see the eval format)")],

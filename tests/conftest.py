@@ -85,3 +85,16 @@ def pg_store(tmp_path: Path) -> Iterator[Store]:
 def any_store(request: pytest.FixtureRequest) -> Store:
     """The same test on the embedded default and on PostgreSQL (when configured)."""
     return request.getfixturevalue("store" if request.param == "sqlite" else "pg_store")
+
+
+@pytest.fixture(scope="session")
+def service_index(template_db: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One retrieval index over the demo catalog for the whole session (built once)."""
+    from tools.services import ServiceIndex
+    from tools.settings import ToolsSettings
+
+    directory = tmp_path_factory.mktemp("index")
+    path = directory / "tongban.db"
+    shutil.copy(template_db, path)
+    store = Store.from_settings(_settings(f"sqlite:///{path}", directory))
+    return ServiceIndex(store, ToolsSettings(index_dir=directory / "index"), check_interval=float("inf"))

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent.brains.naming import ItemTerms
 from agent.brains.slots import HallRef
 from agent.state import ConversationState
 from tools.services import ServiceIndex
@@ -19,6 +20,7 @@ class BrainContext:
     verified: bool  # the resident has a verified identity (实名)
     elderly: bool
     memory: dict[str, Any] = field(default_factory=dict)  # long-term: usual hall, recent items
+    terms: ItemTerms = field(default_factory=ItemTerms)  # how residents name each item
 
 
 class Brain(Protocol):

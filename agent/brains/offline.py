@@ -8,7 +8,6 @@ planned like any call; the tools refuse them until the resident confirms.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
@@ -32,10 +31,11 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for name, pattern in (
         ("materials", r"材料|带什么|带啥|带咩|要什么|要啥|需要什么|准备什么|准备啥|资料|证件|要乜"),
         ("fee", r"多少钱|几多钱|收费|费用|要钱|免费|收钱|工本费"),
-        ("time_limit", r"多久|几天|多长时间|时限|多少天|几时(能|可以)?(拿|好|出)|什么时候(能|可以)?(拿|好|出|办好)"),
+        ("time_limit", r"多久|几天|多长时间|时限|多少天|几耐|几时|几日|几长时间|"
+                       r"什么时候(能|可以)?(拿|好|出|办好|批|下来)|(拿|拎|攞|领)(到|证)|批下来"),
         ("halls", r"在哪|哪里|哪儿|边度|地址|去哪|地点|哪个大厅|哪个窗口|哪些地方"),
-        ("online", r"网上|线上|手机上|不用跑|不用去|在家|智桂通|邮寄|寄"),
-        ("applicants", r"条件|谁可以|谁能|资格|符合|能不能办|可以办吗"),
+        ("online", r"网上|线上|手机上|手机度|网度|不用跑|不用去|在家|智桂通|邮寄|寄|异地|外地|外省"),
+        ("applicants", r"条件|谁可以|谁能|资格|符合|能不能办|可以办吗|本人|代办|委托|亲自|代领|帮(人|别人|家人)办"),
         ("steps", r"流程|步骤|程序|手续|怎么办|怎么弄|怎么申请|怎样办|如何办"),
     )
 )
@@ -43,9 +43,10 @@ _USUAL_PLACE = re.compile(r"上次|上回|老地方|原来(那|的)|同一个|�
 _FILLER = re.compile(r"^(那|那么|请问|你好|您好|我想问一下|我想问|问一下|麻烦问下|喂)[，,、 ]*")
 # words that say what to do rather than which item: dropped before searching for the item
 _ACTION_WORDS = re.compile(
-    r"帮我|帮忙|给我|替我|我想|我要|想要|想|要|请|麻烦|预约|约好?的?|取消|撤销|退掉|不去了|去不了|"
+    r"帮我|帮忙|给我|替我|我想|我要|想要|想|要|请|麻烦|预约|(?<![网大节公契条合])约(?![车定束])好?的?|取消|撤销|退掉|不去了|去不了|"
     r"一下|那个|这个|之前|上次|以前|我|的|了|吧|呢|啊|呀|可以吗|行吗|好吗|能不能|能否|[，,。.！!？?、 ]"
 )
+_QUESTION = re.compile(r"[吗呢嘛？?]|怎么|点样|咋|如何|几|多少|能不能|可不可以|可以|是否|要不要|系唔系|得唔得")
 _ASPECT_ONLY = re.compile(r"^(那|那么)?(要|需要|得|该)?(带|准备)?(什么|啥|哪些|多少|多久|几天|怎么|在哪|去哪)")
 
 
@@ -54,7 +55,12 @@ def item_ref(hit: Hit) -> dict[str, str]:
 
 
 def confident(hit: Hit | None) -> bool:
-    """The question names this item: lexical evidence agrees with the vectors."""
+    """The question names this item (its name or a keyword, or a homophone of one)."""
+    return hit is not None and hit.signals.get("named", 0.0) >= 2
+
+
+def strong(hit: Hit | None) -> bool:
+    """Lexical evidence agrees with the vectors, though the item may not be named."""
     if hit is None:
         return False
     s = hit.signals
@@ -64,7 +70,7 @@ def confident(hit: Hit | None) -> bool:
 
 def plausible(hit: Hit | None) -> bool:
     """Weaker: good enough for a fresh question that is clearly about a service."""
-    return hit is not None and (confident(hit) or hit.score >= 0.6)
+    return hit is not None and (confident(hit) or strong(hit) or hit.score >= 0.6)
 
 
 def aspect_of(text: str) -> str | None:
@@ -89,13 +95,14 @@ class OfflineBrain:
         hall = match_hall(text, ctx.halls)
         receipt = extract_receipt_no(text)
         phone = extract_phone(text)
-        last4 = extract_id_last4(text)
         task = focus.get("task")
+        last4 = extract_id_last4(text, asked=task == "query_progress" and bool(focus.get("receipt_no")))
         update: dict[str, Any] = {}
         if hall:
             update["hall"] = hall.name
         if when and when.date:
-            update.update(date=when.date.isoformat(), period=when.period, time=when.time.strftime("%H:%M") if when.time else None)
+            update.update(date=when.date.isoformat(), period=when.period, date_said=True,
+                          time=when.time.strftime("%H:%M") if when.time else None)
         elif when and when.period:
             update["period"] = when.period
         if receipt:
@@ -117,20 +124,22 @@ class OfflineBrain:
         if receipt or c.progress or (task == "query_progress" and (phone or last4)):
             return self._progress({**focus, **update}, update)
         hit = self._search(text, when, hall, ctx)
+        # for writes, the item is what remains once the action words are gone
+        stripped = _ACTION_WORDS.sub(" ", text)
+        named = self._search(stripped, when, hall, ctx) if (c.cancel or c.book or task) and stripped.strip() != text else hit
         if c.cancel:
-            named = self._search(_ACTION_WORDS.sub(" ", text), when, hall, ctx)
-            item = item_ref(named) if plausible(named) else None
+            item = item_ref(named) if confident(named) else None
             return {"intent": "cancel_appointment",
                     "focus": {**update, "task": "cancel_appointment", "cancel_item": item, "item": item or focus.get("item")},
                     "plan": [{"name": "my_appointments", "args": {}}]}
         if c.my_appointments:
             return {"intent": "my_appointments", "focus": {"task": None}, "plan": [{"name": "my_appointments", "args": {}}]}
-        wants_booking = c.book or (bool(when and when.date) and hall is not None) or (
+        wants_booking = c.book or (bool(when and when.date) and hall is not None and c.service_words) or (
             task == "book_appointment" and (when is not None or hall is not None or _USUAL_PLACE.search(text))
             and not (confident(hit) and not c.book and hit and hit.code != (focus.get("item") or {}).get("code"))
         )
         if wants_booking:
-            return self._book(text, {**focus, **update}, update, hit, ctx)
+            return self._book(text, {**focus, **update}, update, named, ctx)
         if (c.greeting or c.about_bot) and not confident(hit):
             return self._say("chitchat", focus, {"task": None})
         return self._lookup(text, focus, update, hit, c.service_words)
@@ -146,7 +155,14 @@ class OfflineBrain:
         if len(query) < 2:
             return None
         hits = ctx.index.search(query, k=3)
-        return hits[0] if hits else None
+        if not hits:
+            return None
+        # keep the ranking when its first hit is named; otherwise prefer a hit the text names
+        for hit in hits:
+            hit.signals["named"] = float(ctx.terms.named(query, hit.code))
+        if hits[0].signals["named"]:
+            return hits[0]
+        return max(hits, key=lambda h: h.signals["named"]) if any(h.signals["named"] for h in hits) else hits[0]
 
     def _say(self, intent: str, focus: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         return {"intent": intent, "focus": update, "plan": []}
@@ -200,14 +216,17 @@ class OfflineBrain:
     ) -> dict[str, Any]:
         aspect = aspect_of(text)
         current = focus.get("item")
-        follow_up = bool(current) and (bool(_ASPECT_ONLY.search(text)) or aspect is not None) and not confident(hit)
+        asks = aspect is not None or bool(_ASPECT_ONLY.search(text) or _QUESTION.search(text))
+        follow_up = bool(current) and asks and not confident(hit)
         if follow_up:
             item = current
         elif confident(hit) or (plausible(hit) and (service_words or aspect)):
             item = item_ref(hit)  # type: ignore[arg-type]
         else:
             return {"intent": "out_of_scope", "focus": {"task": None}, "plan": []}
-        return {"intent": "service_lookup", "focus": {**update, "item": item, "aspect": aspect, "task": None},
+        return {"intent": "service_lookup",
+                "focus": {**update, "item": item, "aspect": aspect or ("faq" if follow_up else None),
+                          "question": text if follow_up else None, "task": None},
                 "plan": [{"name": "service_detail", "args": {"item_code": item["code"]}}]}
 
     def _continue(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
@@ -218,10 +237,12 @@ class OfflineBrain:
         listed = next((r for r in reversed(state.get("results", [])) if r["name"] == "my_appointments"), None)
         appointments = (listed or {}).get("data", {}).get("appointments", [])
         wanted = focus.get("cancel_item") or {}
-        date = focus.get("date")
-        matches = [a for a in appointments if (not wanted or a["item"] == wanted.get("name")) and (not date or a["date"] == date)]
-        if not wanted and not date and len(appointments) > 1:
-            matches = []  # several, none named: ask which
+        date = focus.get("date") if focus.get("date_said") else None
+        matches = [a for a in appointments if not date or a["date"] == date]
+        if wanted and len(matches) > 1:
+            matches = [a for a in matches if a["item"] == wanted.get("name")]
+        if len(matches) > 1:
+            matches = []  # several, nothing tells them apart: ask which
         if len(matches) == 1:
             return {"focus": {"cancel_target": matches[0]["id"]},
                     "plan": [{"name": "cancel_appointment", "args": {"appointment_id": matches[0]["id"]}}]}

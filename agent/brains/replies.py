@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from rapidfuzz import fuzz
+
 from agent.brains.base import BrainContext
 from agent.state import ConversationState
 
@@ -26,8 +28,13 @@ def _day(iso: str) -> str:
     return f"{day.month}月{day.day}日（周{WEEKDAYS[day.weekday()]}）"
 
 
-def reply(text: str, *, quick: list[str] | None = None, cards: list[dict[str, Any]] | None = None,
-          item: str | None = None) -> dict[str, Any]:
+def reply(
+    text: str,
+    *,
+    quick: list[str] | None = None,
+    cards: list[dict[str, Any]] | None = None,
+    item: str | None = None,
+) -> dict[str, Any]:
     return {"text": text, "quick_replies": quick or [], "cards": cards or [], "item": item}
 
 
@@ -47,6 +54,7 @@ def compose(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         "handoff": _handoff,
         "my_data": _my_data,
         "chitchat": _chitchat,
+        "declined": _declined,
     }.get(intent or "", _out_of_scope)
     return composer(state, ctx)
 
@@ -64,35 +72,73 @@ def _confirm_question(pending: dict[str, Any], focus: dict[str, Any]) -> dict[st
 
 # ------------------------------------------------------------------ lookups
 
+
 def _lookup(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     detail = (_result(state, "service_detail") or {}).get("data")
     if not detail:
         return reply("抱歉，没有查到这个事项的办事指南。" + CAPABILITIES)
     aspect = (state.get("focus") or {}).get("aspect")
     head = f"【{detail['name']}】（事项编码 {detail['code']}，{detail['department']}）"
-    body = {
-        "materials": _materials,
-        "halls": _halls,
-        "fee": _fee,
-        "time_limit": _time_limit,
-        "steps": _steps,
-        "online": _online,
-        "applicants": _applicants,
-    }.get(aspect or "", _summary)(detail, ctx.elderly)
+    if aspect == "faq":
+        body = _faq(detail, (state.get("focus") or {}).get("question") or "", ctx.elderly)
+    else:
+        body = {
+            "materials": _materials,
+            "halls": _halls,
+            "fee": _fee,
+            "time_limit": _time_limit,
+            "steps": _steps,
+            "online": _online,
+            "applicants": _applicants,
+        }.get(aspect or "", _summary)(detail, ctx.elderly)
     basis = "、".join(detail.get("legal_basis", [])[:2])
     text = f"{head}\n{body}"
     if basis:
         text += f"\n设定依据：{basis}。"
-    quick = ["要带什么材料", "在哪里办", "预约办理"] if aspect != "materials" else ["在哪里办", "预约办理"]
-    card = {"type": "item", "code": detail["code"], "name": detail["name"], "department": detail["department"],
-            "materials": [m["name"] for m in detail.get("materials", [])], "fee": detail.get("fee")}
+    quick = (
+        ["要带什么材料", "在哪里办", "预约办理"]
+        if aspect != "materials"
+        else ["在哪里办", "预约办理"]
+    )
+    card = {
+        "type": "item",
+        "code": detail["code"],
+        "name": detail["name"],
+        "department": detail["department"],
+        "materials": [m["name"] for m in detail.get("materials", [])],
+        "fee": detail.get("fee"),
+    }
     return reply(text, quick=quick, cards=[card], item=detail["name"])
+
+
+def _faq(detail: dict[str, Any], question: str, elderly: bool) -> str:
+    """A follow-up without a fixed aspect: the item's closest common question, else a summary."""
+    faqs = detail.get("faqs", [])
+    if faqs:
+        scored = [
+            (fuzz.partial_ratio(question, f["q"]) + fuzz.ratio(question, f["q"]), f) for f in faqs
+        ]
+        score, best = max(scored, key=lambda pair: pair[0])
+        if score >= 70:
+            return f"问：{best['q']}\n答：{best['a']}"
+    return _summary(detail, elderly)
 
 
 def _summary(detail: dict[str, Any], elderly: bool) -> str:
     if elderly:
-        return "\n".join([detail.get("description", ""), _fee(detail, True), "想知道要带什么材料，请回复“材料”。"])
-    parts = [detail.get("description", ""), _materials(detail, False), _fee(detail, False), _time_limit(detail, False)]
+        return "\n".join(
+            [
+                detail.get("description", ""),
+                _fee(detail, True),
+                "想知道要带什么材料，请回复“材料”。",
+            ]
+        )
+    parts = [
+        detail.get("description", ""),
+        _materials(detail, False),
+        _fee(detail, False),
+        _time_limit(detail, False),
+    ]
     halls = detail.get("halls", [])
     if halls:
         parts.append(f"可在{len(halls)}个政务服务中心办理，如{halls[0]['name']}。")
@@ -104,8 +150,10 @@ def _summary(detail: dict[str, Any], elderly: bool) -> str:
 def _materials(detail: dict[str, Any], elderly: bool) -> str:
     materials = detail.get("materials", [])
     required = [m for m in materials if m.get("required", True)]
-    lines = [f"{n}. {m['name']}（{m['form']}{'，' + str(m['count']) + '份' if m.get('count', 1) > 1 else ''}）"
-             for n, m in enumerate(required, start=1)]
+    lines = [
+        f"{n}. {m['name']}（{m['form']}{'，' + str(m['count']) + '份' if m.get('count', 1) > 1 else ''}）"
+        for n, m in enumerate(required, start=1)
+    ]
     text = "需要带的材料：\n" + "\n".join(lines)
     optional = [m["name"] for m in materials if not m.get("required", True)]
     if optional and not elderly:
@@ -121,8 +169,18 @@ def _halls(detail: dict[str, Any], elderly: bool) -> str:
     lines = [f"· {h['name']}：{h['address']}（{h['phone']}）" for h in shown]
     more = f"\n等{len(halls)}个大厅均可办理。" if len(halls) > len(shown) else ""
     hours = halls[0].get("hours", "")
-    online = f"\n也可在{'、'.join(detail['online'])}网上办理。" if detail.get("online") and not elderly else ""
-    return "可以到这些地方办理：\n" + "\n".join(lines) + more + (f"\n办公时间：{hours}" if hours else "") + online
+    online = (
+        f"\n也可在{'、'.join(detail['online'])}网上办理。"
+        if detail.get("online") and not elderly
+        else ""
+    )
+    return (
+        "可以到这些地方办理：\n"
+        + "\n".join(lines)
+        + more
+        + (f"\n办公时间：{hours}" if hours else "")
+        + online
+    )
 
 
 def _fee(detail: dict[str, Any], _elderly: bool) -> str:
@@ -134,10 +192,14 @@ def _time_limit(detail: dict[str, Any], _elderly: bool) -> str:
     if detail.get("promised_limit_days") is not None:
         days = detail["promised_limit_days"]
         parts.append("当场办结" if days == 0 else f"承诺{days}个工作日内办结")
-    if detail.get("statutory_limit_days") is not None and detail.get("statutory_limit_days") != detail.get("promised_limit_days"):
+    if detail.get("statutory_limit_days") is not None and detail.get(
+        "statutory_limit_days"
+    ) != detail.get("promised_limit_days"):
         parts.append(f"法定时限{detail['statutory_limit_days']}日")
     text = "办理时限：" + ("，".join(parts) if parts else "以窗口告知为准") + "。"
-    return text + (f"（{detail['time_limit_note']}）" if detail.get("time_limit_note") and not parts else "")
+    return text + (
+        f"（{detail['time_limit_note']}）" if detail.get("time_limit_note") and not parts else ""
+    )
 
 
 def _steps(detail: dict[str, Any], elderly: bool) -> str:
@@ -159,21 +221,32 @@ def _applicants(detail: dict[str, Any], _elderly: bool) -> str:
 
 # ------------------------------------------------------------------ appointments
 
+
 def _booking(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     focus = state.get("focus") or {}
     item = (focus.get("item") or {}).get("name")
     booked = _result(state, "book_appointment")
     if booked and booked["status"] == "success":
         a = booked["data"]["appointment"]
-        text = (f"预约成功！{a['item']}，{_day(a['date'])}{a['period']}{a['start']}-{a['end']}，{a['hall']}。"
-                f"预约码：{a['confirmation_code']}。请带齐材料按时到场，如需取消请告诉我。")
-        return reply(text, quick=["要带什么材料", "取消预约"], item=a["item"],
-                     cards=[{"type": "appointment", **a}])
+        text = (
+            f"预约成功！{a['item']}，{_day(a['date'])}{a['period']}{a['start']}-{a['end']}，{a['hall']}。"
+            f"预约码：{a['confirmation_code']}。请带齐材料按时到场，如需取消请告诉我。"
+        )
+        return reply(
+            text,
+            quick=["要带什么材料", "取消预约"],
+            item=a["item"],
+            cards=[{"type": "appointment", **a}],
+        )
     if booked and booked["status"] == "refused":
         alternatives = booked.get("alternatives", [])
         text = booked["error"]
         if alternatives:
-            text += "可以约这些时间：" + "；".join(f"{_day(a['date'])}{a['period']}" for a in alternatives[:3]) + "。您看哪个合适？"
+            text += (
+                "可以约这些时间："
+                + "；".join(f"{_day(a['date'])}{a['period']}" for a in alternatives[:3])
+                + "。您看哪个合适？"
+            )
         quick = [f"{_day(a['date'])}{a['period']}" for a in alternatives[:3]]
         return reply(text, quick=quick, item=item)
     if booked and booked["status"] == "error":
@@ -186,7 +259,11 @@ def _booking(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         quick = [usual] if usual else [h.name for h in ctx.halls[:3]]
         return reply(f"好的，办理{item}。您想去哪个政务服务中心？", quick=quick, item=item)
     if missing == "date":
-        return reply(f"您想哪天去{focus.get('hall')}办理{item}？上午还是下午？", quick=["明天上午", "明天下午", "后天上午"], item=item)
+        return reply(
+            f"您想哪天去{focus.get('hall')}办理{item}？上午还是下午？",
+            quick=["明天上午", "明天下午", "后天上午"],
+            item=item,
+        )
     return reply("请告诉我要办的事项、大厅和日期，我来帮您预约。", item=item)
 
 
@@ -194,24 +271,36 @@ def _cancel(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
     cancelled = _result(state, "cancel_appointment")
     if cancelled and cancelled["status"] == "success":
         a = cancelled["data"]["appointment"]
-        return reply(f"已为您取消预约：{a['item']}，{_day(a['date'])}{a['period']}，{a['hall']}。", item=a["item"])
+        return reply(
+            f"已为您取消预约：{a['item']}，{_day(a['date'])}{a['period']}，{a['hall']}。",
+            item=a["item"],
+        )
     listed = (_result(state, "my_appointments") or {}).get("data", {}).get("appointments", [])
     if not listed:
         return reply("您目前没有待办理的预约。")
-    lines = [f"{n}. {a['item']}，{_day(a['date'])}{a['period']}，{a['hall']}" for n, a in enumerate(listed, start=1)]
-    return reply("您有这些预约，请告诉我要取消哪一个：\n" + "\n".join(lines), quick=[a["item"] for a in listed[:3]])
+    lines = [
+        f"{n}. {a['item']}，{_day(a['date'])}{a['period']}，{a['hall']}"
+        for n, a in enumerate(listed, start=1)
+    ]
+    return reply(
+        "您有这些预约，请告诉我要取消哪一个：\n" + "\n".join(lines),
+        quick=[a["item"] for a in listed[:3]],
+    )
 
 
 def _mine(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
     listed = (_result(state, "my_appointments") or {}).get("data", {}).get("appointments", [])
     if not listed:
         return reply("您目前没有待办理的预约。需要我帮您预约吗？", quick=["预约办理"])
-    lines = [f"· {a['item']}，{_day(a['date'])}{a['period']}{a['start']}，{a['hall']}，预约码{a['confirmation_code']}"
-             for a in listed]
+    lines = [
+        f"· {a['item']}，{_day(a['date'])}{a['period']}{a['start']}，{a['hall']}，预约码{a['confirmation_code']}"
+        for a in listed
+    ]
     return reply("您的预约：\n" + "\n".join(lines), quick=["取消预约"])
 
 
 # ------------------------------------------------------------------ progress
+
 
 def _progress(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     result = _result(state, "query_progress")
@@ -224,18 +313,27 @@ def _progress(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     if outcome == "disclosed":
         app = data["application"]
         last = app["events"][-1] if app["events"] else None
-        text = f"办件 {app['receipt_no']}（{app['item']}，{app['hall']}）当前状态：{app['status']}。"
+        text = (
+            f"办件 {app['receipt_no']}（{app['item']}，{app['hall']}）当前状态：{app['status']}。"
+        )
         if last and not ctx.elderly:
-            text += f"\n最近进展：{last['at'][:10]} {last['status']}" + (f"，{last['note']}" if last.get("note") else "") + "。"
+            text += (
+                f"\n最近进展：{last['at'][:10]} {last['status']}"
+                + (f"，{last['note']}" if last.get("note") else "")
+                + "。"
+            )
         return reply(text, item=app["item"], cards=[{"type": "progress", **app}])
     if outcome == "need_factor":
         return reply("为了保护您的信息，请再提供申请时登记的手机号，或身份证号的后四位。")
     if outcome == "throttled":
         return reply("验证失败次数较多，为保护办件信息，请15分钟后再试，或携带身份证到大厅查询。")
-    return reply("没有查到与这些信息匹配的办件。请核对受理编号和申请时登记的手机号（或身份证后四位）后再试。")
+    return reply(
+        "没有查到与这些信息匹配的办件。请核对受理编号和申请时登记的手机号（或身份证后四位）后再试。"
+    )
 
 
 # ------------------------------------------------------------------ the rest
+
 
 def _handoff(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
     result = _result(state, "handoff")
@@ -249,7 +347,9 @@ def _my_data(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     if focus.get("data_action") == "erase":
         erased = _result(state, "erase_my_data")
         if erased and erased["status"] == "success":
-            return reply("已删除您的个人信息和记忆（常用大厅、最近办理的事项、偏好）。已有的预约仍然保留。")
+            return reply(
+                "已删除您的个人信息和记忆（常用大厅、最近办理的事项、偏好）。已有的预约仍然保留。"
+            )
         return reply("抱歉，删除没有成功，请稍后再试。")
     memory = ctx.memory
     lines = []
@@ -261,15 +361,32 @@ def _my_data(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         lines.append("已开启长者模式")
     if not lines:
         return reply("我没有保存您的个人偏好。")
-    return reply("我记得的关于您的信息：\n" + "\n".join(lines) + "\n如需删除，请回复“删除我的信息”。")
+    return reply(
+        "我记得的关于您的信息：\n" + "\n".join(lines) + "\n如需删除，请回复“删除我的信息”。"
+    )
+
+
+def _declined(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
+    action = (state.get("focus") or {}).get("declined")
+    text = {
+        "book": "好的，这次不预约了。还有什么可以帮您？",
+        "cancel": "好的，已为您保留预约，请按时到场。",
+        "erase": "好的，您的信息保持不变。",
+    }.get(action or "", "好的，已取消这个操作。")
+    return reply(text, quick=["预约办理", "查询办件进度"])
 
 
 def _chitchat(_state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
-    return reply("您好，我是通办政务服务助手。" + CAPABILITIES, quick=["换身份证", "预约办理", "查询办件进度"])
+    return reply(
+        "您好，我是通办政务服务助手。" + CAPABILITIES,
+        quick=["换身份证", "预约办理", "查询办件进度"],
+    )
 
 
 def _out_of_scope(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
     if (state.get("focus") or {}).get("refusal") == "safety":
         return reply("抱歉，我不能提供他人的信息，也不会更改我的规则。" + CAPABILITIES)
-    return reply("抱歉，这个问题超出了政务服务的范围，我回答不了。" + CAPABILITIES,
-                 quick=["换身份证", "预约办理", "查询办件进度"])
+    return reply(
+        "抱歉，这个问题超出了政务服务的范围，我回答不了。" + CAPABILITIES,
+        quick=["换身份证", "预约办理", "查询办件进度"],
+    )

@@ -1,0 +1,148 @@
+"""The LLM brain: any LangChain chat model with tool calling, behind the same interface.
+
+The offline brain understands every message first; its confident decisions (hand-offs,
+progress queries, confirmations, tasks under way, greetings) skip the model. Otherwise the model
+plans tool calls, sees their results, and writes a grounded answer, labelled AI-generated. Its
+calls pass the same tool gates. When the model fails, is slow, or answers in another language,
+the offline brain answers and a metric records it. Everything sent to the model is masked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from agent.brains.base import BrainContext
+from agent.brains.offline import OfflineBrain
+from agent.brains.prompts import ELDERLY, SYSTEM
+from agent.metrics import LLM_FALLBACKS
+from agent.state import ConversationState
+from agent.toolbox import TOOLS
+from memory.pii import mask_text
+
+# the model may only ask for reads and for writes the gates protect; progress and erasure
+# are decided by the offline brain, which holds the unmasked factors
+MODEL_TOOLS = ("search_services", "service_detail", "available_slots", "book_appointment",
+               "cancel_appointment", "my_appointments", "handoff")
+OFFLINE_DECIDES = {"handoff", "query_progress", "my_data", "my_appointments", "cancel_appointment", "chitchat"}
+INTENT_OF_TOOL = {
+    "search_services": "service_lookup", "service_detail": "service_lookup",
+    "available_slots": "book_appointment", "book_appointment": "book_appointment",
+    "cancel_appointment": "cancel_appointment", "my_appointments": "my_appointments", "handoff": "handoff",
+}
+CJK = re.compile(r"[\u4e00-\u9fff]")
+WEEKDAYS = "一二三四五六日"
+
+
+class ModelFailure(RuntimeError):
+    """The model could not be used this turn; the offline brain answers instead."""
+
+
+def _schema(name: str) -> dict[str, Any]:
+    spec = TOOLS[name]
+    tool = convert_to_openai_tool(spec.args)
+    tool["function"]["name"] = name
+    tool["function"]["description"] = spec.description
+    return tool
+
+
+class LLMBrain:
+    name = "llm"
+
+    def __init__(self, model: BaseChatModel, offline: OfflineBrain | None = None) -> None:
+        self.offline = offline or OfflineBrain()
+        self.model = model.bind_tools([_schema(n) for n in MODEL_TOOLS])
+
+    @classmethod
+    def from_settings(cls) -> LLMBrain:
+        from agent.brains.models import chat_model_from_settings
+
+        return cls(chat_model_from_settings())
+
+    # ------------------------------------------------------------ understanding
+
+    def understand(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
+        first = state.get("steps", 0) == 0
+        if first:
+            decision = self.offline.understand(state, ctx)
+            focus = {**(state.get("focus") or {}), **decision.get("focus", {})}
+            if self._offline_is_sure(decision, focus, state):
+                return {**decision, "brain": "offline"}
+        elif state.get("brain") == "offline":
+            return self.offline.understand(state, ctx)
+        try:
+            message = self.model.invoke(self._prompt(state, ctx))
+        except Exception as exc:  # server down, timeout, malformed output
+            LLM_FALLBACKS.labels(reason=type(exc).__name__).inc()
+            raise ModelFailure(str(exc)) from exc
+        if not isinstance(message, AIMessage):
+            raise ModelFailure("not an AI message")
+        if message.tool_calls:
+            plan = [{"name": c["name"], "args": c["args"], "id": c.get("id") or uuid.uuid4().hex}
+                    for c in message.tool_calls]
+            intent = INTENT_OF_TOOL.get(plan[0]["name"], state.get("intent") or "service_lookup")
+            return {"intent": intent if first else state.get("intent") or intent, "plan": plan, "brain": "llm"}
+        text = message.content if isinstance(message.content, str) else ""
+        if len(CJK.findall(text)) < max(2, len(text) // 5):  # empty or not Chinese: do not show it
+            LLM_FALLBACKS.labels(reason="language").inc()
+            raise ModelFailure("reply not in Chinese")
+        update: dict[str, Any] = {"plan": [], "brain": "llm", "ai": True,
+                                  "reply": {"text": text.strip(), "item": self._item(state)}}
+        if first:
+            update["intent"] = "service_lookup" if self._item(state) else "out_of_scope"
+        return update
+
+    def _offline_is_sure(self, decision: dict[str, Any], focus: dict[str, Any], state: ConversationState) -> bool:
+        intent = decision.get("intent")
+        if intent in OFFLINE_DECIDES or (state.get("focus") or {}).get("task"):
+            return True
+        if intent == "out_of_scope" and focus.get("refusal") == "safety":
+            return True
+        return intent == "book_appointment" and bool(decision.get("plan"))
+
+    def _item(self, state: ConversationState) -> str | None:
+        for result in reversed(state.get("results", [])):
+            data = result.get("data") or {}
+            if result["name"] == "service_detail" and data.get("name"):
+                return data["name"]
+            if result["name"] == "search_services" and data.get("hits"):
+                return data["hits"][0]["name"]
+        return None
+
+    def _prompt(self, state: ConversationState, ctx: BrainContext) -> list[BaseMessage]:
+        focus = state.get("focus") or {}
+        resident = "已实名认证" if ctx.verified else "未实名认证"
+        if ctx.memory.get("usual_hall"):
+            resident += f"，常去{ctx.memory['usual_hall']}"
+        topic = (focus.get("item") or {}).get("name") or "无"
+        system = SYSTEM.format(
+            today=ctx.now.date().isoformat(), weekday="周" + WEEKDAYS[ctx.now.weekday()],
+            elderly=ELDERLY if ctx.elderly else "", resident=resident, focus=topic,
+        )
+        messages: list[BaseMessage] = [SystemMessage(system)]
+        history = state.get("messages", [])
+        for message in history[-10:]:
+            content = mask_text(message.content if isinstance(message.content, str) else "")
+            messages.append(HumanMessage(content) if message.type == "human" else AIMessage(content))
+        if not history or history[-1].type != "human":
+            messages.append(HumanMessage(mask_text(state["turn"]["text"])))
+        for result in state.get("results", []):
+            call_id = result.get("id") or uuid.uuid4().hex
+            messages.append(AIMessage("", tool_calls=[{"name": result["name"], "args": result.get("args", {}), "id": call_id}]))
+            payload = {k: v for k, v in result.items() if k not in ("id", "args", "digest")}
+            messages.append(ToolMessage(
+                mask_text(json.dumps(payload, ensure_ascii=False, default=str))[:4000],
+                tool_call_id=call_id, status="error" if result["status"] == "error" else "success",
+            ))
+        return messages
+
+    # ------------------------------------------------------------ replies
+
+    def compose(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
+        return self.offline.compose(state, ctx)

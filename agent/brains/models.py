@@ -1,0 +1,31 @@
+"""Chat models from configuration: a private OpenAI-compatible server or a Chinese provider."""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+
+from agent.settings import AgentSettings, get_agent_settings
+
+
+def chat_model_from_settings(settings: AgentSettings | None = None) -> BaseChatModel:
+    settings = settings or get_agent_settings()
+    if settings.llm_provider == "openai":
+        try:
+            from langchain_openai import ChatOpenAI
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RuntimeError("the LLM brain needs langchain-openai: pip install 'tongban[llm]'") from exc
+        if not settings.llm_base_url:
+            raise RuntimeError("set TONGBAN_LLM_BASE_URL to your model server (e.g. http://vllm:8000/v1)")
+        return ChatOpenAI(
+            base_url=settings.llm_base_url, model=settings.llm_model, temperature=0.1,
+            api_key=settings.llm_api_key.get_secret_value(), timeout=settings.llm_timeout_s, max_retries=1,
+        )
+    from langchain_community import chat_models
+
+    provider = {
+        "tongyi": chat_models.ChatTongyi,
+        "qianfan": chat_models.QianfanChatEndpoint,
+        "sparkllm": chat_models.ChatSparkLLM,
+        "zhipuai": chat_models.ChatZhipuAI,
+    }[settings.llm_provider]
+    return provider(model=settings.llm_model)  # credentials from the provider's own variables

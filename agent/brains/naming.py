@@ -1,0 +1,49 @@
+"""Does a message name a catalog item? By its name, or one of its keywords, literally or by sound.
+
+Retrieval ranks items by everything they say (FAQs included), so generic wording such as
+多久能批下来 can score high for some item. Naming is the stricter test the dialogue needs:
+whether the resident mentioned this item, or is still talking about the one in play.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pypinyin import lazy_pinyin
+
+# what item names end with, so that 残疾人证办理 is also named by 残疾人证
+_SUFFIX = re.compile(r"(办理|申请|申领|登记|开具|签发|认定|备案|补领|换领|补发|查询|汇算清缴)$")
+_PAREN = re.compile(r"[（(].*?[）)]")
+
+
+def _sound(text: str) -> str:
+    return " " + " ".join(lazy_pinyin(text)) + " "
+
+
+@dataclass
+class ItemTerms:
+    """Name fragments and keywords per item code, with their pinyin, built once per catalog."""
+
+    terms: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, items: list[tuple[str, str, list[str]]]) -> ItemTerms:
+        table: dict[str, list[tuple[str, str]]] = {}
+        for code, name, keywords in items:
+            words = {name, _PAREN.sub("", name), _SUFFIX.sub("", _PAREN.sub("", name)), *keywords}
+            words = {w for w in words if len(w) >= 2}
+            table[code] = sorted(((w, _sound(w)) for w in words), key=lambda t: -len(t[0]))
+        return cls(table)
+
+    def named(self, text: str, code: str) -> int:
+        """Length of the longest term of this item the text mentions (0: not named)."""
+        sound = None
+        for word, word_sound in self.terms.get(code, []):
+            if word in text:
+                return len(word)
+            if len(word) >= 3:
+                sound = sound or _sound(text)
+                if word_sound in sound:  # a homophone from speech recognition or a typo
+                    return len(word)
+        return 0

@@ -1,0 +1,103 @@
+"""The LLM path with scripted chat models: whatever the model asks, the tools hold the rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import REGISTRY
+from sqlmodel import select
+
+from agent.brains.llm import LLMBrain
+from agent.brains.offline import OfflineBrain
+from agent.service import Agent
+from memory.applications import add_application
+from memory.models import Appointment
+from memory.store import Store
+from tests.agent.conftest import Chat
+from tests.fakes import ScriptedChatModel, call, say
+
+
+def _chat(make_agent: Callable[..., Agent], model: ScriptedChatModel, **kwargs: object) -> Chat:
+    return Chat(make_agent(brain=LLMBrain(model), fallback=OfflineBrain()), **kwargs)  # type: ignore[arg-type]
+
+
+def _fallbacks() -> float:
+    return sum(s.value for m in REGISTRY.collect() if m.name == "tongban_llm_fallbacks" for s in m.samples
+               if s.name.endswith("_total"))
+
+
+def test_grounded_answer_is_labelled_ai_generated(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[
+        call("search_services", query="开奶茶店"),
+        say("开奶茶店一般需要办理【个体工商户设立登记】（事项编码450000-SJ-0001）和食品经营许可证。"),
+    ])
+    reply = _chat(make_agent, model).say("我想在南宁开个奶茶店，要办什么手续")
+    assert reply.ai_generated and "个体工商户" in reply.text
+    assert reply.intent == "service_lookup" and reply.item
+    tool_messages = [m for m in model.prompts[1] if m.type == "tool"]
+    assert tool_messages and "hits" in tool_messages[0].content
+
+
+def test_a_model_booking_without_confirmation_is_stopped_by_the_tool(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[
+        call("book_appointment", item_code="450000-GA-0007", hall="南宁市民中心", date="2026-11-25", period="上午"),
+        say("已经为您预约成功。"),
+    ])
+    reply = _chat(make_agent, model).say("护照在哪里办比较快")
+    with store.session() as session:
+        assert session.exec(select(Appointment)).all() == []
+    assert "请确认" in reply.text and "预约成功" not in reply.text
+    assert not reply.ai_generated
+
+
+def test_progress_is_never_disclosed_through_the_model(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    with store.session() as session:
+        add_application(session, store.vault, {
+            "receipt_no": "GX20261118000123", "item": "居民身份证换领", "hall": "南宁市民中心",
+            "applicant": {"name": "王芳", "phone": "13912345678", "id_number": "450203195503124563"},
+            "status": "审核中",
+        })
+    model = ScriptedChatModel(script=[call("query_progress", receipt_no="GX20261118000123"), say("状态是审核中")])
+    reply = _chat(make_agent, model, identity=None).say("帮我看看GX20261118000123怎么样了")
+    assert "审核中" not in reply.text and "王芳" not in reply.text
+    assert model.prompts == [], "progress is decided without the model"
+
+
+def test_an_unknown_tool_becomes_an_error_result_and_the_turn_goes_on(make_agent) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[
+        call("drop_all_tables", confirm=True),
+        say("抱歉，我无法执行这个操作。请问您要办理什么事项？"),
+    ])
+    reply = _chat(make_agent, model).say("帮我看看数据库")
+    assert reply.text.startswith("抱歉")
+    [error] = [m for m in model.prompts[1] if m.type == "tool"]
+    assert error.status == "error" and "未知工具" in error.content
+
+
+def test_model_failure_falls_back_to_the_offline_brain(make_agent) -> None:  # type: ignore[no-untyped-def]
+    before = _fallbacks()
+    model = ScriptedChatModel(script=[TimeoutError("model server timed out")])
+    reply = _chat(make_agent, model).say("失业了能领钱吗")
+    assert reply.item == "失业保险金申领" and not reply.ai_generated
+    assert _fallbacks() == before + 1
+
+
+def test_a_reply_in_another_language_is_not_shown(make_agent) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[say("Sure! Here is everything about unemployment benefits.")])
+    reply = _chat(make_agent, model).say("失业了能领钱吗")
+    assert "Sure" not in reply.text and reply.item == "失业保险金申领"
+
+
+def test_personal_data_is_masked_in_everything_sent_to_the_model(make_agent) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[say("好的，已了解。请问您要办理什么事项？")])
+    _chat(make_agent, model).say("我叫测试用户，身份证450102199001011231，电话13800000000，想问下开公司的事")
+    seen = model.seen()
+    assert "450102199001011231" not in seen and "13800000000" not in seen
+    assert "4501**********1231" in seen
+
+
+def test_offline_confident_decisions_skip_the_model(make_agent) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[])
+    chat = _chat(make_agent, model)
+    assert chat.say("转人工").handoff
+    assert model.prompts == []

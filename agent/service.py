@@ -29,6 +29,7 @@ from agent.brains.offline import OfflineBrain
 from agent.brains.slots import SHANGHAI, HallRef, warm_up
 from agent.graph import build_graph
 from agent.messages import Inbound, Reply, ToolCall
+from agent.metrics import HANDOFFS, TURN_SECONDS, TURNS
 from agent.runtime import TurnRuntime
 from agent.state import RESET
 from agent.toolbox import ToolContext
@@ -89,8 +90,13 @@ class Agent:
     def respond_sync(self, message: Inbound) -> Reply:
         key = f"{message.channel}:{message.user_id}"
         actor = f"resident:{message.channel}:{_masked(message)}"
-        with self._lock(key), self.store.session(actor=actor) as session, self._replica_lock(session, key):
-            return self._turn(session, message)
+        with TURN_SECONDS.time(), self._lock(key), self.store.session(actor=actor) as session, \
+                self._replica_lock(session, key):
+            reply = self._turn(session, message)
+        TURNS.labels(channel=message.channel, intent=reply.intent or "none").inc()
+        if reply.handoff and any(c.name == "handoff" for c in reply.tool_calls):
+            HANDOFFS.labels(channel=message.channel).inc()
+        return reply
 
     # ------------------------------------------------------------------ the turn
 

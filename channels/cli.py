@@ -88,6 +88,29 @@ def catalog_export(file: Annotated[Path, typer.Argument(dir_okay=False)]) -> Non
 
 
 @app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="listen address (default TONGBAN_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default TONGBAN_PORT or 8080)")] = None,
+) -> None:
+    """Run the server: web chat at /, WeChat webhooks, mini-program API, health and metrics."""
+    from aiohttp import web
+
+    from channels.server import create_app
+    from channels.settings import get_channel_settings
+
+    _logging(False)
+    logging.getLogger("aiohttp.access").setLevel(logging.INFO)
+    try:
+        settings = get_channel_settings()
+    except ValueError as exc:
+        typer.secho(f"配置错误: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    host, port = host or settings.host, port or settings.port
+    typer.echo(f"通办 tongban 正在启动: http://{host}:{port}/ （首次启动需建立检索索引，约半分钟）")
+    web.run_app(create_app(settings), host=host, port=port, shutdown_timeout=30, print=None)
+
+
+@app.command()
 def chat(
     user: Annotated[str, typer.Option(help="the resident's id on the web channel")] = "cli-user",
     name: Annotated[str | None, typer.Option(help="verified name (实名)")] = None,

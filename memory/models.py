@@ -297,3 +297,35 @@ class Handoff(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow)
     claimed_at: dt.datetime | None = None
     closed_at: dt.datetime | None = None
+
+
+# ---------------------------------------------------------------- inbound messages
+
+
+class InboundStatus(StrEnum):
+    RECEIVED = "received"  # stored before the channel is acknowledged
+    ANSWERED = "answered"  # the agent ran; `reply` holds what it said
+    DELIVERED = "delivered"  # the reply reached the resident (passively or pushed)
+    FAILED = "failed"  # delivery gave up after retries; kept for staff
+
+
+class InboundMessage(SQLModel, table=True):
+    """Every message a channel accepted, keyed by the channel's own id for deduplication.
+
+    Gateways retry (WeChat after 5 s, SMS gateways on timeouts); the unique key makes each
+    message run the agent once across replicas, and the row makes it durable before the ack.
+    """
+
+    __tablename__ = "inbound_message"
+    __table_args__ = (UniqueConstraint("channel", "message_key", name="uq_inbound_channel_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    message_key: str = Field(max_length=128)
+    user_id: str = Field(max_length=64, index=True)
+    kind: str = Field(default="text", max_length=16)
+    text_enc: str | None = None  # the message, encrypted like all personal data
+    status: str = Field(default=InboundStatus.RECEIVED, max_length=16, index=True)
+    reply: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    attempts: int = 0
+    received_at: dt.datetime = Field(default_factory=utcnow, index=True)
+    answered_at: dt.datetime | None = None

@@ -1,0 +1,18 @@
+"""Typed keys for every resource the app holds (aiohttp's AppKey)."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from agent.service import Agent
+from channels.base import Deliveries
+from channels.settings import ChannelSettings
+from memory.store import Store
+
+SETTINGS = web.AppKey("settings", ChannelSettings)
+STORE = web.AppKey("store", Store)
+AGENT = web.AppKey("agent", Agent)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+DELIVERIES = web.AppKey("deliveries", Deliveries)
+READY = web.AppKey("ready", dict)

@@ -20,6 +20,8 @@ def _logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for chatty in ("jieba", "bm25s"):  # they log their dictionary loading at DEBUG to stderr
+        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
     install_log_masking()
 
 

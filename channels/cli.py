@@ -48,6 +48,32 @@ def init(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     )
 
 
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema only (the deployment's migration job); loads no demo data."""
+    _logging(False)
+    store = _store()
+    store.migrate()
+    typer.echo("数据库结构已是最新")
+
+
+@app.command()
+def retention(
+    days: Annotated[int, typer.Option(min=1, help="delete conversations idle this many days")] = 30,
+) -> None:
+    """Keep conversation storage bounded: prune old checkpoints, delete idle threads."""
+    import datetime as dt
+
+    from memory.checkpoints import apply_retention, make_checkpointer
+
+    _logging(False)
+    store = _store()
+    pruned, deleted = apply_retention(
+        make_checkpointer(store.settings), now=dt.datetime.now(dt.UTC), idle_days=days
+    )
+    typer.echo(f"保留 {pruned} 个会话的最新状态，删除 {deleted} 个闲置超过 {days} 天的会话")
+
+
 @catalog_app.command("import")
 def catalog_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],

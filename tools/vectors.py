@@ -2,7 +2,8 @@
 
 One code path for every deployment: exact inner product (`IndexFlatIP`) while the catalog
 is small — a province's catalog is a few thousand items, where exact search costs well under a
-millisecond — and HNSW above `ann_threshold` vectors, where exact search stops being cheap.
+millisecond — and HNSW above `ann_threshold` vectors, where exact search stops being cheap on CPU. With
+faiss-gpu and a visible GPU the exact index is moved there instead, at any size.
 Removed vectors become tombstones filtered at search time (HNSW and GPU indexes cannot
 delete in place) and are compacted away once they are a quarter of the index.
 """
@@ -34,7 +35,9 @@ def faiss_device() -> Literal["gpu", "cpu"]:
 
 
 def index_kind(size: int, ann_threshold: int) -> Kind:
-    return "flat" if size < ann_threshold else "hnsw"
+    """Exact below the threshold; HNSW above it on CPU. A GPU searches millions of vectors
+    exactly in about a millisecond (and faiss has no GPU HNSW), so there it stays exact."""
+    return "flat" if size < ann_threshold or faiss_device() == "gpu" else "hnsw"
 
 
 def _new_cpu_index(dim: int, kind: Kind) -> faiss.Index:
@@ -49,9 +52,9 @@ def _new_cpu_index(dim: int, kind: Kind) -> faiss.Index:
     return index
 
 
-def to_device(index: faiss.Index) -> tuple[faiss.Index, Literal["gpu", "cpu"]]:
-    """Move to GPU 0 when there is one (faiss-gpu clones HNSW as a CPU index: it stays CPU)."""
-    if faiss_device() == "cpu":
+def to_device(index: faiss.Index, kind: Kind) -> tuple[faiss.Index, Literal["gpu", "cpu"]]:
+    """Move an exact index to GPU 0 when there is one; HNSW always runs on CPU."""
+    if faiss_device() == "cpu" or kind != "flat":
         return index, "cpu"
     resources = faiss.StandardGpuResources()
     gpu_index = faiss.index_cpu_to_gpu(resources, 0, index)
@@ -59,10 +62,8 @@ def to_device(index: faiss.Index) -> tuple[faiss.Index, Literal["gpu", "cpu"]]:
     return gpu_index, "gpu"
 
 
-def to_cpu(index: faiss.Index) -> faiss.Index:
-    if faiss_device() == "gpu" and hasattr(faiss, "index_gpu_to_cpu"):
-        return faiss.index_gpu_to_cpu(index)
-    return index
+def to_cpu(index: faiss.Index, device: str) -> faiss.Index:
+    return faiss.index_gpu_to_cpu(index) if device == "gpu" else index
 
 
 @contextmanager
@@ -85,7 +86,7 @@ class VectorStore:
     def __init__(self, dim: int, kind: Kind) -> None:
         self.dim = dim
         self.kind: Kind = kind
-        self.index, self.device = to_device(_new_cpu_index(dim, kind))
+        self.index, self.device = to_device(_new_cpu_index(dim, kind), kind)
         self.dead: set[int] = set()
 
     @property
@@ -105,11 +106,11 @@ class VectorStore:
 
     def compact(self) -> None:
         """Rebuild from the live vectors, dropping tombstones."""
-        cpu = to_cpu(self.index)
+        cpu = to_cpu(self.index, self.device)
         all_ids = faiss.vector_to_array(faiss.downcast_index(cpu).id_map).astype(np.int64)
         vectors = faiss.downcast_index(cpu).index.reconstruct_n(0, int(cpu.ntotal))
         keep = ~np.isin(all_ids, np.fromiter(self.dead, dtype=np.int64, count=len(self.dead)))
-        self.index, self.device = to_device(_new_cpu_index(self.dim, self.kind))
+        self.index, self.device = to_device(_new_cpu_index(self.dim, self.kind), self.kind)
         self.dead = set()
         self.add(all_ids[keep], vectors[keep])
 
@@ -128,7 +129,7 @@ class VectorStore:
         return scores[keep][:fetch], ids[keep][:fetch]
 
     def save(self, path: Path) -> None:
-        faiss.write_index(to_cpu(self.index), str(path))
+        faiss.write_index(to_cpu(self.index, self.device), str(path))
 
     @classmethod
     def load(cls, path: Path, dim: int, kind: Kind, dead: set[int]) -> VectorStore:
@@ -137,5 +138,5 @@ class VectorStore:
         cpu = faiss.read_index(str(path))
         if kind == "hnsw":
             faiss.downcast_index(faiss.downcast_index(cpu).index).hnsw.efSearch = HNSW_EF_SEARCH
-        store.index, store.device = to_device(cpu)
+        store.index, store.device = to_device(cpu, kind)
         return store

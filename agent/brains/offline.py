@@ -131,10 +131,12 @@ class OfflineBrain:
             item = item_ref(named) if confident(named) else None
             return {"intent": "cancel_appointment",
                     "focus": {**update, "task": "cancel_appointment", "cancel_item": item, "item": item or focus.get("item")},
-                    "plan": [{"name": "my_appointments", "args": {}}]}
+                    "plan": [{"name": "my_appointments", "args": {}}], "more": True}
         if c.my_appointments:
             return {"intent": "my_appointments", "focus": {"task": None}, "plan": [{"name": "my_appointments", "args": {}}]}
-        wants_booking = c.book or (bool(when and when.date) and hall is not None and c.service_words) or (
+        answers_missing_item = task == "book_appointment" and focus.get("missing") == "item" and plausible(named)
+        wants_booking = c.book or answers_missing_item or (
+            bool(when and when.date) and hall is not None and c.service_words) or (
             task == "book_appointment" and (when is not None or hall is not None or _USUAL_PLACE.search(text))
             and not (confident(hit) and not c.book and hit and hit.code != (focus.get("item") or {}).get("code"))
         )

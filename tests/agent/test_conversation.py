@@ -171,3 +171,10 @@ def test_five_messages_at_once_are_processed_in_order(make_agent) -> None:  # ty
     state = agent.graph.get_state({"configurable": {"thread_id": "resident:1"}})
     humans = [m.content for m in state.values["messages"] if m.type == "human"]
     assert humans == texts
+
+
+def test_the_item_named_after_being_asked_for_continues_the_booking(chat: Chat, store: Store) -> None:
+    assert "哪个事项" in chat.say("我想预约").text
+    assert "哪个政务服务中心" in chat.say("换身份证").text
+    assert "哪天" in chat.say("南宁市民中心").text
+    assert "请确认" in chat.say("明天下午").text

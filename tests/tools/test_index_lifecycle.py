@@ -133,5 +133,7 @@ def test_device_selection_moves_the_index_to_gpu_when_one_is_present(
     monkeypatch.setattr(faiss, "StandardGpuResources", lambda: object(), raising=False)
     monkeypatch.setattr(faiss, "index_cpu_to_gpu", fake_to_gpu, raising=False)
     assert vectors.faiss_device() == "gpu"
+    assert vectors.index_kind(10**6, 20000) == "flat"  # exact on GPU at any size
     store = vectors.VectorStore(8, "flat")
     assert store.device == "gpu" and moved == [0]
+    assert vectors.VectorStore(8, "hnsw").device == "cpu" and moved == [0]

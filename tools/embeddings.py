@@ -8,6 +8,7 @@ as a local sentence-transformers directory or a private OpenAI-compatible endpoi
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -146,6 +147,36 @@ _CACHE: dict[tuple[str, ...], Embedder] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+class CachedQueries:
+    """Remembers recent query vectors: residents ask the same things (quick-reply buttons send
+    identical texts), and the query embedding is nearly all of a lookup's time."""
+
+    def __init__(self, inner: Embedder, size: int = 4096) -> None:
+        self.inner, self.size = inner, size
+        self.name, self.dim = inner.name, inner.dim
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        if len(texts) != 1:
+            return self.inner.embed_queries(texts)
+        with self._lock:
+            hit = self._cache.get(texts[0])
+            if hit is not None:
+                self._cache.move_to_end(texts[0])
+                return hit
+        vector = self.inner.embed_queries(texts)
+        vector.setflags(write=False)
+        with self._lock:
+            self._cache[texts[0]] = vector
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return vector
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed_passages(texts)
+
+
 def get_embedder(settings: ToolsSettings) -> Embedder:
     """The configured embedder; loaded on first use, then shared by the whole process."""
     key = (
@@ -156,7 +187,7 @@ def get_embedder(settings: ToolsSettings) -> Embedder:
     )
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = _load(settings)
+            _CACHE[key] = CachedQueries(_load(settings))
         return _CACHE[key]
 
 

@@ -42,3 +42,25 @@ def test_tokenizer_keeps_catalog_terms_and_drops_question_words() -> None:
     assert "港澳通行证" in words
     assert "怎么" not in words
     assert tokenizer.content("异地就医被案怎么办") == "异地就医被案"
+
+
+def test_repeated_queries_reuse_their_embedding() -> None:
+    import numpy as np
+
+    from tools.embeddings import CachedQueries
+
+    class Counting:
+        name, dim, calls = "counting", 2, 0
+
+        def embed_queries(self, texts: list[str]) -> np.ndarray:
+            Counting.calls += 1
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+        def embed_passages(self, texts: list[str]) -> np.ndarray:
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+    cached = CachedQueries(Counting(), size=2)
+    for text in ("要带什么材料", "要带什么材料", "在哪里办", "要带什么材料", "多少钱", "在哪里办"):
+        cached.embed_queries([text])
+    assert Counting.calls == 4  # two repeats served from memory; the oldest entry was evicted
+    assert cached.name == "counting" and cached.dim == 2

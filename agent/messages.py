@@ -43,6 +43,7 @@ class Inbound:
     unionid: str | None = None
     transcript: Transcript | None = None  # set when `text` came from speech
     message_id: str | None = None  # the channel's id, for idempotent writes
+    audio_ref: str | None = None  # the stored recording of a voice message (memory.transcripts.save_audio)
 
 
 @dataclass

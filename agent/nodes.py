@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 
+from agent import hearing
 from agent.brains.slots import classify_answer
 from agent.runtime import TurnRuntime
 from agent.state import RESET, ConversationState
@@ -32,19 +33,28 @@ def understand(state: ConversationState, config: RunnableConfig) -> dict[str, An
     """Read the resident's message (or the last tool results) and plan what to do."""
     runtime = _runtime(config)
     first = state.get("steps", 0) == 0
+    said = state["turn"]["text"]
+    screened: dict[str, Any] = {}
+    if first:  # a doubtful transcript is read back before anything is done with it
+        screened, turn = hearing.screen(state)
+        if turn is None:
+            return {**screened, "messages": [HumanMessage(mask_text(said))]}
+        state = {**state, "turn": turn}
     try:
         decision = runtime.brain.understand(state, runtime.brain_ctx)
     except Exception:
         if runtime.fallback is None:
             raise
         decision = {**runtime.fallback.understand(state, runtime.brain_ctx), "brain": runtime.fallback.name}
-    update: dict[str, Any] = {"plan": decision.get("plan", [])}
+    update: dict[str, Any] = {"plan": decision.get("plan", []), "more": bool(decision.get("more"))}
     if "intent" in decision:
         update["intent"] = decision["intent"]
     focus = decision.get("focus", {})
     if first:
-        focus = {**dict.fromkeys(PER_TURN_FOCUS), **focus}
-        update["messages"] = [HumanMessage(mask_text(state["turn"]["text"]))]
+        focus = {**dict.fromkeys(PER_TURN_FOCUS), **screened.get("focus", {}), **focus}
+        update["messages"] = [HumanMessage(mask_text(said))]
+        if state["turn"]["text"] != said:
+            update["turn"] = state["turn"]  # the confirmed transcript is what this turn is about
     update["focus"] = focus
     if "brain" in decision:
         update["brain"] = decision["brain"]
@@ -85,7 +95,7 @@ def respond(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
     runtime = _runtime(config)
     prepared = state.get("reply") or {}
     pending = state.get("pending")
-    if prepared.get("ai_generated") and prepared.get("text") and not pending:
+    if prepared.get("text") and not pending and (prepared.get("ai_generated") or prepared.get("final")):
         reply = prepared
     else:
         reply = runtime.brain.compose(state, runtime.brain_ctx)

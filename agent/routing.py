@@ -18,7 +18,9 @@ def route_after_understand(state: ConversationState) -> Literal["call_tools", "h
 
 
 def route_after_tools(state: ConversationState) -> Literal["understand", "respond"]:
-    if state.get("pending") or state.get("steps", 0) >= MAX_STEPS:
+    """Back to the brain only when it asked to see the results (a model writing its answer,
+    the offline brain choosing which appointment to cancel)."""
+    if state.get("pending") or state.get("steps", 0) >= MAX_STEPS or not state.get("more"):
         return "respond"
     return "understand"
 

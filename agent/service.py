@@ -1,7 +1,8 @@
 """The one entry point every channel uses: `Agent.respond(Inbound) -> Reply`.
 
-A turn resolves the resident, stays silent while staff hold the conversation, runs the graph
-on the resident's thread (resuming it when it waits for a confirmation) and returns the reply.
+A turn resolves the resident, appends the message to the transcript staff read
+(`memory.transcripts`), stays silent while staff hold the conversation, runs the graph on the
+resident's thread (resuming it when it waits for a confirmation) and returns the reply.
 Messages of one resident are processed one at a time, in arrival order; on PostgreSQL an
 advisory lock extends that across replicas.
 """
@@ -16,6 +17,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -33,13 +35,14 @@ from agent.metrics import HANDOFFS, TURN_SECONDS, TURNS
 from agent.runtime import TurnRuntime
 from agent.state import RESET
 from agent.toolbox import ToolContext
+from memory import transcripts
 from memory.checkpoints import make_checkpointer
 from memory.db import is_postgres
-from memory.models import Hall, ServiceItem
+from memory.models import Hall, ServiceItem, TranscriptRole
 from memory.pii import mask_phone
 from memory.residents import resolve
 from memory.store import Store
-from tools.handoff import open_handoff
+from tools.handoff import after_hours_notice, mark_notified, open_handoff
 from tools.services import ServiceIndex, get_index
 
 log = logging.getLogger(__name__)
@@ -108,7 +111,13 @@ class Agent:
             session, self.store.vault, channel=message.channel, user_id=message.user_id,
             unionid=message.unionid, identity=message.identity,
         )
-        if open_handoff(session, resident.id or 0) is not None:
+        held = open_handoff(session, resident.id or 0)
+        transcripts.append(
+            session, self.store.vault, resident_id=resident.id or 0, role=TranscriptRole.RESIDENT,
+            channel=message.channel, text=message.text, handoff_id=held.id if held else None,
+            message_id=message.message_id, audio_ref=message.audio_ref, at=message.at,
+        )
+        if held is not None:
             return Reply(text="", handoff=True)  # staff hold the conversation: the bot is silent
         elderly = resident.elderly or message.transcript is not None
         thread_id = f"resident:{resident.id}"
@@ -134,15 +143,23 @@ class Agent:
             "language": message.transcript.language if message.transcript else None,
         }
         snapshot = self.graph.get_state(config)
+        # one checkpoint per turn, written when the run ends or pauses for a confirmation: the
+        # turn's database writes commit together at the end too, so both stay in step
         if snapshot.interrupts:
-            state = self.graph.invoke(Command(resume=turn), config)
+            state = self.graph.invoke(Command(resume=turn), config, durability="exit")
         else:
             state = self.graph.invoke(
                 {"turn": turn, "plan": RESET, "results": RESET, "steps": 0, "pending": None,
-                 "confirmation": None, "reply": {}, "intent": None, "brain": None},
-                config,
+                 "confirmation": None, "reply": {}, "intent": None, "brain": None, "more": False},
+                config, durability="exit",
             )
-        return _reply(state, elderly)
+        reply = _reply(state, elderly)
+        if reply.handoff:
+            reply = _tell_when_staff_answer(session, resident.id or 0, now, reply)
+        if reply.text:
+            transcripts.append(session, self.store.vault, resident_id=resident.id or 0, role=TranscriptRole.BOT,
+                               channel=message.channel, text=reply.text)
+        return reply
 
     def _item_terms(self, session: Session) -> ItemTerms:
         fingerprint = session.exec(select(func.count(ServiceItem.id), func.max(ServiceItem.updated_at))).one()
@@ -177,6 +194,15 @@ class Agent:
 
 def _masked(message: Inbound) -> str:
     return mask_phone(message.user_id) if message.channel == "sms" else message.user_id[-6:]
+
+
+def _tell_when_staff_answer(session: Session, resident_id: int, now: dt.datetime, reply: Reply) -> Reply:
+    """Handed off outside staffed hours: say honestly when someone will answer."""
+    notice = after_hours_notice(now)
+    handoff = open_handoff(session, resident_id)
+    if notice is None or handoff is None or not mark_notified(session, handoff.id or 0):
+        return reply
+    return replace(reply, text=f"{reply.text}\n{notice}" if reply.text else notice)
 
 
 def _reply(state: dict[str, Any], elderly: bool) -> Reply:

@@ -59,5 +59,6 @@ class ConversationState(TypedDict, total=False):
     pending: dict[str, Any] | None  # a write waiting for the resident's confirmation
     confirmation: dict[str, Any] | None  # set only by the confirm node
     steps: int  # model/tool round trips this turn, bounded
+    more: bool  # the brain wants to see this step's tool results before the reply
     brain: str | None  # which brain decided this turn (offline when the model was skipped or failed)
     reply: dict[str, Any]

@@ -8,11 +8,15 @@ from typing import Annotated
 
 import typer
 
+from channels.console.cli import staff_app
 from memory.pii import install_log_masking
 
 app = typer.Typer(help="通办 tongban — government-service conversational agent", no_args_is_help=True)
 catalog_app = typer.Typer(help="Import and export the service catalog", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+voice_app = typer.Typer(help="Speech recognition models", no_args_is_help=True)
+app.add_typer(voice_app, name="voice")
+app.add_typer(staff_app, name="staff")
 
 
 def _logging(verbose: bool) -> None:
@@ -211,6 +215,24 @@ def lookup(
         typer.echo(f"   依据：{'、'.join(hit.legal_basis[:2])}")
         typer.echo(f"   匹配：{hit.passage[:80]}")
     typer.echo(f"({result.elapsed_ms:.1f} ms)")
+
+
+@voice_app.command("models")
+def voice_models(
+    target: Annotated[Path, typer.Argument(help="directory to download into (one folder per model)")],
+    only: Annotated[str | None, typer.Option(help="comma-separated: sensevoice,paraformer-zh,fsmn-vad,ct-punc")] = None,
+    verify: Annotated[bool, typer.Option(help="load each model from disk afterwards")] = True,
+) -> None:
+    """Download the production speech models on a machine with internet, for offline servers."""
+    from voice.models import MODELS, download_models
+
+    names = tuple(n.strip() for n in only.split(",")) if only else tuple(MODELS)
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise typer.BadParameter(f"unknown model(s): {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    for name, path in download_models(target, names, verify=verify).items():
+        typer.echo(f"{name}: {path}")
+    typer.echo("Set TONGBAN_VOICE_MODEL_DIR (and _MANDARIN_DIR, _VAD_DIR, _PUNC_DIR) to these folders.")
 
 
 def main() -> None:

@@ -16,3 +16,6 @@ AGENT = web.AppKey("agent", Agent)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 DELIVERIES = web.AppKey("deliveries", Deliveries)
 READY = web.AppKey("ready", dict)
+# channel name → OutputChannel that reaches a resident outside a reply (staff messages, notices);
+# each channel module registers its own in setup(app) — see channels.delivery
+DELIVERY_CHANNELS = web.AppKey("delivery_channels", dict)

@@ -19,6 +19,7 @@ from agent.service import Agent, make_agent
 from channels import keys
 from channels.base import Deliveries
 from channels.settings import ChannelSettings, get_channel_settings
+from channels.voice_setup import voice_context
 from memory.store import Store
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,12 @@ def create_app(
     app = web.Application(client_max_size=settings.max_upload_bytes)
     app[keys.SETTINGS] = settings
     app[keys.READY] = {"database": False, "agent": False}
+    app[keys.DELIVERY_CHANNELS] = {}
     app.cleanup_ctx.append(_database(store))
     app.cleanup_ctx.append(_agent(agent_factory or (lambda s: make_agent(s))))
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_deliveries)
+    app.cleanup_ctx.append(voice_context)  # the voice hook, when speech recognition is configured
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -54,7 +57,8 @@ def _channel_modules() -> list:  # type: ignore[type-arg]
     import importlib
 
     found = []
-    for name in ("channels.wechat_oa", "channels.miniprogram", "channels.web"):
+    for name in ("channels.wechat_oa", "channels.miniprogram", "channels.web", "channels.sms",
+                 "channels.console"):
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:

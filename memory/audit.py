@@ -1,7 +1,7 @@
 """The audit log: every ORM write is recorded with its actor, before and after.
 
 Recording happens in a flush hook rather than in each repository function, so a new write
-path cannot forget it. Ciphertext and blind-index columns are never copied into the log.
+path cannot forget it. Ciphertext, blind-index and hash columns are never copied into the log.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _diff(obj: Any, action: str) -> tuple[dict[str, Any] | None, dict[str, Any] 
 
 
 def _plain(key: str, value: Any) -> Any:
-    if key.endswith(("_enc", "_bidx")) and value is not None:
+    if key.endswith(("_enc", "_bidx", "_hash")) and value is not None:
         return _REDACTED
     if isinstance(value, enum.Enum):
         return value.value

@@ -297,6 +297,75 @@ class Handoff(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow)
     claimed_at: dt.datetime | None = None
     closed_at: dt.datetime | None = None
+    notified_at: dt.datetime | None = None  # when the resident was told staff are away or busy
+
+
+# ---------------------------------------------------------------- transcripts and staff
+
+
+class TranscriptRole(StrEnum):
+    RESIDENT = "resident"
+    BOT = "bot"
+    STAFF = "staff"
+    NOTE = "note"  # a staff member's internal note: never sent to the resident
+    SYSTEM = "system"  # what the system told the resident (opening hours, nobody free)
+
+
+class TranscriptMessage(SQLModel, table=True):
+    """Every message of a conversation, whoever wrote it; the text only as ciphertext.
+
+    The agent's checkpoint keeps a trimmed, masked history for the model; this is the full
+    record staff read when they take a conversation over.
+    """
+
+    __tablename__ = "transcript_message"
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True)
+    handoff_id: int | None = Field(default=None, foreign_key="handoff.id", index=True)
+    role: str = Field(max_length=16)
+    channel: str = Field(max_length=16)
+    text_enc: str
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    message_id: str | None = Field(default=None, max_length=128)  # the channel's inbound id
+    audio_ref: str | None = Field(default=None, max_length=128)  # encrypted audio under the data dir
+    staff: str | None = Field(default=None, max_length=64)
+    delivered: bool | None = None  # staff and system messages: reached the resident's channel
+
+    def __repr__(self) -> str:
+        return f"TranscriptMessage(id={self.id}, role={self.role!r}, channel={self.channel!r})"
+
+
+class StaffRole(StrEnum):
+    STAFF = "staff"
+    SUPERVISOR = "supervisor"  # also sees figures and may reveal personal data
+
+
+class StaffAccount(SQLModel, table=True):
+    __tablename__ = "staff_account"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=64)
+    display_name: str = Field(max_length=64)
+    role: str = Field(default=StaffRole.STAFF, max_length=16)
+    hall: str | None = Field(default=None, max_length=100)
+    department: str | None = Field(default=None, max_length=50)
+    password_hash: str = Field(max_length=256)
+    active: bool = True
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+    def __repr__(self) -> str:  # never the hash
+        return f"StaffAccount(username={self.username!r}, role={self.role!r}, active={self.active})"
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in console session; the cookie holds a random token, the table only its hash."""
+
+    __tablename__ = "staff_session"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    staff_id: int = Field(foreign_key="staff_account.id", index=True)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime = Field(index=True)
 
 
 # ---------------------------------------------------------------- inbound messages

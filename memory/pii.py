@@ -136,6 +136,16 @@ class Vault:
         except InvalidToken as exc:
             raise ValueError("personal data could not be decrypted with this secret key") from exc
 
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        """For binary personal data (a resident's recorded voice)."""
+        return self._fernet.encrypt(data)
+
+    def decrypt_bytes(self, token: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken as exc:
+            raise ValueError("personal data could not be decrypted with this secret key") from exc
+
     def blind_index(self, kind: str, value: str | None) -> str | None:
         """A keyed hash for equality look-ups; `kind` keeps phone and ID spaces apart."""
         if value is None:

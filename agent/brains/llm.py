@@ -87,7 +87,8 @@ class LLMBrain:
             plan = [{"name": c["name"], "args": c["args"], "id": c.get("id") or uuid.uuid4().hex}
                     for c in message.tool_calls]
             intent = INTENT_OF_TOOL.get(plan[0]["name"], state.get("intent") or "service_lookup")
-            return {"intent": intent if first else state.get("intent") or intent, "plan": plan, "brain": "llm"}
+            return {"intent": intent if first else state.get("intent") or intent, "plan": plan, "brain": "llm",
+                    "more": True}
         text = message.content if isinstance(message.content, str) else ""
         if len(CJK.findall(text)) < max(2, len(text) // 5):  # empty or not Chinese: do not show it
             LLM_FALLBACKS.labels(reason="language").inc()

@@ -1,0 +1,207 @@
+"""What the mini-program API and the web chat share: JSON in, the agent's reply as JSON out.
+
+Parsing helpers raise the small errors below; each handler maps them to an HTTP answer, so
+the status codes live in one visible place per endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import BodyPartReader, web
+from langchain_core.messages import AIMessage, HumanMessage
+from sqlmodel import select
+
+from agent.messages import Inbound, Reply
+from channels import keys
+from channels.base import AI_LABEL
+from channels.voice_hook import NO_VOICE, NOT_HEARD, transcriber
+from memory.models import Resident
+from memory.transcripts import save_audio
+
+MAX_TEXT = 2000
+AUDIO_FORMATS = frozenset({"aac", "mp3", "wav", "silk", "amr", "m4a", "webm", "ogg", "pcm"})
+_AUDIO_TYPES = {
+    "audio/aac": "aac", "audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/wav": "wav",
+    "audio/x-wav": "wav", "audio/wave": "wav", "audio/silk": "silk", "audio/amr": "amr",
+    "audio/mp4": "m4a", "audio/x-m4a": "m4a", "audio/webm": "webm", "audio/ogg": "ogg",
+}
+_COLUMNS = {"miniprogram": "miniprogram_openid", "web": "web_id", "wechat": "wechat_openid"}
+
+
+class BadInput(ValueError):
+    """The request is malformed; the message says how, in the resident's language."""
+
+
+class TooLarge(ValueError):
+    """The upload is larger than the configured limit."""
+
+
+def error(status: int, code: str, message: str) -> web.Response:
+    """A clear JSON error: a stable code for programs, a sentence for people."""
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+def same_origin(request: web.Request) -> bool:
+    """A browser's request from this site: its Origin names this host (CSRF, WebSocket hijacking)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return urlsplit(origin).netloc == request.host
+
+
+def bad_input(exc: BadInput) -> web.Response:
+    return error(400, "bad_request", str(exc))
+
+
+def too_large(limit: int) -> web.Response:
+    return error(413, "too_large", f"文件太大，请不要超过 {limit // (1024 * 1024) or 1} MB")
+
+
+# ------------------------------------------------------------------ parsing
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except web.HTTPRequestEntityTooLarge as exc:  # past the app's client_max_size
+        raise TooLarge() from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadInput("请求体不是有效的 JSON") from exc
+    if not isinstance(body, dict):
+        raise BadInput("请求体应为 JSON 对象")
+    return body
+
+
+def message_text(body: dict[str, Any]) -> str:
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise BadInput("请输入要咨询的内容（text）")
+    if len(text) > MAX_TEXT:
+        raise BadInput(f"内容太长，请不要超过 {MAX_TEXT} 字")
+    return text.strip()
+
+
+async def read_audio(request: web.Request, limit: int) -> tuple[bytes, str]:
+    """The audio of a voice upload: multipart (`file` part, `format` field) or a raw body."""
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge()
+    fmt = request.query.get("format") or request.headers.get("X-Audio-Format")
+    if request.content_type.startswith("multipart/"):
+        audio = None
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.filename is not None or part.name in ("file", "audio", "voice"):
+                audio = await _read_limited(part, limit)
+                fmt = fmt or _format_of(part.headers.get("Content-Type", ""), part.filename)
+            elif part.name == "format":
+                fmt = (await part.text()).strip() or fmt
+    else:
+        audio = await _read_limited(request.content, limit)
+        fmt = fmt or _format_of(request.content_type, None)
+    if not audio:
+        raise BadInput("没有收到语音文件")
+    fmt = (fmt or "").lower().lstrip(".")
+    if fmt not in AUDIO_FORMATS:
+        raise BadInput(f"不支持的语音格式，请使用 {'/'.join(sorted(AUDIO_FORMATS))}")
+    return audio, fmt
+
+
+async def _read_limited(stream: Any, limit: int) -> bytes:
+    """Read in chunks, refusing as soon as the limit is passed (not after buffering it all)."""
+    chunks, size = [], 0
+    while True:
+        chunk = await (stream.read_chunk(65536) if isinstance(stream, BodyPartReader) else stream.read(65536))
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge()
+        chunks.append(chunk)
+
+
+def _format_of(content_type: str, filename: str | None) -> str | None:
+    base = content_type.split(";")[0].strip().lower()
+    if base in _AUDIO_TYPES:
+        return _AUDIO_TYPES[base]
+    if filename and "." in filename:
+        return filename.rsplit(".", 1)[1]
+    return None
+
+
+# ------------------------------------------------------------------ replies
+
+
+def reply_json(reply: Reply, *, heard: str | None = None) -> dict[str, Any]:
+    """The reply as the clients render it; `ai_label` is the 生成式人工智能标识 to show."""
+    body: dict[str, Any] = {
+        "text": reply.text,
+        "ai_generated": reply.ai_generated,
+        "ai_label": AI_LABEL if reply.ai_generated else None,
+        "quick_replies": list(reply.quick_replies),
+        "cards": list(reply.cards),
+        "intent": reply.intent,
+        "item": reply.item,
+        "handoff": reply.handoff,
+    }
+    if heard is not None:
+        body["heard"] = heard  # what speech recognition understood, shown as the resident's bubble
+    return body
+
+
+def json_reply(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+
+
+async def respond_to_voice(app: web.Application, inbound: Inbound, audio: bytes, fmt: str) -> dict[str, Any]:
+    """Transcribe with the optional hook and answer; without a hook, ask the resident to type."""
+    transcribe = transcriber(app)
+    if transcribe is None:
+        return reply_json(Reply(text=NO_VOICE, quick_replies=["身份证到期了怎么换"]), heard="")
+    result = await transcribe(audio, fmt)
+    if result is None or not result[0].strip():
+        return reply_json(Reply(text=NOT_HEARD), heard="")
+    text, transcript = result
+    store = app[keys.STORE]  # the recording is kept (encrypted) beside its transcript, for staff
+    audio_ref = await asyncio.to_thread(save_audio, store.settings.data_dir, store.vault, audio, fmt)
+    heard_inbound = Inbound(
+        channel=inbound.channel, user_id=inbound.user_id, text=text[:MAX_TEXT], unionid=inbound.unionid,
+        transcript=transcript, audio_ref=audio_ref,
+    )
+    reply = await app[keys.AGENT].respond(heard_inbound)
+    return reply_json(reply, heard=text)
+
+
+# ------------------------------------------------------------------ history
+
+
+async def history(app: web.Application, channel: str, user_id: str) -> list[dict[str, Any]]:
+    """The resident's recent exchange from the agent's checkpoint (masked as stored)."""
+    store, agent = app[keys.STORE], app[keys.AGENT]
+    column = getattr(Resident, _COLUMNS[channel])
+
+    def load() -> list[dict[str, Any]]:
+        with store.read_session() as session:
+            resident_id = session.exec(select(Resident.id).where(column == user_id)).first()
+        if resident_id is None:
+            return []
+        state = agent.graph.get_state({"configurable": {"thread_id": f"resident:{resident_id}"}})
+        return [m for m in map(_message, (state.values or {}).get("messages", [])) if m]
+
+    return await asyncio.to_thread(load)
+
+
+def _message(message: Any) -> dict[str, Any] | None:
+    text = message.content if isinstance(message.content, str) else ""
+    if not text:
+        return None
+    if isinstance(message, HumanMessage):
+        return {"role": "resident", "text": text}
+    if isinstance(message, AIMessage):
+        ai = bool(message.additional_kwargs.get("ai_generated"))
+        return {"role": "assistant", "text": text, "ai_generated": ai, "ai_label": AI_LABEL if ai else None}
+    return None

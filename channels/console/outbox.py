@@ -1,0 +1,68 @@
+"""Sending to a resident from the console (staff replies, notices) and recording it.
+
+The message goes out through the resident's own channel (`channels.delivery`) and is then
+written to the transcript with whether it arrived, so staff see "未送达" rather than guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from channels import delivery, keys
+from channels.console.cards import line, masker
+from memory import transcripts
+from memory.models import Handoff, Resident
+from memory.residents import Identity, identity_of
+
+HUB_POKE = web.AppKey("console_poke", object)  # a callable that wakes the live hub
+
+
+@dataclass(frozen=True)
+class Target:
+    handoff_id: int
+    resident_id: int
+    channel: str
+
+
+def target(handoff: Handoff) -> Target:
+    return Target(handoff.id or 0, handoff.resident_id, handoff.channel)
+
+
+async def send(
+    app: web.Application, to: Target, text: str, *, role: str, actor: str,
+    staff: str | None = None, staff_name: str | None = None, status: str | None = None,
+) -> dict[str, Any]:
+    """Deliver `text` (unless it is an internal note) and append it; returns the console line."""
+    store = app[keys.STORE]
+
+    def address() -> tuple[str | None, Identity]:
+        with store.read_session() as session:
+            resident = session.get(Resident, to.resident_id)
+            if resident is None:
+                return None, Identity()
+            return delivery.recipient_of(resident, to.channel, store.vault), identity_of(resident, store.vault)
+
+    recipient, identity = await asyncio.to_thread(address)
+    delivered: bool | None = None
+    if role != "note":
+        outcome = await delivery.deliver(app, to.channel, recipient, text, role=role, staff_name=staff_name,
+                                         status=status)
+        delivered = outcome.delivered
+
+    def record() -> transcripts.Entry:
+        with store.session(actor=actor) as session:
+            row = transcripts.append(
+                session, store.vault, resident_id=to.resident_id, role=role, channel=to.channel, text=text,
+                handoff_id=to.handoff_id, staff=staff, delivered=delivered,
+            )
+            return transcripts.get(session, store.vault, row.id or 0)  # type: ignore[return-value]
+
+    entry = await asyncio.to_thread(record)
+    poke = app.get(HUB_POKE)
+    if callable(poke):
+        poke()
+    return line(entry, masker(identity))

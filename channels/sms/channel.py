@@ -1,0 +1,339 @@
+"""The SMS channel: `/sms/aliyun` and `/sms/tencent` webhooks, the turn, the send.
+
+A push is authorised (token or allow-list, else 403 before the body is read), parsed whole
+(400 when malformed), and every message stored — deduplicated on the gateway's id, since
+gateways retry — before the gateway gets its documented ack. The agent runs afterwards in a
+background delivery; its reply becomes one approved template, counted in segments against
+the number's daily budget, and goes out through the configured sender.
+
+Message states (memory.inbound): RECEIVED → ANSWERED (template chosen, send under way) →
+DELIVERED; FAILED when the gateway refused or the daily budget was spent (kept for staff).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+import logging
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from aiohttp import web
+from sqlmodel import Session, col, select
+
+from agent.messages import Inbound
+from channels import delivery, keys
+from channels.sms.compose import Choice, choose
+from channels.sms.menu import interpret
+from channels.sms.senders import Sender, Sent, make_sender
+from channels.sms.settings import SmsSettings, get_sms_settings
+from channels.sms.templates import Rendered, Template, TemplateError, registry, render
+from channels.sms.wire import (
+    SHANGHAI,
+    TOKEN_HEADER,
+    Incoming,
+    Malformed,
+    authorised,
+    parse_aliyun,
+    parse_tencent,
+)
+from memory.inbound import accept, mark, record_reply
+from memory.models import InboundMessage, InboundStatus
+from memory.pii import mask_phone
+from memory.residents import Identity
+from memory.store import Store
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "sms"
+T = TypeVar("T")
+ACKS = {
+    "aliyun": ({"code": 0, "msg": "成功"}, lambda why: {"code": 1, "msg": f"请求格式错误：{why}"}),
+    "tencent": ({"result": 0, "errmsg": "OK"}, lambda why: {"result": 1, "errmsg": f"malformed: {why}"}),
+}
+PARSERS: dict[str, Callable[[bytes], list[Incoming]]] = {"aliyun": parse_aliyun, "tencent": parse_tencent}
+
+
+class SmsChannel:
+    """The channel's state, filled at start-up: settings, templates, sender, pools, locks.
+
+    Database work gets its own small pool so acknowledgements never wait behind agent turns;
+    gateway calls another, since they can wait seconds on the network.
+    """
+
+    def __init__(self) -> None:
+        self.settings = SmsSettings()
+        self.templates: dict[str, Template] = {}
+        self.sender: Sender | None = None
+        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(SHANGHAI)
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._db: ThreadPoolExecutor | None = None
+        self._api: ThreadPoolExecutor | None = None
+
+    async def context(self, app: web.Application) -> AsyncIterator[None]:
+        self.settings = app.get(SMS_SETTINGS) or get_sms_settings()
+        self.templates = registry(self.settings.sms_templates, variable_limit=self.settings.sms_variable_limit)
+        self.sender = self.sender or make_sender(self.settings)
+        if self.settings.sms_webhook_token is None and not self.settings.sms_allowed_ips:
+            log.warning("sms: no webhook token or allowed IPs configured: every push is refused")
+        if self.settings.env == "production" and self.settings.sms_provider == "console":
+            log.warning("sms: no gateway configured (TONGBAN_SMS_PROVIDER): replies are only logged")
+        self._db = ThreadPoolExecutor(2, thread_name_prefix="sms-db")
+        self._api = ThreadPoolExecutor(4, thread_name_prefix="sms-api")
+        yield
+        await app[keys.DELIVERIES].drain()  # sends in flight still need the pools
+        self._db.shutdown(wait=True)
+        self._api.shutdown(wait=True)
+
+    def lock(self, phone: str) -> asyncio.Lock:
+        """One number's messages run one at a time, first in first out; unused locks go away."""
+        lock = self._locks.get(phone)
+        if lock is None:
+            lock = self._locks[phone] = asyncio.Lock()
+        return lock
+
+    async def db(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._db is not None
+        return await asyncio.get_running_loop().run_in_executor(self._db, functools.partial(fn, *args))
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._api is not None
+        return await asyncio.get_running_loop().run_in_executor(self._api, functools.partial(fn, *args))
+
+
+SMS = web.AppKey("sms", SmsChannel)
+SMS_SETTINGS = web.AppKey("sms_settings", SmsSettings)  # tests and embedders set it before start
+
+
+def setup(app: web.Application) -> None:
+    channel = SmsChannel()
+    app[SMS] = channel
+    app.cleanup_ctx.append(channel.context)
+    delivery.register(app, SmsOutput(app))
+    app.router.add_post("/sms/aliyun", functools.partial(receive, provider="aliyun"))
+    app.router.add_post("/sms/tencent", functools.partial(receive, provider="tencent"))
+
+
+# ---------------------------------------------------------------------------- the webhook
+
+
+async def receive(request: web.Request, *, provider: str) -> web.Response:
+    channel = request.app[SMS]
+    if not authorised(channel.settings, remote=request.remote, header=request.headers.get(TOKEN_HEADER),
+                      query=request.query.get("token")):
+        log.warning("sms/%s: refused a push from %s", provider, request.remote)
+        raise web.HTTPForbidden()
+    ok, malformed = ACKS[provider]
+    try:
+        messages = PARSERS[provider](await request.read())
+    except Malformed as exc:
+        log.warning("sms/%s: malformed push: %s", provider, exc)
+        return web.json_response(malformed(str(exc)), status=400)
+    store = request.app[keys.STORE]
+    fresh = await channel.db(_accept_all, store, messages)
+    for incoming, row_id in fresh:  # spawned in arrival order; the per-number lock keeps it
+        request.app[keys.DELIVERIES].spawn(_answer(request.app, incoming, row_id), name=f"sms:{incoming.key}")
+    return web.json_response(ok)
+
+
+# ---------------------------------------------------------------------------- the turn
+
+
+async def _answer(app: web.Application, incoming: Incoming, row_id: int) -> None:
+    """One message, start to finish; messages of one number run one at a time, in order."""
+    channel, store = app[SMS], app[keys.STORE]
+    async with channel.lock(incoming.phone):
+        day = _today(channel)
+        if await channel.db(_budget_left, store, incoming.phone, row_id, day, channel.settings) <= 0:
+            # a runaway conversation: the agent does not run either (no unseen bookings)
+            await channel.db(_hold, store, row_id, {"template": None, "day": day})
+            log.warning("sms: daily budget spent for %s; message kept for staff", mask_phone(incoming.phone))
+            return
+        last = await channel.db(_last_template, store, incoming.phone, row_id)
+        turn = interpret(incoming.text, last_template=last)
+        choice: Choice | None = Choice(turn.template, {}) if turn.template else None
+        if turn.text is not None:
+            choice = await _ask_agent(app, incoming, turn.text)
+        if choice is None:  # staff hold the conversation: the bot stays silent
+            await channel.db(_record, store, row_id, {"template": None}, InboundStatus.DELIVERED)
+            return
+        await _deliver(channel, store, incoming.phone, row_id, _render(channel, choice))
+
+
+async def _ask_agent(app: web.Application, incoming: Incoming, text: str) -> Choice | None:
+    try:
+        reply = await app[keys.AGENT].respond(Inbound(
+            channel=CHANNEL, user_id=incoming.phone, text=text, at=incoming.at, message_id=incoming.key,
+            identity=Identity(phone=incoming.phone),  # the network proved the sending number
+        ))
+    except Exception:
+        log.exception("sms: turn failed for message %s", incoming.key)
+        return Choice("fallback", {})
+    return choose(reply, public_url=app[SMS].settings.sms_public_url)
+
+
+def _render(channel: SmsChannel, choice: Choice) -> Rendered:
+    try:
+        return render(channel.templates, choice.key, choice.values)
+    except (TemplateError, KeyError) as exc:  # never free text: the fallback template instead
+        log.warning("sms: template %s not usable (%s): sending the fallback", choice.key, exc)
+        return render(channel.templates, "fallback")
+
+
+class SmsOutput:
+    """Staff messages to an SMS resident: free text never leaves, so they get `staff_notice`.
+
+    The staff's words stay in the transcript; the resident learns that staff answered and how
+    to reach them. The notice counts against the same daily budget as replies.
+    """
+
+    name = CHANNEL
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    async def send_text(self, recipient: str, text: str) -> None:
+        channel, store = self.app[SMS], self.app[keys.STORE]
+        async with channel.lock(recipient):
+            row_id = await channel.db(_accept_notice, store, recipient)
+            if not await _deliver(channel, store, recipient, row_id, render(channel.templates, "staff_notice")):
+                raise delivery.NotDelivered("SMS budget spent or the gateway refused")
+
+
+async def _deliver(channel: SmsChannel, store: Store, phone: str, row_id: int, message: Rendered) -> bool:
+    """Within today's budget, send; the row says what was sent, or why it was kept for staff."""
+    settings = channel.settings
+    count = message.segments(settings.sms_sign_name)
+    day = _today(channel)
+    record = {
+        "template": message.key, "code": message.template.code, "segments": count, "day": day,
+        # the variables may hold receipt numbers and codes: encrypted like the message itself
+        "variables": store.vault.encrypt(json.dumps(message.variables, ensure_ascii=False)),
+    }
+    log.info("sms: %s to %s, %d segment(s)", message.key, mask_phone(phone), count)
+    if not await channel.db(_reserve, store, phone, row_id, record, settings):
+        log.warning("sms: daily budget spent for %s; reply %s kept for staff", mask_phone(phone), message.key)
+        return False
+    sent, attempts = Sent(ok=False, error="not sent"), 0
+    assert channel.sender is not None
+    while attempts < settings.sms_send_attempts:
+        attempts += 1
+        try:
+            sent = await channel.call(channel.sender.send, phone, message)
+            break
+        except Exception as exc:  # the network or the SDK: try again, then give up
+            log.warning("sms: send attempt %d to %s failed: %r", attempts, mask_phone(phone), exc)
+            sent = Sent(ok=False, error=type(exc).__name__)
+    if not sent.ok:
+        log.error("sms: %s to %s refused: %s", message.key, mask_phone(phone), sent.error)
+    status = InboundStatus.DELIVERED if sent.ok else InboundStatus.FAILED
+    await channel.db(_sent, store, row_id, {**record, "reference": sent.reference, "error": sent.error}, status, attempts)
+    return sent.ok
+
+
+# ---------------------------------------------------------------------------- storage (off the loop)
+
+
+def _today(channel: SmsChannel) -> str:
+    return channel.clock().astimezone(SHANGHAI).date().isoformat()
+
+
+def _user(store: Store, phone: str) -> str:
+    """Rows are keyed by the phone's blind index: look-ups work, the number is not stored plain."""
+    return store.vault.blind_index("phone", phone) or ""
+
+
+def _accept_all(store: Store, messages: list[Incoming]) -> list[tuple[Incoming, int]]:
+    """One transaction for the whole push: durable before the ack, or not at all."""
+    fresh = []
+    with store.session(actor="channel:sms") as session:
+        for incoming in messages:
+            row, new = accept(session, store.vault, channel=CHANNEL, message_key=incoming.key,
+                              user_id=_user(store, incoming.phone), text=incoming.text)
+            if new and row.id is not None:
+                fresh.append((incoming, row.id))
+    return fresh
+
+
+def _accept_notice(store: Store, phone: str) -> int:
+    """An outbound notice gets a row too, so the daily budget and staff see every send."""
+    with store.session(actor="channel:sms") as session:
+        row, _ = accept(session, store.vault, channel=CHANNEL, message_key=f"notice:{uuid.uuid4().hex}",
+                        user_id=_user(store, phone), text=None, kind="notice")
+        assert row.id is not None
+        return row.id
+
+
+def _last_template(store: Store, phone: str, row_id: int) -> str | None:
+    with store.read_session() as session:
+        reply = session.exec(
+            select(InboundMessage.reply)
+            .where(InboundMessage.channel == CHANNEL, InboundMessage.user_id == _user(store, phone),
+                   col(InboundMessage.id) != row_id, col(InboundMessage.reply).is_not(None))
+            .order_by(col(InboundMessage.id).desc())
+            .limit(1)
+        ).first()
+    return (reply or {}).get("template")
+
+
+def _spent(session: Session, store: Store, phone: str, row_id: int, day: str, settings: SmsSettings) -> int:
+    """Today's sends (reserved or delivered) for this number, in the budget's unit."""
+    rows = session.exec(
+        select(InboundMessage.reply, InboundMessage.status)
+        .where(InboundMessage.channel == CHANNEL, InboundMessage.user_id == _user(store, phone),
+               col(InboundMessage.id) != row_id)
+        .order_by(col(InboundMessage.id).desc())
+        .limit(2000)
+    ).all()
+    sends = [
+        reply for reply, status in rows
+        if reply and reply.get("day") == day and reply.get("segments")
+        and status in (InboundStatus.ANSWERED, InboundStatus.DELIVERED)
+    ]
+    if settings.sms_budget_unit == "segments":
+        return sum(int(r["segments"]) for r in sends)
+    return len(sends)
+
+
+def _budget_left(store: Store, phone: str, row_id: int, day: str, settings: SmsSettings) -> int:
+    with store.read_session() as session:
+        return settings.sms_daily_budget - _spent(session, store, phone, row_id, day, settings)
+
+
+def _reserve(store: Store, phone: str, row_id: int, record: dict[str, Any], settings: SmsSettings) -> bool:
+    """Reserve this send if it fits today's budget (ANSWERED rows count); else hold it for staff."""
+    with store.session(actor="channel:sms") as session:
+        used = _spent(session, store, phone, row_id, record["day"], settings)
+        cost = record["segments"] if settings.sms_budget_unit == "segments" else 1
+        if used + cost > settings.sms_daily_budget:
+            _held(session, row_id, record)
+            return False
+        record_reply(session, row_id, record, delivered=False)  # ANSWERED: counted from now on
+        return True
+
+
+def _hold(store: Store, row_id: int, record: dict[str, Any]) -> None:
+    with store.session(actor="channel:sms") as session:
+        _held(session, row_id, record)
+
+
+def _held(session: Session, row_id: int, record: dict[str, Any]) -> None:
+    record_reply(session, row_id, {**record, "held": "daily_budget"}, delivered=False)
+    mark(session, row_id, InboundStatus.FAILED)
+
+
+def _sent(store: Store, row_id: int, record: dict[str, Any], status: InboundStatus, attempts: int) -> None:
+    with store.session(actor="channel:sms") as session:
+        record_reply(session, row_id, record, delivered=status == InboundStatus.DELIVERED)
+        mark(session, row_id, status, attempts=attempts)
+
+
+def _record(store: Store, row_id: int, record: dict[str, Any], status: InboundStatus) -> None:
+    with store.session(actor="channel:sms") as session:
+        record_reply(session, row_id, record, delivered=status == InboundStatus.DELIVERED)
+

@@ -1,0 +1,181 @@
+"""Hall staff accounts, their console sessions, and throttling of password guessing.
+
+Passwords are hashed with Argon2id (argon2-cffi's `PasswordHasher`, the algorithm OWASP
+recommends first; memory-hard, salted, parameters carried in the hash so they can be raised
+and old hashes re-hashed on the next sign-in). Sessions are random tokens of which only a
+SHA-256 is stored, so a database dump holds no usable session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete
+from sqlmodel import Session, col, func, select
+
+from memory import audit
+from memory.models import AuditLog, StaffAccount, StaffRole, StaffSession, utcnow
+
+_HASHER = PasswordHasher()
+_DUMMY_HASH = _HASHER.hash("tongban-no-such-user")  # unknown names cost as much as wrong passwords
+MIN_PASSWORD = 10
+SIGN_IN_FAILED = "sign_in_failed"
+
+
+class StaffError(ValueError):
+    """An account cannot be created or changed as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class StaffView:
+    """What the console knows about the signed-in person (no hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    hall: str | None
+    department: str | None
+
+    @property
+    def supervisor(self) -> bool:
+        return self.role == StaffRole.SUPERVISOR
+
+
+def view(account: StaffAccount) -> StaffView:
+    return StaffView(
+        id=account.id or 0, username=account.username, display_name=account.display_name,
+        role=account.role, hall=account.hall, department=account.department,
+    )
+
+
+def add_staff(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str = StaffRole.STAFF,
+    display_name: str | None = None,
+    hall: str | None = None,
+    department: str | None = None,
+) -> StaffAccount:
+    username = username.strip()
+    if not username or len(username) > 64 or any(c.isspace() for c in username):
+        raise StaffError("用户名不能为空、不能含空格，且不超过64个字符")
+    if role not in (StaffRole.STAFF, StaffRole.SUPERVISOR):
+        raise StaffError("角色只能是 staff 或 supervisor")
+    if len(password) < MIN_PASSWORD:
+        raise StaffError(f"密码至少{MIN_PASSWORD}位")
+    if session.exec(select(StaffAccount).where(StaffAccount.username == username)).first():
+        raise StaffError(f"用户名 {username} 已存在")
+    account = StaffAccount(
+        username=username, display_name=(display_name or username)[:64], role=str(role),
+        hall=hall or None, department=department or None, password_hash=_HASHER.hash(password),
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def set_active(session: Session, username: str, active: bool) -> StaffAccount | None:
+    account = session.exec(select(StaffAccount).where(StaffAccount.username == username)).first()
+    if account is not None and account.active != active:
+        account.active = active
+        account.updated_at = utcnow()
+        session.add(account)
+        if not active:
+            session.execute(delete(StaffSession).where(col(StaffSession.staff_id) == account.id))
+        session.flush()
+    return account
+
+
+def authenticate(session: Session, username: str, password: str) -> StaffAccount | None:
+    """The active account when the password matches; a stale hash is upgraded in place."""
+    account = session.exec(select(StaffAccount).where(StaffAccount.username == username)).first()
+    if account is None or not account.active:
+        _verify(_DUMMY_HASH, password)
+        return None
+    if not _verify(account.password_hash, password):
+        return None
+    if _HASHER.check_needs_rehash(account.password_hash):
+        account.password_hash = _HASHER.hash(password)
+        session.add(account)
+        session.flush()
+    return account
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# ------------------------------------------------------------------ throttling
+
+
+def recent_failures(session: Session, username: str, *, since: dt.datetime) -> int:
+    """Failed sign-ins for a name, counted from the audit log that records each of them."""
+    return session.exec(
+        select(func.count()).select_from(AuditLog).where(
+            AuditLog.entity == "staff_account", AuditLog.action == SIGN_IN_FAILED,
+            AuditLog.entity_id == username[:64], col(AuditLog.at) >= since,
+        )
+    ).one()
+
+
+def recent_failures_from(session: Session, ip: str, *, since: dt.datetime) -> int:
+    """Failed sign-ins from one address, whatever names it tried (spraying many names)."""
+    return session.exec(
+        select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == SIGN_IN_FAILED, AuditLog.actor == f"anonymous:{ip}", col(AuditLog.at) >= since,
+        )
+    ).one()
+
+
+def record_failure(session: Session, username: str, *, ip: str) -> None:
+    audit.record(session, action=SIGN_IN_FAILED, entity="staff_account", entity_id=username[:64],
+                 after={"ip": ip}, actor=f"anonymous:{ip}")
+
+
+# ------------------------------------------------------------------ sessions
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(session: Session, account: StaffAccount, *, ttl: dt.timedelta) -> str:
+    """A new session token (given to the browser once; only its hash is kept)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(StaffSession(token_hash=_digest(token), staff_id=account.id or 0, created_at=now, expires_at=now + ttl))
+    session.execute(delete(StaffSession).where(col(StaffSession.expires_at) < now))  # housekeeping
+    session.flush()
+    return token
+
+
+def session_staff(session: Session, token: str | None) -> StaffView | None:
+    if not token or len(token) > 128:
+        return None
+    row = session.exec(
+        select(StaffAccount, StaffSession.expires_at).join(StaffSession, col(StaffSession.staff_id) == StaffAccount.id)
+        .where(StaffSession.token_hash == _digest(token))
+    ).first()
+    if row is None:
+        return None
+    account, expires_at = row
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=dt.UTC)
+    if expires_at < utcnow() or not account.active:
+        return None
+    return view(account)
+
+
+def close_session(session: Session, token: str) -> None:
+    session.execute(delete(StaffSession).where(col(StaffSession.token_hash) == _digest(token)))

@@ -1,0 +1,128 @@
+"""The full record of each conversation — resident, bot, staff — for the staff who take it over.
+
+Text is stored encrypted like all personal data and decrypted only on the way to a reader
+that masks it (the console) or is entitled to it. A voice message keeps a reference to its
+recording, itself encrypted on disk under the data dir, beside the transcript of what was said.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from memory.models import TranscriptMessage, TranscriptRole, utcnow
+from memory.pii import Vault
+
+_AUDIO_REF = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{2,5}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One message as a reader sees it (decrypted; callers mask before showing staff)."""
+
+    id: int
+    resident_id: int
+    handoff_id: int | None
+    role: str
+    channel: str
+    text: str
+    at: dt.datetime
+    message_id: str | None
+    audio_ref: str | None
+    staff: str | None
+    delivered: bool | None
+
+
+def append(
+    session: Session,
+    vault: Vault,
+    *,
+    resident_id: int,
+    role: TranscriptRole | str,
+    channel: str,
+    text: str,
+    handoff_id: int | None = None,
+    message_id: str | None = None,
+    audio_ref: str | None = None,
+    staff: str | None = None,
+    delivered: bool | None = None,
+    at: dt.datetime | None = None,
+) -> TranscriptMessage:
+    row = TranscriptMessage(
+        resident_id=resident_id, handoff_id=handoff_id, role=str(role), channel=channel,
+        text_enc=vault.encrypt(text) or "", at=at or utcnow(), message_id=(message_id or None) and message_id[:128],
+        audio_ref=audio_ref, staff=staff, delivered=delivered,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def conversation(session: Session, vault: Vault, resident_id: int, *, limit: int = 500) -> list[Entry]:
+    """A resident's latest messages, oldest first."""
+    rows = session.exec(
+        select(TranscriptMessage).where(TranscriptMessage.resident_id == resident_id)
+        .order_by(col(TranscriptMessage.id).desc()).limit(limit)
+    ).all()
+    return [_entry(r, vault) for r in reversed(rows)]
+
+
+def since(session: Session, vault: Vault, after_id: int, *, limit: int = 200) -> list[Entry]:
+    """Messages newer than `after_id`, across residents: what live readers have not seen."""
+    rows = session.exec(
+        select(TranscriptMessage).where(col(TranscriptMessage.id) > after_id)
+        .order_by(col(TranscriptMessage.id)).limit(limit)
+    ).all()
+    return [_entry(r, vault) for r in rows]
+
+
+def latest_id(session: Session) -> int:
+    row = session.exec(select(TranscriptMessage.id).order_by(col(TranscriptMessage.id).desc()).limit(1)).first()
+    return row or 0
+
+
+def get(session: Session, vault: Vault, message_id: int) -> Entry | None:
+    row = session.get(TranscriptMessage, message_id)
+    return _entry(row, vault) if row is not None else None
+
+
+def _entry(row: TranscriptMessage, vault: Vault) -> Entry:
+    return Entry(
+        id=row.id or 0, resident_id=row.resident_id, handoff_id=row.handoff_id, role=row.role,
+        channel=row.channel, text=vault.decrypt(row.text_enc) or "", at=row.at, message_id=row.message_id,
+        audio_ref=row.audio_ref, staff=row.staff, delivered=row.delivered,
+    )
+
+
+# ------------------------------------------------------------------ recorded voice
+
+
+def audio_dir(data_dir: Path) -> Path:
+    return data_dir / "audio"
+
+
+def save_audio(data_dir: Path, vault: Vault, audio: bytes, fmt: str) -> str:
+    """Store a recording encrypted; the returned reference is what a transcript row keeps."""
+    fmt = re.sub(r"[^a-z0-9]", "", fmt.lower())[:5] or "bin"
+    ref = f"{uuid.uuid4().hex}.{fmt}"
+    directory = audio_dir(data_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / ref
+    path.write_bytes(vault.encrypt_bytes(audio))
+    path.chmod(0o600)
+    return ref
+
+
+def load_audio(data_dir: Path, vault: Vault, ref: str) -> tuple[bytes, str] | None:
+    """The decrypted recording and its format, or None when the reference is unknown or bad."""
+    if not _AUDIO_REF.fullmatch(ref):
+        return None
+    path = audio_dir(data_dir) / ref
+    if not path.is_file():
+        return None
+    return vault.decrypt_bytes(path.read_bytes()), ref.rsplit(".", 1)[1]

@@ -1,0 +1,177 @@
+"""The resident web chat: its JSON API, its defences, and the page in a real headless browser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from aiohttp import FormData
+
+from channels.settings import ChannelSettings
+from channels.voice_hook import NO_VOICE
+from channels.web import COOKIE, STATIC
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / "docs" / "screenshots" / "web-chat.png"
+XHR = {"X-Requested-With": "XMLHttpRequest"}
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+async def ask(client, text: str):  # type: ignore[no-untyped-def]
+    return await client.post("/api/web/messages", json={"text": text}, headers=XHR)
+
+
+async def test_the_page_is_served_with_a_signed_httponly_cookie(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_app())
+    page = await client.get("/")
+    assert page.status == 200 and "通办" in await page.text()
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    cookie = page.cookies[COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/"
+    for asset in ("chat.js", "chat.css"):
+        assert (await client.get(f"/static/{asset}")).status == 200
+
+
+async def test_a_question_gets_the_item_and_the_history_keeps_it(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_app())
+    response = await ask(client, "身份证到期了怎么换")
+    assert response.status == 200
+    body = await response.json()
+    assert body["item"] == "居民身份证换领" and body["cards"][0]["type"] == "item"
+    assert body["quick_replies"] and body["ai_generated"] is False
+    assert COOKIE in response.cookies, "an anonymous resident gets an id on first use"
+    history = (await (await client.get("/api/web/history")).json())["messages"]
+    assert [m["role"] for m in history] == ["resident", "assistant"]
+    assert history[0]["text"] == "身份证到期了怎么换"
+
+
+async def test_residents_are_kept_apart_and_forged_cookies_get_a_fresh_id(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    first = await aiohttp_client(app)
+    await ask(first, "身份证到期了怎么换")
+    stranger = await aiohttp_client(app)
+    assert (await (await stranger.get("/api/web/history")).json()) == {"messages": []}
+    own = first.session.cookie_jar.filter_cookies(first.make_url("/"))[COOKIE].value
+    forged = own.split(".")[0] + ".AAAA"
+    response = await stranger.get("/api/web/history", cookies={COOKIE: forged})
+    assert (await response.json()) == {"messages": []}
+    assert response.cookies[COOKIE].value != forged
+
+
+async def test_cross_site_posts_are_refused(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_app())
+    no_header = await client.post("/api/web/messages", json={"text": "身份证到期了怎么换"})
+    assert no_header.status == 403 and (await no_header.json())["error"] == "csrf"
+    form = await client.post("/api/web/messages", data={"text": "身份证到期了怎么换"}, headers=XHR)
+    assert form.status == 415
+    plain = await client.post("/api/web/messages", data=json.dumps({"text": "你好"}),
+                              headers={**XHR, "Content-Type": "text/plain"})
+    assert plain.status == 415
+    voice = await client.post("/api/web/voice", data=b"\x00" * 100)
+    assert voice.status == 403
+    bad = await client.post("/api/web/messages", data=b"[1, 2", headers={**XHR, "Content-Type": "application/json"})
+    assert bad.status == 400 and (await bad.json())["error"] == "bad_request"
+
+
+async def test_voice_without_a_hook_and_oversized_uploads(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
+    settings = ChannelSettings(env="test", session_secret="test-session-secret-0123456789", max_upload_bytes=2048)
+    client = await aiohttp_client(make_app(settings))
+    form = FormData()
+    form.add_field("format", "webm")
+    form.add_field("file", b"\x1a\x45\xdf\xa3" * 50, filename="voice.webm", content_type="audio/webm")
+    response = await client.post("/api/web/voice", data=form, headers=XHR)
+    assert response.status == 200 and (await response.json())["text"] == NO_VOICE
+    big = FormData()
+    big.add_field("file", b"\x00" * 4096, filename="voice.wav", content_type="audio/wav")
+    too_large = await client.post("/api/web/voice", data=big, headers=XHR)
+    assert too_large.status == 413 and (await too_large.json())["error"] == "too_large"
+
+
+def test_the_page_is_self_contained_and_escapes_text() -> None:
+    """No CDN, no build step; reply text never goes through innerHTML."""
+    for path in STATIC.iterdir():
+        source = path.read_text("utf-8")
+        assert "http://" not in source and "https://" not in source, f"{path.name} loads nothing remote"
+    script = (STATIC / "chat.js").read_text("utf-8")
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "document.write" not in script
+
+
+# ------------------------------------------------------------------ in a real browser
+
+
+def _browser_or_skip():  # type: ignore[no-untyped-def]
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.skip("the playwright Python package is not installed (pip install -e '.[dev]')")
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (Debian: apt-get install -y chromium)")
+    return async_playwright
+
+
+async def test_the_chat_in_headless_chromium(aiohttp_server, make_app) -> None:  # type: ignore[no-untyped-def]
+    async_playwright = _browser_or_skip()
+    server = await aiohttp_server(make_app())
+    url = str(server.make_url("/"))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=CHROMIUM_ARGS,
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 420, "height": 860}, device_scale_factor=2, locale="zh-CN")
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(url)
+            await page.wait_for_selector("body[data-ready='1']")
+            assert "政务服务助手" in await page.locator(".bar").inner_text()
+
+            await page.fill("#text", "身份证到期了怎么换")
+            await page.click("#send")
+            card = page.locator(".card.item h3", has_text="居民身份证换领")
+            await card.first.wait_for(timeout=30_000)
+            bot_rows = page.locator(".row.bot")
+            assert await bot_rows.count() == 2  # the welcome and the answer
+            assert await page.locator(".row.bot .tag", has_text="智能助手").count() == 2
+            assert await page.locator(".tag.ai").count() == 0, "the offline answer was not model-written"
+
+            await page.locator(".chip", has_text="要带什么材料").click()
+            await page.locator(".row.bot .bubble", has_text="需要带的材料").last.wait_for(timeout=30_000)
+            assert await page.locator(".row.me .bubble").count() == 2
+            assert await page.locator(".row.me .bubble").last.inner_text() == "要带什么材料"
+
+            # for the README: from the resident's first question on, nothing hovered
+            await page.mouse.move(0, 0)
+            await page.evaluate("""() => {
+                const log = document.getElementById('log'), asked = document.querySelector('.row.me');
+                log.scrollTop = asked.offsetTop - log.offsetTop - 12;
+            }""")
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(SCREENSHOT))
+
+            # a model-written reply is labelled, and markup in it stays text
+            async def ai_reply(route) -> None:  # type: ignore[no-untyped-def]
+                await route.fulfill(json={
+                    "text": "<img src=x onerror=\"document.body.dataset.pwned=1\">建议您先带上户口簿。",
+                    "ai_generated": True, "ai_label": "（本回复由AI生成，仅供参考）", "quick_replies": [],
+                    "cards": [], "intent": "chitchat", "item": None, "handoff": False,
+                })
+
+            await page.route("**/api/web/messages", ai_reply)
+            await page.fill("#text", "还有什么要注意的")
+            await page.press("#text", "Enter")
+            await page.locator(".tag.ai", has_text="AI生成").wait_for()
+            last = page.locator(".row.bot .bubble").last
+            assert "<img src=x" in await last.inner_text() and "AI生成" in await last.inner_text()
+            assert await page.locator(".log img").count() == 0
+            assert await page.evaluate("document.body.dataset.pwned") is None
+
+            await page.click("#font-toggle")
+            assert await page.evaluate("document.documentElement.classList.contains('large')")
+            assert errors == []
+        finally:
+            await browser.close()
+    assert SCREENSHOT.stat().st_size > 10_000

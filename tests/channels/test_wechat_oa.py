@@ -1,0 +1,555 @@
+"""The 公众号 webhook against real wechatpy crypto and parsing, with Tencent's API mocked locally."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import xmltodict
+from aiohttp import web
+from sqlmodel import func, select
+from wechatpy.crypto import PrpCrypto, WeChatCrypto
+
+from agent.messages import Inbound, Reply, Transcript
+from agent.service import Agent
+from channels import keys
+from channels.server import create_app
+from channels.settings import ChannelSettings
+from channels.wechat.api import RetryPolicy
+from channels.wechat.content import MENU, NOT_HEARD, UNSUPPORTED, WELCOME
+from channels.wechat.security import Envelope, Refused, sign
+from channels.wechat_oa import CLIENT, VOICE, WECHAT
+from memory.checkpoints import make_checkpointer, sqlite_checkpointer
+from memory.models import Appointment, InboundMessage, InboundStatus
+from memory.store import Store
+from tests.channels.wechat_server import AMR, BUSY, OUT_OF_TIME, FakeWeChat
+from tests.conftest import NOW
+
+TOKEN = "tongban-test-token"
+APP_ID = "wx0123456789abcdef"
+SECRET = "test-app-secret"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat issues them
+ACCOUNT = "gh_tongban"
+FAST = RetryPolicy(attempts=3, first_delay_s=0.01)  # WeChat-like backoff, in milliseconds
+SENT_AT = int(NOW.timestamp())  # CreateTime: the resident's clock is the test's NOW
+
+
+# ---------------------------------------------------------------------------- building requests
+
+
+def text_xml(openid: str, content: str, msg_id: int) -> str:
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{SENT_AT}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+
+
+def voice_xml(openid: str, msg_id: int, media_id: str, recognition: str | None = None) -> str:
+    heard = f"<Recognition><![CDATA[{recognition}]]></Recognition>" if recognition is not None else ""
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{SENT_AT}</CreateTime><MsgType><![CDATA[voice]]></MsgType>"
+        f"<MediaId><![CDATA[{media_id}]]></MediaId><Format><![CDATA[amr]]></Format>{heard}"
+        f"<MsgId>{msg_id}</MsgId></xml>"
+    )
+
+
+def event_xml(openid: str, event: str, key: str | None = None, at: int = SENT_AT) -> str:
+    event_key = f"<EventKey><![CDATA[{key}]]></EventKey>" if key is not None else ""
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[{event}]]></Event>{event_key}</xml>"
+    )
+
+
+def image_xml(openid: str, msg_id: int) -> str:
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{SENT_AT}</CreateTime><MsgType><![CDATA[image]]></MsgType>"
+        f"<PicUrl><![CDATA[http://mmbiz.qpic.cn/x]]></PicUrl><MediaId><![CDATA[img1]]></MediaId>"
+        f"<MsgId>{msg_id}</MsgId></xml>"
+    )
+
+
+def signed(timestamp: int | None = None, nonce: str = "461056294", token: str = TOKEN) -> dict[str, str]:
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    return {"signature": sign(token, stamp, nonce), "timestamp": stamp, "nonce": nonce, "openid": "o"}
+
+
+def sealed(xml: str, *, compatible: bool = False) -> tuple[dict[str, str], str]:
+    """What WeChat sends in safe mode (or compatible mode: the plaintext fields beside Encrypt)."""
+    query = signed()
+    envelope = xmltodict.parse(WeChatCrypto(TOKEN, AES_KEY, APP_ID).encrypt_message(xml, query["nonce"], query["timestamp"]))["xml"]
+    query |= {"encrypt_type": "aes", "msg_signature": envelope["MsgSignature"]}
+    inner = xml[len("<xml>"):-len("</xml>")] if compatible else f"<ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
+    return query, f"<xml>{inner}<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>"
+
+
+def reply_text(body: str) -> str:
+    document = xmltodict.parse(body)["xml"]
+    assert document["MsgType"] == "text"
+    return str(document["Content"])
+
+
+def opened(body: str) -> str:
+    """Decrypt a safe-mode passive reply, checking its msg_signature like WeChat does."""
+    document = xmltodict.parse(body)["xml"]
+    return reply_text(WeChatCrypto(TOKEN, AES_KEY, APP_ID).decrypt_message(
+        body, document["MsgSignature"], document["TimeStamp"], document["Nonce"]))
+
+
+# ---------------------------------------------------------------------------- apps
+
+
+class CountingAgent(Agent):
+    """The real agent, counting its turns; optionally slow, or with a canned reply."""
+
+    delay = 0.0
+    canned: Reply | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[Inbound] = []
+
+    async def respond(self, message: Inbound) -> Reply:
+        self.calls.append(message)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return self.canned if self.canned is not None else await super().respond(message)
+
+
+@pytest.fixture
+async def tencent(aiohttp_server):  # type: ignore[no-untyped-def]
+    fake = FakeWeChat(APP_ID, SECRET)
+    server = await aiohttp_server(fake.app())
+    fake.base = str(server.make_url("")).rstrip("/")  # type: ignore[attr-defined]
+    return fake
+
+
+def wechat_settings(tencent: FakeWeChat, **overrides: Any) -> ChannelSettings:
+    values: dict[str, Any] = {
+        "env": "test", "session_secret": "test-session-secret-0123456789", "wechat_token": TOKEN,
+        "wechat_app_id": APP_ID, "wechat_app_secret": SECRET, "wechat_aes_key": AES_KEY,
+        "wechat_api_base": tencent.base,  # type: ignore[attr-defined]
+    }
+    return ChannelSettings(**(values | overrides))
+
+
+@pytest.fixture
+def make_wechat(store: Store, service_index, tencent: FakeWeChat) -> Callable[..., web.Application]:  # type: ignore[no-untyped-def]
+    """An app with the channel on, its agent counting; `app_store` for PostgreSQL replicas."""
+
+    def make(*, app_store: Store | None = None, shared_checkpoints: bool = False, **overrides: Any) -> web.Application:
+        def agent(s: Store) -> Agent:
+            checkpointer = make_checkpointer(s.settings) if shared_checkpoints else sqlite_checkpointer(":memory:")
+            return CountingAgent(s, clock=lambda: NOW, index=service_index, checkpointer=checkpointer)
+
+        app = create_app(wechat_settings(tencent, **overrides), store=app_store or store, agent_factory=agent)
+        app[WECHAT].retry = FAST
+        return app
+
+    return make
+
+
+def agent_of(client) -> CountingAgent:  # type: ignore[no-untyped-def]
+    agent = client.app[keys.AGENT]
+    assert isinstance(agent, CountingAgent)
+    return agent
+
+
+def rows(store: Store) -> list[InboundMessage]:
+    with store.session() as session:
+        return list(session.exec(select(InboundMessage).order_by(InboundMessage.id)))
+
+
+def count_rows(store: Store) -> int:
+    with store.session() as session:
+        return int(session.exec(select(func.count()).select_from(InboundMessage)).one())
+
+
+async def post(client, xml: str, query: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return await client.post("/wechat", params=query or signed(), data=xml.encode())
+
+
+# ---------------------------------------------------------------------------- crypto
+
+
+def test_wechatpy_official_vector_encrypts_and_decrypts_identically(monkeypatch: pytest.MonkeyPatch) -> None:
+    """wechatpy's own test vector (token 123456, its EncodingAESKey and app id), randomness pinned."""
+    monkeypatch.setattr(PrpCrypto, "get_random_string", lambda self: "1234567890123456")
+    envelope = Envelope("123456", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR", "wx49f0ab532d5d035a")
+    reply = (
+        "<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[test]]></Content>\n"
+        "<FromUserName><![CDATA[wx49f0ab532d5d035a]]></FromUserName>\n<ToUserName><![CDATA[messense]]></ToUserName>\n"
+        "<AgentID>1</AgentID>\n<CreateTime>1411525903</CreateTime>\n</xml>"
+    )
+    expected = (
+        "<xml>\n<Encrypt><![CDATA[9s4gMv99m88kKTh/H8IdkOiMg6bisoy3ypwy9H4hvSPe9nsGaqyw5hhSjdYbcrKk+j3nba4HMOTzHrluLBYq"
+        "xgNcBqGsL8GqxlhZgURnAtObvesEl5nZ+uBE8bviY0LWke8Zy9V/QYKxNV2FqllNXcfmstttyIkMKCCmVbCFM2JTF5wY0nFhHZSjPUL2Q1qvSU"
+        "CUld+/WIXrx0oyKQmpB6o8NRrrNrsDf03oxI1p9FxUgMnwKKZeOA/uu+2IEvEBtb7muXsVbwbgX05UPPJvFurDXafG0RQyPR+mf1nDnAtQmmNOu"
+        "iR5MIkdQ39xn1vWwi1O5oazPoQJz0nTYjxxEE8kv3kFxtAGVRe3ypD3WeK2XeFYFMNMpatF9XiKzHo3]]></Encrypt>\n"
+        "<MsgSignature><![CDATA[407518b7649e86ef23978113f92d27afa9296533]]></MsgSignature>\n"
+        "<TimeStamp>1411525903</TimeStamp>\n<Nonce><![CDATA[461056294]]></Nonce>\n</xml>"
+    )
+    assert envelope.seal(reply, nonce="461056294", timestamp="1411525903") == expected
+
+    incoming = {
+        "Encrypt": "RgqEoJj5A4EMYlLvWO1F86ioRjZfaex/gePD0gOXTxpsq5Yj4GNglrBb8I2BAJVODGajiFnXBu7mCPatfjsu6IHCrsTyeDXzF6Bv283d"
+        "Gymzxh6ydJRvZsryDyZbLTE7rhnus50qGPMfp2wASFlzEgMW9z1ef/RD8XzaFYgm7iTdaXpXaG4+BiYyolBug/gYNx410cvkKR2/nPwBiT+P4hIiOAQq"
+        "Gp/TywZBtDh1yCF2KOd0gpiMZ5jSw3e29mTvmUHzkVQiMS6td7vXUaWOMZnYZlF3So2SjHnwh4jYFxdgpkHHqIrH/54SNdshoQgWYEvccTKe7FS709/"
+        "5t6NMxuGhcUGAPOQipvWTT4dShyqio7mlsl5noTrb++x6En749zCpQVhDpbV6GDnTbcX2e8K9QaNWHp91eBdCRxthuL0=",
+    }
+    query = {"msg_signature": "74d92dfeb87ba7c714f89d98870ae5eb62dff26d", "timestamp": "1411525903", "nonce": "461056294"}
+    message = xmltodict.parse(envelope.open(incoming, query))["xml"]
+    assert (message["Content"], message["FromUserName"]) == ("test", "messense")
+    with pytest.raises(Refused):
+        envelope.open(incoming, query | {"nonce": "461056295"})
+
+
+# ---------------------------------------------------------------------------- verification
+
+
+async def test_url_check_echoes_and_refuses_forgeries(aiohttp_client, make_wechat) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat())
+    ok = await client.get("/wechat", params=signed() | {"echostr": "5837397557381425473"})
+    assert ok.status == 200 and await ok.text() == "5837397557381425473"
+    forged = signed() | {"signature": "0" * 40, "echostr": "x"}
+    assert (await client.get("/wechat", params=forged)).status == 403
+    assert (await client.get("/wechat", params=signed(int(time.time()) - 3600) | {"echostr": "x"})).status == 403
+    assert (await client.get("/wechat", params=signed() | {"signature": "签名", "echostr": "x"})).status == 403
+
+
+async def test_forged_stale_and_malformed_requests_store_nothing(aiohttp_client, make_wechat, store: Store) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat())
+    xml = text_xml("o-forger", "帮我预约", 1001)
+    assert (await post(client, xml, signed(token="not-our-token"))).status == 403
+    assert (await post(client, xml, signed(int(time.time()) - 301))).status == 403, "older than max_request_age_s"
+    assert (await post(client, xml, {"timestamp": str(int(time.time())), "nonce": "1"})).status == 403
+    assert (await post(client, "<xml><ToUserName>broken")).status == 400
+    assert (await post(client, "<xml><MsgType>text</MsgType></xml>")).status == 400, "no sender"
+    bomb = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xml><Content>&a;</Content></xml>'
+    assert (await post(client, bomb)).status == 400
+    query, body = sealed(xml)
+    assert (await post(client, body, query | {"msg_signature": "0" * 40})).status == 403
+    assert count_rows(store) == 0 and agent_of(client).calls == []
+
+
+# ---------------------------------------------------------------------------- answering
+
+
+async def test_plaintext_message_is_answered_passively(aiohttp_client, make_wechat, store: Store) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None))
+    response = await post(client, text_xml("o-plain", "身份证丢了怎么办", 2001))
+    assert response.status == 200
+    document = xmltodict.parse(await response.text())["xml"]
+    assert (document["ToUserName"], document["FromUserName"]) == ("o-plain", ACCOUNT)
+    assert "身份证" in document["Content"] and "可回复：" in document["Content"]
+    [row] = rows(store)
+    assert (row.message_key, row.status, row.user_id) == ("2001", InboundStatus.DELIVERED, "o-plain")
+    assert store.vault.decrypt(row.text_enc or "") == "身份证丢了怎么办"
+
+
+@pytest.mark.parametrize("compatible", [False, True], ids=["safe", "compatible"])
+async def test_safe_and_compatible_modes_answer_encrypted(aiohttp_client, make_wechat, compatible: bool) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat())
+    query, body = sealed(text_xml("o-safe", "社保卡要带什么材料", 2002), compatible=compatible)
+    response = await post(client, body, query)
+    assert response.status == 200
+    assert "Encrypt" in xmltodict.parse(await response.text())["xml"]
+    assert "材料" in opened(await response.text())
+    assert agent_of(client).calls[0].text == "社保卡要带什么材料"
+
+
+async def test_a_model_written_reply_carries_the_ai_label(aiohttp_client, make_wechat) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None))
+    agent_of(client).canned = Reply(text="好的，这是答案", ai_generated=True, quick_replies=["预约办理"])
+    text = reply_text(await (await post(client, text_xml("o-ai", "问", 2003))).text())
+    assert text == "好的，这是答案\n（本回复由AI生成，仅供参考）\n可回复：预约办理"
+
+
+async def test_staff_holding_the_conversation_means_silence(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None))
+    agent_of(client).canned = Reply(text="", handoff=True)
+    response = await post(client, text_xml("o-held", "人呢", 2004))
+    assert await response.text() == "success"
+    await client.app[keys.DELIVERIES].drain()
+    assert tencent.sent == [] and rows(store)[0].status == InboundStatus.DELIVERED
+
+
+# ---------------------------------------------------------------------------- retries and replicas
+
+
+async def test_the_same_msgid_three_times_runs_the_agent_once(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
+    """WeChat's schedule (0 s, 5 s, 10 s) compressed: a slow agent and a tiny passive budget."""
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None, passive_reply_budget_s=0.05))
+    agent = agent_of(client)
+    agent.delay = 0.3
+    xml = text_xml("o-retry", "身份证丢了怎么办", 3001)
+    first = await post(client, xml)
+    assert await first.text() == "success", "past the budget: acknowledged at once"
+    second = await post(client, xml)  # "5 s": still processing
+    assert await second.text() == "success"
+    await client.app[keys.DELIVERIES].drain()
+    third = await post(client, xml)  # "10 s": already delivered as a 客服消息
+    assert await third.text() == "success"
+    assert len(agent.calls) == 1
+    [sent] = tencent.sent
+    assert sent["touser"] == "o-retry" and "身份证" in sent["text"]["content"]
+    [row] = rows(store)
+    assert row.status == InboundStatus.DELIVERED and row.attempts == 1
+
+
+async def test_a_retry_takes_an_undelivered_reply_passively_and_it_is_not_pushed_again(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None, passive_reply_budget_s=0.05))
+    client.app[WECHAT].retry = FAST.__class__(attempts=3, first_delay_s=0.5)
+    agent = agent_of(client)
+    agent.delay = 0.1
+    tencent.send_failures.append(BUSY)  # the first push fails; the next waits 0.5 s
+    xml = text_xml("o-late", "社保卡要带什么材料", 3002)
+    assert await (await post(client, xml)).text() == "success"
+    for _ in range(100):  # until the reply is stored and its push is backing off
+        if tencent.send_attempts:
+            break
+        await asyncio.sleep(0.02)
+    retried = await post(client, xml)
+    assert "材料" in reply_text(await retried.text()), "the stored reply, passively"
+    await client.app[keys.DELIVERIES].drain()
+    assert tencent.sent == [] and tencent.send_attempts == 1, "not pushed a second time"
+    assert len(agent.calls) == 1 and rows(store)[0].status == InboundStatus.DELIVERED
+
+
+async def test_two_replicas_on_one_database_run_each_message_once_and_book_once(aiohttp_client, make_wechat, pg_store: Store) -> None:  # type: ignore[no-untyped-def]
+    replicas = [
+        await aiohttp_client(make_wechat(app_store=pg_store, shared_checkpoints=True, wechat_aes_key=None))
+        for _ in range(2)
+    ]
+    asked = text_xml("o-twice", "我想预约明天上午去南宁市民中心换身份证", 4001)
+    first = await asyncio.gather(*(post(r, asked) for r in replicas))
+    texts = [await r.text() for r in first]
+    assert sorted(t == "success" for t in texts) == [False, True], "one replica answers, the other acknowledges"
+    assert any("请确认" in reply_text(t) for t in texts if t != "success")
+    confirm = text_xml("o-twice", "确认", 4002)
+    second = await asyncio.gather(*(post(r, confirm) for r in replicas))
+    answers = [await r.text() for r in second]
+    assert sum("预约成功" in reply_text(t) for t in answers if t != "success") == 1
+    assert sum(len(agent_of(r).calls) for r in replicas) == 2, "one agent run per message"
+    with pg_store.session() as session:
+        assert len(session.exec(select(Appointment)).all()) == 1
+    assert [r.status for r in rows(pg_store)] == [InboundStatus.DELIVERED] * 2
+
+
+# ---------------------------------------------------------------------------- 客服消息
+
+
+async def test_a_slow_reply_arrives_as_a_customer_service_message(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(passive_reply_budget_s=0.05))
+    agent_of(client).delay = 0.2
+    query, body = sealed(text_xml("o-slow", "身份证丢了怎么办", 5001))
+    started = time.monotonic()
+    response = await post(client, body, query)
+    assert await response.text() == "success" and time.monotonic() - started < 0.2
+    await client.app[keys.DELIVERIES].drain()
+    [sent] = tencent.sent
+    assert sent == {"touser": "o-slow", "msgtype": "text", "text": {"content": sent["text"]["content"]}}
+    assert "身份证" in sent["text"]["content"]
+    assert tencent.token_requests == 1
+    assert rows(store)[0].status == InboundStatus.DELIVERED
+
+
+async def test_shutdown_waits_for_a_reply_in_flight(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None, passive_reply_budget_s=0.05))
+    agent_of(client).delay = 0.3
+    assert await (await post(client, text_xml("o-bye", "身份证丢了怎么办", 5005))).text() == "success"
+    await client.close()  # the app shuts down while the agent is still thinking
+    assert len(tencent.sent) == 1 and rows(store)[0].status == InboundStatus.DELIVERED
+
+
+async def test_a_long_queue_is_acknowledged_at_once_not_at_the_deadline(aiohttp_client, make_wechat, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None))  # the default 4 s budget
+    client.app[WECHAT].gate.mean_s = 5.0  # turns have been taking longer than the window
+    started = time.monotonic()
+    response = await post(client, text_xml("o-queue", "身份证丢了怎么办", 5006))
+    assert await response.text() == "success" and time.monotonic() - started < 1.0
+    await client.app[keys.DELIVERIES].drain()
+    assert len(tencent.sent) == 1
+
+
+async def test_45015_marks_the_message_failed_without_retrying(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None, passive_reply_budget_s=0.05))
+    agent_of(client).delay = 0.1
+    tencent.send_failures.extend([OUT_OF_TIME, OUT_OF_TIME, OUT_OF_TIME])
+    await post(client, text_xml("o-gone", "身份证丢了怎么办", 5002))
+    await client.app[keys.DELIVERIES].drain()
+    assert tencent.send_attempts == 1 and tencent.sent == []
+    [row] = rows(store)
+    assert row.status == InboundStatus.FAILED and row.attempts == 1
+    assert "身份证" in (row.reply or {})["text"], "kept for staff"
+
+
+async def test_system_busy_is_retried_a_few_times_then_failed(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None, passive_reply_budget_s=0.05))
+    agent_of(client).delay = 0.1
+    tencent.send_failures.extend([BUSY] * 10)
+    await post(client, text_xml("o-busy", "身份证丢了怎么办", 5003))
+    await client.app[keys.DELIVERIES].drain()
+    assert tencent.send_attempts == 3
+    assert rows(store)[0].status == InboundStatus.FAILED
+
+
+async def test_busy_then_ok_is_delivered(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None, passive_reply_budget_s=0.05))
+    agent_of(client).delay = 0.1
+    tencent.send_failures.append(BUSY)
+    await post(client, text_xml("o-once", "身份证丢了怎么办", 5004))
+    await client.app[keys.DELIVERIES].drain()
+    assert len(tencent.sent) == 1
+    [row] = rows(store)
+    assert row.status == InboundStatus.DELIVERED and row.attempts == 2
+
+
+# ---------------------------------------------------------------------------- the access token
+
+
+def _redis_or_skip(url: str) -> None:
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except Exception:
+        pytest.skip(f"Redis not reachable at {url}")
+
+
+async def test_replicas_share_one_token_through_redis(aiohttp_client, make_wechat, tencent) -> None:  # type: ignore[no-untyped-def]
+    url = "redis://127.0.0.1:6379/15"
+    _redis_or_skip(url)
+    app_id = f"wx{uuid.uuid4().hex[:16]}"  # a key of its own in Redis
+    tencent.app_id = app_id
+    replicas = [
+        await aiohttp_client(make_wechat(wechat_aes_key=None, passive_reply_budget_s=0.05, redis_url=url, wechat_app_id=app_id))
+        for _ in range(2)
+    ]
+    try:
+        for n, replica in enumerate(replicas):
+            agent_of(replica).delay = 0.1
+            await post(replica, text_xml(f"o-r{n}", "身份证丢了怎么办", 6001 + n))
+        for replica in replicas:
+            await replica.app[keys.DELIVERIES].drain()
+        assert len(tencent.sent) == 2
+        assert tencent.token_requests == 1, "the second replica used the token the first stored"
+    finally:
+        client = replicas[0].app[CLIENT]
+        client.session.delete(client.access_token_key)
+
+
+async def test_without_redis_each_replica_fetches_its_own_token(aiohttp_client, make_wechat, tencent, caplog) -> None:  # type: ignore[no-untyped-def]
+    replicas = [
+        await aiohttp_client(make_wechat(wechat_aes_key=None, redis_url="redis://127.0.0.1:1/0"))  # nothing listens
+        for _ in range(2)
+    ]
+    assert "unreachable" in caplog.text
+    for replica in replicas:
+        await asyncio.to_thread(lambda r=replica: r.app[CLIENT].access_token)
+    assert tencent.token_requests == 2
+
+
+async def test_a_rejected_token_is_fetched_again(aiohttp_client, make_wechat, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None))
+    wechat = client.app[CLIENT]
+    await asyncio.to_thread(lambda: wechat.access_token)
+    tencent.tokens.clear()  # WeChat invalidated it (another fetch elsewhere, or expiry)
+    await asyncio.to_thread(wechat.message.send_text, "o-x", "你好")
+    assert tencent.token_requests == 2 and len(tencent.sent) == 1
+
+
+# ---------------------------------------------------------------------------- message types
+
+
+async def test_voice_with_recognition_reaches_the_agent_as_a_transcript(aiohttp_client, make_wechat, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None))
+    response = await post(client, voice_xml("o-voice", 7001, "m1", recognition="身份证丢了怎么办"))
+    assert "身份证" in reply_text(await response.text())
+    [call] = agent_of(client).calls
+    assert call.text == "身份证丢了怎么办" and call.transcript == Transcript(confidence=0.9, language="zh")
+    assert tencent.media_requests == []
+
+
+async def test_voice_without_recognition_is_downloaded_and_transcribed_by_the_hook(aiohttp_client, make_wechat, tencent) -> None:  # type: ignore[no-untyped-def]
+    heard: list[tuple[bytes, str]] = []
+
+    async def transcribe(audio: bytes, fmt: str) -> tuple[str, Transcript] | None:
+        heard.append((audio, fmt))
+        return "社保卡要带什么材料", Transcript(confidence=0.7, language="zh")
+
+    app = make_wechat(wechat_aes_key=None)
+    app[VOICE] = transcribe
+    client = await aiohttp_client(app)
+    tencent.media["media-42"] = AMR
+    response = await post(client, voice_xml("o-voice2", 7002, "media-42"))
+    assert "材料" in reply_text(await response.text())
+    assert tencent.media_requests == ["media-42"] and heard == [(AMR, "amr")]
+    [call] = agent_of(client).calls
+    assert call.transcript == Transcript(confidence=0.7, language="zh")
+
+
+async def test_voice_without_recognition_or_hook_asks_to_type(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None))
+    response = await post(client, voice_xml("o-voice3", 7003, "media-43"))
+    assert reply_text(await response.text()) == NOT_HEARD
+    assert tencent.media_requests == [] and agent_of(client).calls == [] and count_rows(store) == 0
+
+
+async def test_unintelligible_voice_asks_to_type(aiohttp_client, make_wechat, tencent) -> None:  # type: ignore[no-untyped-def]
+    async def transcribe(audio: bytes, fmt: str) -> tuple[str, Transcript] | None:
+        return None
+
+    app = make_wechat(wechat_aes_key=None)
+    app[VOICE] = transcribe
+    client = await aiohttp_client(app)
+    tencent.media["media-44"] = AMR
+    response = await post(client, voice_xml("o-voice4", 7004, "media-44"))
+    assert reply_text(await response.text()) == NOT_HEARD and agent_of(client).calls == []
+
+
+async def test_subscribing_gets_the_welcome(aiohttp_client, make_wechat) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat())
+    query, body = sealed(event_xml("o-new", "subscribe"))
+    assert opened(await (await post(client, body, query)).text()) == WELCOME
+    assert agent_of(client).calls == []
+
+
+async def test_a_menu_click_asks_the_agent_what_the_key_means(aiohttp_client, make_wechat, store: Store) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None))
+    response = await post(client, event_xml("o-menu", "CLICK", "MENU_PROGRESS"))
+    assert response.status == 200 and reply_text(await response.text())
+    [call] = agent_of(client).calls
+    assert call.text == MENU["MENU_PROGRESS"] == "查询办件进度"
+    assert rows(store)[0].message_key == f"o-menu:{SENT_AT}", "events dedupe on sender + CreateTime"
+    again = await post(client, event_xml("o-menu", "CLICK", "MENU_PROGRESS"))
+    assert await again.text() == "success" and len(agent_of(client).calls) == 1
+
+
+async def test_unknown_events_and_types(aiohttp_client, make_wechat, store: Store) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None))
+    assert await (await post(client, event_xml("o-x", "VIEW", "https://example.org"))).text() == "success"
+    assert await (await post(client, event_xml("o-x", "CLICK", "MENU_UNKNOWN"))).text() == "success"
+    assert reply_text(await (await post(client, image_xml("o-x", 8001))).text()) == UNSUPPORTED
+    assert agent_of(client).calls == [] and count_rows(store) == 0
+
+
+async def test_without_a_token_the_channel_is_off(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_app())
+    assert (await client.get("/wechat")).status == 404
+    assert WECHAT not in client.app
+
+
+async def test_safe_mode_without_an_app_id_accepts_plaintext_only(aiohttp_client, make_wechat, caplog) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_app_id=None))  # the mini-program shares token and key
+    assert "needs TONGBAN_WECHAT_APP_ID" in caplog.text
+    query, body = sealed(text_xml("o-mp", "你好", 9001))
+    assert (await post(client, body, query)).status == 400
+    assert (await post(client, text_xml("o-mp", "你好", 9002))).status == 200

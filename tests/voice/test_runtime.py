@@ -1,0 +1,78 @@
+"""The FunASR runtime recogniser against a local server speaking the runtime's WebSocket protocol."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import WSMsgType, web
+
+from voice.recognizer import RecognitionError
+from voice.runtime import RuntimeRecognizer
+
+
+@dataclass
+class FakeRuntime:
+    """funasr-wss-server's offline mode: start JSON, binary PCM, {is_speaking: false} → result."""
+
+    answer: str | None = "<|yue|><|NEUTRAL|><|Speech|><|withitn|>我想问下社保卡点样办。"
+    starts: list[dict] = field(default_factory=list)
+    received: list[int] = field(default_factory=list)
+    protocols: list[str | None] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("binary",))
+        await ws.prepare(request)
+        self.protocols.append(ws.ws_protocol)
+        start, audio = None, 0
+        async for message in ws:
+            if message.type == WSMsgType.BINARY:
+                audio += len(message.data)
+            elif message.type == WSMsgType.TEXT:
+                body = json.loads(message.data)
+                if start is None:
+                    start = body
+                    self.starts.append(body)
+                elif body.get("is_speaking") is False:
+                    self.received.append(audio)
+                    if self.answer is not None:  # like the Python server: is_final false, nothing when silent
+                        await ws.send_str(json.dumps({"mode": "offline", "text": self.answer,
+                                                      "wav_name": start["wav_name"], "is_final": False}))
+                    await ws.close()
+        return ws
+
+
+@pytest.fixture
+async def runtime(aiohttp_server) -> AsyncIterator[tuple[FakeRuntime, str]]:  # type: ignore[no-untyped-def]
+    fake = FakeRuntime()
+    app = web.Application()
+    app.router.add_get("/", fake.handle)
+    server = await aiohttp_server(app)
+    yield fake, f"ws://{server.host}:{server.port}/"
+
+
+async def test_offline_exchange(runtime) -> None:  # type: ignore[no-untyped-def]
+    fake, url = runtime
+    pcm = bytes(32000 * 3)  # 3 s
+    heard = await RuntimeRecognizer(url, hotwords={"社保卡": 20}).recognize(pcm)
+    assert heard.text == "我想问下社保卡点样办。" and heard.language == "yue" and heard.emotion == "NEUTRAL"
+    assert heard.confidence == 0.8  # heuristic: the runtime sends no posteriors
+    [start] = fake.starts
+    assert start["mode"] == "offline" and start["wav_format"] == "pcm" and start["audio_fs"] == 16000
+    assert start["is_speaking"] is True and start["itn"] is True
+    assert json.loads(start["hotwords"]) == {"社保卡": 20}
+    assert fake.received == [len(pcm)] and fake.protocols == ["binary"]
+
+
+async def test_a_silent_server_means_nothing_heard(runtime) -> None:  # type: ignore[no-untyped-def]
+    fake, url = runtime
+    fake.answer = None
+    heard = await RuntimeRecognizer(url, timeout_s=5).recognize(bytes(3200))
+    assert heard.text == "" and heard.confidence == 0.0
+
+
+async def test_an_unreachable_server_is_a_recognition_error(unused_tcp_port: int) -> None:
+    with pytest.raises(RecognitionError):
+        await RuntimeRecognizer(f"ws://127.0.0.1:{unused_tcp_port}/", timeout_s=5).recognize(bytes(3200))

@@ -57,7 +57,7 @@ def _channel_modules() -> list:  # type: ignore[type-arg]
     import importlib
 
     found = []
-    for name in ("channels.wechat_oa", "channels.miniprogram", "channels.web", "channels.sms",
+    for name in ("channels.wechat_oa", "channels.miniprogram", "channels.web", "channels.sms", "channels.items",
                  "channels.console"):
         try:
             found.append(importlib.import_module(name))

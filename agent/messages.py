@@ -7,6 +7,7 @@ sees a channel's types. Voice arrives as a transcript with its confidence and la
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,3 +66,23 @@ class Reply:
     handoff: bool = False  # the conversation now waits for staff
     ai_generated: bool = False  # the text was written by a language model
     elderly: bool = False
+
+
+TEXT_LIMIT = 2000  # characters of one message the agent reads
+_REPEATS = re.compile(r"([^\d]{1,40}?)\1{2,}")  # a phrase said three times or more; digit runs stay
+
+
+def clip_text(text: str, limit: int = TEXT_LIMIT) -> str:
+    """A very long message, made readable: repeated phrases said once, then head and tail kept.
+
+    Pasted walls of text and floods (啊啊啊…, emoji, one sentence a thousand times) must not
+    push the actual question out of the window: the question is usually at the end.
+    """
+    if len(text) <= limit:
+        return text
+    text = _REPEATS.sub(r"\1", text)
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return text[:half] + "……" + text[-half:]
+

@@ -11,14 +11,16 @@ from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 
-from agent import hearing
+from agent import hearing, questions
 from agent.brains.slots import classify_answer
 from agent.runtime import TurnRuntime
+from agent.sealing import masked_args, seal, unseal
 from agent.state import RESET, ConversationState
 from agent.toolbox import run_tool
 from memory import residents
 from memory.pii import mask_text
 from tools.confirmation import Confirmation
+from tools.life_events import offer_line, recommend
 
 HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
 PER_TURN_FOCUS = ("aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "declined",
@@ -33,6 +35,7 @@ def understand(state: ConversationState, config: RunnableConfig) -> dict[str, An
     """Read the resident's message (or the last tool results) and plan what to do."""
     runtime = _runtime(config)
     first = state.get("steps", 0) == 0
+    state = {**state, "focus": unseal(state.get("focus") or {}, runtime.tools.vault)}
     said = state["turn"]["text"]
     screened: dict[str, Any] = {}
     if first:  # a doubtful transcript is read back before anything is done with it
@@ -58,6 +61,8 @@ def understand(state: ConversationState, config: RunnableConfig) -> dict[str, An
     update["focus"] = focus
     if "brain" in decision:
         update["brain"] = decision["brain"]
+    if first:
+        update["placement"] = decision.get("placement", {})
     if decision.get("ai"):  # the model wrote the answer itself
         update["reply"] = {**decision["reply"], "ai_generated": True}
     return update
@@ -75,7 +80,8 @@ def call_tools(state: ConversationState, config: RunnableConfig) -> dict[str, An
         # a confirmed write replays its pending nonce, so a retried or resumed run has no second effect
         nonce = (state.get("pending") or {}).get("nonce") or uuid.uuid4().hex
         ctx.idempotency_key = f"{runtime.thread_id}:{nonce}"
-        result = {**run_tool(ctx, call["name"], call.get("args", {})), "id": call.get("id")}
+        result = run_tool(ctx, call["name"], call.get("args", {}))
+        result = {**result, "args": masked_args(result.get("args") or {}), "id": call.get("id")}
         results.append(result)
         if result["status"] == "needs_confirmation":
             pending = {**result, "call": call, "nonce": nonce}
@@ -103,16 +109,52 @@ def respond(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
     handed_off = any(r["name"] == "handoff" and r["status"] == "success" for r in results)
     done = any(r["status"] == "success" and r["name"] in ("book_appointment", "cancel_appointment") for r in results) or any(
         r["name"] == "query_progress" and r.get("data", {}).get("outcome") == "disclosed" for r in results)
+    offers = [] if pending else _offers(state, runtime)
+    if offers:
+        reply = {**reply, "text": f"{reply['text']}\n{offer_line(offers)}"}
     _remember(state, runtime)
+    logged = questions.log_turn(state, runtime.tools)
     messages = state.get("messages", [])
     trim = [RemoveMessage(id=m.id) for m in messages[: max(0, len(messages) + 1 - HISTORY)] if m.id]
     update: dict[str, Any] = {
         "reply": {**reply, "handoff": handed_off},
         "messages": [*trim, AIMessage(reply["text"])],
     }
+    focus: dict[str, Any] = {}
+    if offers:
+        focus["offered"] = [*(state.get("focus") or {}).get("offered", []), *offers]
     if done or handed_off:
-        update["focus"] = {"task": None}
+        focus["task"] = None
+    if logged is not None:
+        focus["unplaced"] = logged or None
+    # the turn ends here (or pauses for a confirmation): what the checkpoint keeps is sealed or masked
+    focus.update(seal({**(state.get("focus") or {}), **focus}, runtime.tools.vault))
+    update["turn"] = {**state["turn"], "text": mask_text(state["turn"]["text"])}
+    if focus:
+        update["focus"] = focus
     return update
+
+
+def _answered_item(state: ConversationState) -> str | None:
+    """The item this turn answered (a lookup) or booked, if any."""
+    for result in reversed(state.get("results", [])):
+        if result["status"] != "success":
+            continue
+        if result["name"] == "book_appointment":
+            return result["data"]["appointment"]["item"]
+        if result["name"] == "service_detail" and state.get("intent") == "service_lookup":
+            return result["data"].get("name")
+    return None
+
+
+def _offers(state: ConversationState, runtime: TurnRuntime) -> list[str]:
+    """高效办成一件事: the next items of the item's life events, never offered twice."""
+    item = _answered_item(state)
+    if item is None:
+        return []
+    ctx = runtime.tools
+    offered = set((state.get("focus") or {}).get("offered", []))
+    return recommend(ctx.session, ctx.resident, item, offered=offered)
 
 
 def confirm(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
@@ -120,7 +162,7 @@ def confirm(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
     answer = interrupt({"question": (state.get("reply") or {}).get("text", "")})
     pending = state["pending"] or {}
     turn = {**state["turn"], **answer}
-    base = {"turn": turn, "results": RESET, "steps": 0, "reply": {}, "brain": "offline"}  # confirmed writes: no model
+    base = {"turn": turn, "results": RESET, "steps": 0, "reply": {}, "brain": "offline", "placement": None}  # confirmed writes: no model
     verdict = _verdict(turn["text"], pending.get("action", ""))
     if verdict == "yes":
         return {**base, "confirmation": {"action": pending["action"], "digest": pending["digest"]},

@@ -23,14 +23,14 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 from sqlalchemy import text
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from agent.brains.base import Brain, BrainContext
 from agent.brains.naming import ItemTerms
 from agent.brains.offline import OfflineBrain
 from agent.brains.slots import SHANGHAI, HallRef, warm_up
 from agent.graph import build_graph
-from agent.messages import Inbound, Reply, ToolCall
+from agent.messages import Inbound, Reply, ToolCall, clip_text
 from agent.metrics import HANDOFFS, TURN_SECONDS, TURNS
 from agent.runtime import TurnRuntime
 from agent.state import RESET
@@ -43,7 +43,7 @@ from memory.pii import mask_phone
 from memory.residents import resolve
 from memory.store import Store
 from tools.handoff import after_hours_notice, mark_notified, open_handoff
-from tools.services import ServiceIndex, get_index
+from tools.services import ServiceIndex, catalog_fingerprint, get_index
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class Agent:
         )
         config: dict[str, Any] = {"configurable": {"thread_id": thread_id, "runtime": runtime}}
         turn = {
-            "text": message.text[:2000], "now": now.isoformat(), "channel": message.channel,
+            "text": clip_text(message.text), "now": now.isoformat(), "channel": message.channel,
             "message_id": message.message_id, "elderly": elderly,
             "confidence": message.transcript.confidence if message.transcript else None,
             "language": message.transcript.language if message.transcript else None,
@@ -150,7 +150,8 @@ class Agent:
         else:
             state = self.graph.invoke(
                 {"turn": turn, "plan": RESET, "results": RESET, "steps": 0, "pending": None,
-                 "confirmation": None, "reply": {}, "intent": None, "brain": None, "more": False},
+                 "confirmation": None, "reply": {}, "intent": None, "brain": None, "more": False,
+                 "placement": None},
                 config, durability="exit",
             )
         reply = _reply(state, elderly)
@@ -162,7 +163,7 @@ class Agent:
         return reply
 
     def _item_terms(self, session: Session) -> ItemTerms:
-        fingerprint = session.exec(select(func.count(ServiceItem.id), func.max(ServiceItem.updated_at))).one()
+        fingerprint = catalog_fingerprint(session)  # the index's own: also counts this process's edits
         if self._terms is None or self._terms[0] != fingerprint:
             rows = session.exec(select(ServiceItem.code, ServiceItem.name, ServiceItem.keywords)).all()
             self._terms = (fingerprint, ItemTerms.build([(c, n, list(k)) for c, n, k in rows]))

@@ -62,3 +62,6 @@ class ConversationState(TypedDict, total=False):
     more: bool  # the brain wants to see this step's tool results before the reply
     brain: str | None  # which brain decided this turn (offline when the model was skipped or failed)
     reply: dict[str, Any]
+    # how sure the brain was of the item this turn (offline brain: confident, service words,
+    # follow-up); None on turns that did not start with a fresh message, which are not logged
+    placement: dict[str, Any] | None

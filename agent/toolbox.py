@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from memory import residents
 from memory.booking import BookingError
-from memory.models import Resident
+from memory.models import Hall, Resident
 from memory.pii import InvalidIdentifier, Vault, mask_text, normalise_phone
 from tools import booking, handoff, progress
 from tools.confirmation import Confirmation, NeedsConfirmation
@@ -79,6 +79,10 @@ class NoArgs(BaseModel):
 
 
 def _search(ctx: ToolContext, args: SearchArgs) -> dict[str, Any]:
+    if args.city:
+        cities = sorted(set(ctx.session.exec(select(Hall.city)).all()))
+        if not any(args.city.rstrip("市") == c.rstrip("市") for c in cities):
+            raise LookupError(f"没有“{args.city}”的办事大厅；可选城市：{'、'.join(cities)}，或不限城市")
     hits = ctx.index.search(args.query, k=3, city=args.city)
     return {"hits": [
         {"code": h.code, "name": h.name, "department": h.department,

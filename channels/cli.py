@@ -81,7 +81,7 @@ def retention(
 @catalog_app.command("import")
 def catalog_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    kind: Annotated[str, typer.Option(help="items or applications")] = "items",
+    kind: Annotated[str, typer.Option(help="items, applications or life_events")] = "items",
 ) -> None:
     """Import a catalog file (JSON Lines or CSV); bad rows are reported and skipped."""
     from memory.catalog import import_applications, import_items, read_rows
@@ -99,8 +99,12 @@ def catalog_import(
             report = import_items(session, rows)
         elif kind == "applications":
             report = import_applications(session, store.vault, rows)
+        elif kind == "life_events":
+            from memory.life_events import import_life_events
+
+            report = import_life_events(session, rows)
         else:
-            raise typer.BadParameter("kind must be items or applications")
+            raise typer.BadParameter("kind must be items, applications or life_events")
     for line, error in report.errors:
         typer.secho(f"{file}:{line}: {error}", fg=typer.colors.RED, err=True)
     typer.echo(f"导入 {report.imported} 行，出错 {len(report.errors)} 行")

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from agent.service import Agent, make_agent
 from channels import keys
 from channels.base import Deliveries
+from channels.metrics import ack_timing
 from channels.settings import ChannelSettings, get_channel_settings
 from channels.voice_setup import voice_context
 from memory.store import Store
@@ -35,7 +36,7 @@ def create_app(
 ) -> web.Application:
     """Build the app; tests inject a store and an agent factory, production reads settings."""
     settings = settings or get_channel_settings()
-    app = web.Application(client_max_size=settings.max_upload_bytes)
+    app = web.Application(client_max_size=settings.max_upload_bytes, middlewares=[ack_timing])
     app[keys.SETTINGS] = settings
     app[keys.READY] = {"database": False, "agent": False}
     app[keys.DELIVERY_CHANNELS] = {}

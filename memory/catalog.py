@@ -44,6 +44,9 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     text = path.read_text(encoding="utf-8-sig")
     if suffix == ".csv":
         yield from _csv_rows(text)
+    elif suffix == ".json" and text.lstrip().startswith("["):  # a JSON array: rows numbered from 1
+        rows = json.loads(text)
+        yield from ((n, r if isinstance(r, dict) else "每项应是一个 JSON 对象") for n, r in enumerate(rows, start=1))
     elif suffix in (".jsonl", ".ndjson", ".json"):
         yield from _jsonl_rows(text)
     else:

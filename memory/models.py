@@ -398,3 +398,66 @@ class InboundMessage(SQLModel, table=True):
     attempts: int = 0
     received_at: dt.datetime = Field(default_factory=utcnow, index=True)
     answered_at: dt.datetime | None = None
+
+
+# ---------------------------------------------------------------- life events (高效办成一件事)
+
+
+class LifeEventBase(SQLModel):
+    """One 一件事: the items a life event usually takes, in the order they are done.
+
+    Each step is a group of alternatives (迁居: 户口迁移 or 居住证办理); doing any one of a
+    group satisfies the step. Kept as data so a province edits it without a release.
+    """
+
+    code: str = Field(index=True, unique=True, min_length=2, max_length=64)
+    name: str = Field(unique=True, min_length=1, max_length=50)
+    title: str = Field(default="", max_length=100)
+    steps: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class LifeEventCreate(LifeEventBase):
+    """One life-event row as imported: a step may be an item name or a list of alternatives."""
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps(cls, value: Any) -> list[list[str]]:
+        if not isinstance(value, list) or not value:
+            raise ValueError("steps must be a non-empty list")
+        groups = [[step] if isinstance(step, str) else step for step in value]
+        if not all(isinstance(g, list) and g and all(isinstance(s, str) and s for s in g) for g in groups):
+            raise ValueError("each step must be an item name or a list of item names")
+        return groups
+
+
+class LifeEvent(LifeEventBase, table=True):
+    __tablename__ = "life_event"
+    id: int | None = Field(default=None, primary_key=True)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- questions (hot and unplaced)
+
+
+class QuestionKind(StrEnum):
+    ANSWERED = "answered"  # placed on an item with confidence: counts towards hot topics, no text kept
+    LOW_CONFIDENCE = "low_confidence"  # service words but no item, or an item the question did not name
+    REPHRASED = "rephrased"  # a second lookup in a row without a confident item
+    ASKED_PERSON = "asked_person"  # the resident asked for staff
+
+
+class QuestionLog(SQLModel, table=True):
+    """What residents ask, for supervisors: hot topics per week and questions tongban could not place.
+
+    The text is masked and kept only for unplaced questions; the resident is a keyed hash, so
+    repeated askers can be counted once without anyone being identifiable from this table.
+    """
+
+    __tablename__ = "question_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    kind: str = Field(max_length=16, index=True)
+    item_code: str | None = Field(default=None, max_length=64, index=True)  # placed or guessed item
+    text_masked: str | None = Field(default=None, max_length=500)
+    resident_key: str = Field(max_length=64)
+    channel: str = Field(max_length=16)

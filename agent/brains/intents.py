@@ -23,6 +23,21 @@ _INJECTION = re.compile(
     r"(其他|别|所有|全部)(人|用户|居民|人家)(的)?(手机|电话|身份证|信息|资料|姓名|住址|进度|办件)",
     re.IGNORECASE,
 )
+# a write (booking, cancelling) on behalf of someone else: appointments are real-name and belong
+# to the resident talking, so the agent must not book or cancel "for the neighbour" under their name
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤蒙农"
+)
+_OTHERS = r"(邻居|朋友|同事|同学|亲戚|别人|他人|其他人|其他居民|人家|他|她)"
+_THIRD_PARTY = re.compile(
+    rf"(帮|替|给|为|代)(我的?)?{_OTHERS}(?!们?(说|讲|问|讲))|"
+    rf"{_OTHERS}(的|嘅)(预约|约|号|办件|名字|身份证|手机|电话)|"
+    rf"(取消|撤销|退掉){_OTHERS}|(帮|替|给|为|代)[{_SURNAMES}][\u4e00-\u9fa5]{{1,2}}(取消|撤销|预约|约|挂号|排号)|"
+    r"以.{1,8}的?名义|用.{1,8}的(身份证|证件|手机|电话|账号)|名下|"
+    r"(号码?|电话|手机|身份证)\s*[0-9Xx*]{4,}\s*的(人|那个人|这个人|用户)|"
+    rf"(?<![我你您])[{_SURNAMES}](?!周?[一二三四五六日天末])(?:(?![区市县镇乡村街路厅局所站馆院楼中心])[\u4e00-\u9fa5]){{1,2}}(的|嘅)(预约|约|号)"
+)
 _CANCEL = re.compile(
     r"取消|撤销|退掉|不去了|去不了|唔去|不想去了|来不了|不能去了|"
     r"(预约|约).{0,8}(不想要了|不要了|不需要了|不用了|作废)|(不想要|不要|不需要)(那个|这个)?(预约|约)"
@@ -57,6 +72,7 @@ class Cues:
     erase: bool
     show_data: bool
     injection: bool
+    third_party: bool
     cancel: bool
     my_appointments: bool
     book: bool
@@ -72,6 +88,7 @@ def cues(text: str) -> Cues:
         erase=bool(_ERASE.search(text)) and bool(re.search(r"我|信息|资料|数据", text)),
         show_data=bool(_SHOW_DATA.search(text)),
         injection=bool(_INJECTION.search(text)),
+        third_party=bool(_THIRD_PARTY.search(text)),
         cancel=bool(_CANCEL.search(text)),
         my_appointments=bool(_MY_APPOINTMENTS.search(text)),
         book=bool(_BOOK.search(text)),

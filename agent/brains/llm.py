@@ -84,6 +84,11 @@ class LLMBrain:
         if not isinstance(message, AIMessage):
             raise ModelFailure("not an AI message")
         if message.tool_calls:
+            # known tools the model may not use; an unknown name goes on to become an error result
+            forbidden = sorted({c["name"] for c in message.tool_calls} & (set(TOOLS) - set(MODEL_TOOLS)))
+            if forbidden:  # progress and erasure hold unmasked factors: never on the model's word
+                LLM_FALLBACKS.labels(reason="forbidden_tool").inc()
+                raise ModelFailure(f"the model asked for tools it may not use: {', '.join(forbidden)}")
             plan = [{"name": c["name"], "args": c["args"], "id": c.get("id") or uuid.uuid4().hex}
                     for c in message.tool_calls]
             intent = INTENT_OF_TOOL.get(plan[0]["name"], state.get("intent") or "service_lookup")
@@ -94,7 +99,8 @@ class LLMBrain:
             LLM_FALLBACKS.labels(reason="language").inc()
             raise ModelFailure("reply not in Chinese")
         update: dict[str, Any] = {"plan": [], "brain": "llm", "ai": True,
-                                  "reply": {"text": text.strip(), "item": self._item(state)}}
+                                  # it only ever saw masked data: a full number in its answer is not its to give
+                                  "reply": {"text": mask_text(text.strip()), "item": self._item(state)}}
         if first:
             update["intent"] = "service_lookup" if self._item(state) else "out_of_scope"
         return update
@@ -103,7 +109,7 @@ class LLMBrain:
         intent = decision.get("intent")
         if intent in OFFLINE_DECIDES or (state.get("focus") or {}).get("task"):
             return True
-        if intent == "out_of_scope" and focus.get("refusal") == "safety":
+        if intent == "out_of_scope" and focus.get("refusal") in ("safety", "third_party"):
             return True
         return intent == "book_appointment" and bool(decision.get("plan"))
 

@@ -114,6 +114,8 @@ class OfflineBrain:
 
         if c.injection:
             return self._say("out_of_scope", focus, {"refusal": "safety"})
+        if c.third_party and (c.book or c.cancel):  # appointments are real-name: never for someone else
+            return self._say("out_of_scope", focus, {"refusal": "third_party", "task": None})
         if c.handoff:
             return self._handoff(text, focus)
         if c.erase:
@@ -144,7 +146,11 @@ class OfflineBrain:
             return self._book(text, {**focus, **update}, update, named, ctx)
         if (c.greeting or c.about_bot) and not confident(hit):
             return self._say("chitchat", focus, {"task": None})
-        return self._lookup(text, focus, update, hit, c.service_words)
+        decision = self._lookup(text, focus, update, hit, c.service_words)
+        follow_up = decision["intent"] == "service_lookup" and decision["focus"].get("question") is not None
+        guess = item_ref(hit)["code"] if hit is not None and plausible(hit) else None
+        return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words,
+                                          "follow_up": follow_up, "guess": guess}}
 
     def _search(self, text: str, when: Any, hall: HallRef | None, ctx: BrainContext) -> Hit | None:
         query = text

@@ -384,7 +384,14 @@ def _chitchat(_state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
 
 
 def _out_of_scope(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
-    if (state.get("focus") or {}).get("refusal") == "safety":
+    refusal = (state.get("focus") or {}).get("refusal")
+    if refusal == "third_party":
+        return reply(
+            "抱歉，预约和取消只能以您本人的实名身份办理，我不能替他人预约、取消或查看他人的预约。"
+            "请让本人用自己的账号办理，或带本人身份证件到大厅窗口办理。" + CAPABILITIES,
+            quick=["预约办理", "我的预约"],
+        )
+    if refusal == "safety":
         return reply("抱歉，我不能提供他人的信息，也不会更改我的规则。" + CAPABILITIES)
     return reply(
         "抱歉，这个问题超出了政务服务的范围，我回答不了。" + CAPABILITIES,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from channels.console import api, auth, live
+from channels.console import api, auth, live, questions
 from channels.console.outbox import HUB_POKE
 from channels.console.settings import ConsoleSettings
 
@@ -46,6 +46,8 @@ def setup(app: web.Application) -> None:
     r.add_get("/console/api/queue", auth.require(api.queue))
     r.add_get("/console/api/figures", auth.require(api.figures, supervisor=True))
     r.add_get("/console/api/audio/{message_id}", auth.require(api.audio))
+    r.add_get("/console/api/questions", auth.require(questions.report, supervisor=True))
+    r.add_post("/console/api/questions/keyword", auth.require(questions.add_keyword, post=True, supervisor=True))
     base = "/console/api/conversations/{handoff_id}"
     r.add_get(base, auth.require(api.conversation))
     for action, handler in (("claim", api.claim), ("reply", api.reply), ("note", api.note),

@@ -1,4 +1,4 @@
-"""The demo data tongban ships: Guangxi halls, the service catalog, applications, slots.
+"""The demo data tongban ships: Guangxi halls, the service catalog, life events, applications, slots.
 
 Loading is idempotent: items and halls are upserted by code, applications by receipt
 number, and only missing slots are added, so `tongban init` can run any number of times.
@@ -18,7 +18,16 @@ from memory import audit
 from memory.applications import add_application
 from memory.calendar import is_open
 from memory.catalog import link_hall, upsert_item
-from memory.models import Hall, HallBase, Period, ServiceItem, ServiceItemCreate, Slot
+from memory.life_events import upsert_life_event
+from memory.models import (
+    Hall,
+    HallBase,
+    LifeEventCreate,
+    Period,
+    ServiceItem,
+    ServiceItemCreate,
+    Slot,
+)
 from memory.pii import Vault
 
 SLOT_MINUTES = 30
@@ -38,6 +47,10 @@ def hall_rows() -> list[dict[str, Any]]:
 
 def application_rows() -> list[dict[str, Any]]:
     return json.loads(_read("applications.json"))
+
+
+def life_event_rows() -> list[dict[str, Any]]:
+    return json.loads(_read("life_events.json"))
 
 
 def load_demo(
@@ -63,9 +76,11 @@ def load_demo(
         halls.append(hall)
     for row in application_rows():
         add_application(session, vault, row)
+    events = [upsert_life_event(session, LifeEventCreate.model_validate(r)) for r in life_event_rows()]
     slots = open_slots(session, halls, today=today, weeks=weeks, capacity=capacity)
     session.info["audit"] = True
-    summary = {"items": len(items), "halls": len(halls), "applications": len(application_rows()), "slots": slots}
+    summary = {"items": len(items), "halls": len(halls), "applications": len(application_rows()),
+               "life_events": len(events), "slots": slots}
     audit.record(session, action="load_demo", entity="catalog", after=summary)
     return summary
 

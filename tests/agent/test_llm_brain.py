@@ -101,3 +101,16 @@ def test_offline_confident_decisions_skip_the_model(make_agent) -> None:  # type
     chat = _chat(make_agent, model)
     assert chat.say("转人工").handoff
     assert model.prompts == []
+
+
+def test_a_city_outside_the_catalog_is_refused_with_the_valid_ones(make_agent) -> None:  # type: ignore[no-untyped-def]
+    """Small models invent filters (seen with Qwen2.5 0.5B: city=上海市); the tool says so."""
+    model = ScriptedChatModel(script=[
+        call("search_services", query="开奶茶店", city="上海市"),
+        call("search_services", query="开奶茶店"),
+        say("开奶茶店一般要办个体工商户设立登记和食品经营许可证。"),
+    ])
+    reply = _chat(make_agent, model).say("我想开个奶茶店，要办什么")
+    [error] = [m for m in model.prompts[1] if m.type == "tool"]
+    assert error.status == "error" and "南宁市" in error.content
+    assert reply.ai_generated and "个体工商户" in reply.text

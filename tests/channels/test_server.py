@@ -39,3 +39,22 @@ async def test_metrics_are_exposed(aiohttp_client, make_app) -> None:  # type: i
     body = await (await client.get("/metrics")).text()
     assert "tongban_turns_total" in body and 'channel="web"' in body
     assert "tongban_turn_seconds_bucket" in body
+
+
+async def test_gateway_acks_are_timed_and_late_ones_counted(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
+    from channels.metrics import DEADLINES
+
+    DEADLINES["/test-slow"] = ("test", 0.01)
+    app = make_app()
+
+    async def slow(_request):  # type: ignore[no-untyped-def]
+        await __import__("asyncio").sleep(0.05)
+        return __import__("aiohttp").web.Response(text="success")
+
+    app.router.add_post("/test-slow", slow)
+    client = await aiohttp_client(app)
+    assert (await client.post("/test-slow")).status == 200
+    body = await (await client.get("/metrics")).text()
+    assert 'tongban_acks_late_total{channel="test"} 1.0' in body
+    assert 'tongban_ack_seconds_count{channel="test"} 1.0' in body
+    del DEADLINES["/test-slow"]

@@ -1,0 +1,66 @@
+"""Supervisors' question review: the week's hot topics and unplaced questions, and keywords.
+
+Adding a keyword edits the item in the catalog and refreshes the retrieval index at once, so
+the next resident asking the same way lands on the item without waiting for the index check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+from sqlmodel import select
+
+from channels import keys
+from channels.chat_api import BadInput, TooLarge, error, json_reply, read_json
+from channels.console.auth import STAFF, actor
+from memory import questions
+from memory.models import ServiceItem
+from tools.handoff import SHANGHAI
+
+
+async def report(request: web.Request) -> web.StreamResponse:
+    """GET ?week=YYYY-MM-DD (any day of it; default this week)."""
+    store = request.app[keys.STORE]
+    try:
+        day = dt.date.fromisoformat(request.query["week"]) if request.query.get("week") else dt.datetime.now(SHANGHAI).date()
+    except ValueError:
+        return error(400, "bad_week", "week 应为 YYYY-MM-DD")
+
+    def load() -> dict[str, Any]:
+        with store.read_session() as session:
+            body = questions.weekly_report(session, questions.week_of(day))
+            body["items"] = [{"code": c, "name": n} for c, n in
+                             session.exec(select(ServiceItem.code, ServiceItem.name).order_by(ServiceItem.code))]
+            return body
+
+    return json_reply(await asyncio.to_thread(load))
+
+
+async def add_keyword(request: web.Request) -> web.StreamResponse:
+    """POST {item_code, phrase}: the phrase becomes a keyword of the item, searchable at once."""
+    person = request[STAFF]
+    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
+    try:
+        body = await read_json(request)
+    except TooLarge:
+        return error(413, "too_large", "请求体太大")
+    except BadInput as exc:
+        return error(400, "bad_request", str(exc))
+    code, phrase = str(body.get("item_code") or ""), str(body.get("phrase") or "")
+
+    def save() -> dict[str, Any]:
+        with store.session(actor=actor(person)) as session:
+            item = questions.add_keyword(session, code, phrase)
+            return {"code": item.code, "name": item.name, "keywords": list(item.keywords)}
+
+    try:
+        saved = await asyncio.to_thread(save)
+    except questions.UnknownItem:
+        return error(404, "not_found", "没有这个事项")
+    except ValueError as exc:
+        return error(400, "bad_phrase", str(exc))
+    await asyncio.to_thread(agent.index.refresh, force=True)
+    return json_reply({"item": saved})

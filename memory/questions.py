@@ -1,0 +1,89 @@
+"""The question log supervisors read: hot topics per week and the questions tongban could not place.
+
+Only unplaced questions keep their text, masked; the resident is a keyed blind index, so the
+log counts people without naming them. A supervisor can attach a phrase from it to an item as
+a keyword, which the retrieval index and the agent's item naming pick up at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from memory import audit
+from memory.models import QuestionKind, QuestionLog, ServiceItem, utcnow
+from memory.pii import Vault, mask_text
+
+UNPLACED = (QuestionKind.LOW_CONFIDENCE, QuestionKind.REPHRASED, QuestionKind.ASKED_PERSON)
+
+
+def record(
+    session: Session, vault: Vault, *, kind: str, resident_id: int, channel: str, text: str | None = None,
+    item_code: str | None = None, at: dt.datetime | None = None,
+) -> QuestionLog:
+    row = QuestionLog(
+        kind=kind, item_code=item_code, channel=channel, at=at or utcnow(),
+        resident_key=vault.blind_index("question-asker", str(resident_id)) or "",
+        text_masked=mask_text(text)[:500] if text and kind != QuestionKind.ANSWERED else None,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def week_of(day: dt.date) -> dt.date:
+    """The Monday a week is named by."""
+    return day - dt.timedelta(days=day.weekday())
+
+
+def weekly_report(session: Session, monday: dt.date, *, top: int = 10) -> dict[str, Any]:
+    """One week: the most asked items, and the unplaced questions grouped by their masked text."""
+    start = dt.datetime.combine(monday, dt.time(), tzinfo=dt.UTC) - dt.timedelta(hours=8)  # Beijing midnight
+    end = start + dt.timedelta(days=7)
+    rows = session.exec(select(QuestionLog).where(col(QuestionLog.at) >= start, col(QuestionLog.at) < end)).all()
+    names = dict(session.exec(select(ServiceItem.code, ServiceItem.name)).all())
+    topics = Counter(r.item_code for r in rows if r.item_code and r.kind == QuestionKind.ANSWERED)
+    unplaced: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r.kind not in UNPLACED or not r.text_masked:
+            continue
+        entry = unplaced.setdefault(r.text_masked, {"text": r.text_masked, "count": 0, "kinds": set(),
+                                                    "askers": set(), "guess": None})
+        entry["count"] += 1
+        entry["kinds"].add(r.kind)
+        entry["askers"].add(r.resident_key)
+        entry["guess"] = entry["guess"] or (names.get(r.item_code) if r.item_code else None)
+    questions = sorted(unplaced.values(), key=lambda e: (-e["count"], e["text"]))[: top * 5]
+    return {
+        "week": monday.isoformat(),
+        "asked": len(rows),
+        "topics": [{"code": c, "name": names.get(c, c), "count": n} for c, n in topics.most_common(top)],
+        "unplaced": [{"text": e["text"], "count": e["count"], "kinds": sorted(e["kinds"]),
+                      "askers": len(e["askers"]), "guess": e["guess"]} for e in questions],
+    }
+
+
+class UnknownItem(LookupError):
+    pass
+
+
+def add_keyword(session: Session, item_code: str, phrase: str) -> ServiceItem:
+    """Attach a resident's phrase to an item; `updated_at` moves so every index sees the edit."""
+    phrase = " ".join(phrase.split())[:50]
+    if len(phrase) < 2:
+        raise ValueError("关键词至少两个字")
+    item = session.exec(select(ServiceItem).where(ServiceItem.code == item_code)).first()
+    if item is None:
+        raise UnknownItem(item_code)
+    if phrase not in item.keywords:
+        before = list(item.keywords)
+        item.keywords = [*item.keywords, phrase]
+        item.updated_at = utcnow()
+        session.add(item)
+        session.flush()
+        audit.record(session, action="add_keyword", entity="service_item", entity_id=item_code,
+                     after={"keyword": phrase, "count": len(before) + 1})
+    return item

@@ -1,0 +1,85 @@
+"""Supervisors see the week's unplaced questions, attach a phrase to an item, and it lands there."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from sqlmodel import select
+
+from agent.service import Agent
+from channels.server import create_app
+from memory.checkpoints import sqlite_checkpointer
+from memory.models import QuestionLog
+from tests.channels.console_helpers import add_accounts, ask, sign_in
+from tests.conftest import NOW
+from tools.services import ServiceIndex
+from tools.settings import ToolsSettings
+
+UNPLACED = "我想办理摆摊的手续"  # no item says 摆摊: the offline brain guesses without the item being named
+REPHRASED = "摆地摊要办什么证"
+
+
+@pytest.fixture
+def app(store, service_index, channel_settings, tmp_path):  # type: ignore[no-untyped-def]
+    """The console over the test's own index, so a catalog edit here is seen by this agent only."""
+    add_accounts(store)
+    shutil.copytree(service_index.settings.resolved_index_dir(service_index.store.settings), tmp_path / "index")
+    index = ServiceIndex(store, ToolsSettings(index_dir=tmp_path / "index"), check_interval=float("inf"))
+
+    def agent(s):  # type: ignore[no-untyped-def]
+        return Agent(s, clock=lambda: NOW, index=index, checkpointer=sqlite_checkpointer(":memory:"))
+
+    return create_app(channel_settings, store=store, agent_factory=agent)
+
+
+async def test_unplaced_questions_reach_the_supervisor_and_a_keyword_places_them(
+    aiohttp_client, app, store,  # type: ignore[no-untyped-def]
+) -> None:
+    residents = [await aiohttp_client(app) for _ in range(2)]
+    for client in residents:
+        first = await ask(client, UNPLACED)
+        assert first["item"] != "个体工商户设立登记"
+        await ask(client, REPHRASED)
+    placed = await ask(residents[0], "身份证到期了怎么换")  # a hot topic, kept without its text
+    assert placed["item"] == "居民身份证换领"
+    await ask(residents[1], "我的电话13812345678，转人工")
+
+    with store.read_session() as session:
+        rows = session.exec(select(QuestionLog)).all()
+    assert {r.kind for r in rows} == {"low_confidence", "rephrased", "answered", "asked_person"}
+    assert all("13812345678" not in (r.text_masked or "") for r in rows)
+    assert all(r.resident_key and not r.resident_key.isdigit() for r in rows)
+
+    staff = await aiohttp_client(app)
+    await sign_in(staff, "wangfang")
+    assert (await staff.get("/console/api/questions")).status == 403  # supervisors only
+    supervisor = await aiohttp_client(app)
+    headers = await sign_in(supervisor, "zhuguan")
+    report = await (await supervisor.get(f"/console/api/questions?week={NOW.date().isoformat()}")).json()
+    assert report["week"] == "2026-11-23"
+    assert {"code": "450000-GA-0001", "name": "居民身份证换领", "count": 1} in report["topics"]
+    unplaced = {q["text"]: q for q in report["unplaced"]}
+    assert unplaced[UNPLACED]["count"] == 2 and unplaced[UNPLACED]["askers"] == 2
+    assert unplaced[REPHRASED]["kinds"] == ["rephrased"]
+    assert "我的电话138****5678，转人工" in unplaced
+
+    response = await supervisor.post("/console/api/questions/keyword", headers=headers,
+                                      json={"item_code": "450000-SJ-0001", "phrase": "摆摊"})
+    assert response.status == 200, await response.text()
+    assert "摆摊" in (await response.json())["item"]["keywords"]
+
+    again = await ask(await aiohttp_client(app), UNPLACED)
+    assert again["item"] == "个体工商户设立登记"
+    assert "个体工商户设立登记" in again["text"]
+
+
+async def test_keyword_needs_a_known_item_and_a_phrase(aiohttp_client, app) -> None:  # type: ignore[no-untyped-def]
+    supervisor = await aiohttp_client(app)
+    headers = await sign_in(supervisor, "zhuguan")
+    missing = await supervisor.post("/console/api/questions/keyword", headers=headers,
+                                    json={"item_code": "nope", "phrase": "摆摊"})
+    assert missing.status == 404
+    short = await supervisor.post("/console/api/questions/keyword", headers=headers,
+                                  json={"item_code": "450000-SJ-0001", "phrase": " "})
+    assert short.status == 400

@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlmodel import Session, col, select
 
 from agent.messages import Inbound, Intent, Reply, Transcript
-from memory.applications import ApplicationIn, add_application
+from memory.applications import ApplicantIn, ApplicationIn, add_application
 from memory.booking import BookingError, active_appointments, book, choose_slot
 from memory.models import Appointment, AppointmentStatus, Hall, Resident, ServiceItem, Slot
-from memory.pii import normalise_id_number, normalise_phone
+from memory.pii import normalise_phone
 from memory.residents import Identity, resolve
 from memory.settings import MemorySettings
 from memory.store import Store
@@ -55,21 +55,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class Profile(_Model):
-    name: str | None = None
-    phone: str | None = None
-    id_number: str | None = None
+class Profile(ApplicantIn):
+    """A case user's verified identity: validated like an applicant's, the name optional."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str | None = None  # type: ignore[assignment]
     elderly: bool = False
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return normalise_phone(value) if value else None
-
-    @field_validator("id_number")
-    @classmethod
-    def _id(cls, value: str | None) -> str | None:
-        return normalise_id_number(value) if value else None
 
     def identity(self) -> Identity:
         return Identity(name=self.name, phone=self.phone, id_number=self.id_number)

@@ -64,18 +64,29 @@ def migrate() -> None:
 @app.command()
 def retention(
     days: Annotated[int, typer.Option(min=1, help="delete conversations idle this many days")] = 30,
+    data_days: Annotated[int, typer.Option(min=1, help="delete messages, transcripts, recordings and the question log older than this")] = 180,
 ) -> None:
-    """Keep conversation storage bounded: prune old checkpoints, delete idle threads."""
+    """Keep storage bounded: prune checkpoints, delete idle threads and old personal data."""
     import datetime as dt
 
     from memory.checkpoints import apply_retention, make_checkpointer
+    from memory.migrate import is_current
+    from memory.retention import purge_before
 
     _logging(False)
     store = _store()
-    pruned, deleted = apply_retention(
-        make_checkpointer(store.settings), now=dt.datetime.now(dt.UTC), idle_days=days
-    )
+    if not is_current(store.engine):
+        typer.secho("数据库结构不是最新的：请先运行 tongban migrate", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    now = dt.datetime.now(dt.UTC)
+    pruned, deleted = apply_retention(make_checkpointer(store.settings), now=now, idle_days=days)
     typer.echo(f"保留 {pruned} 个会话的最新状态，删除 {deleted} 个闲置超过 {days} 天的会话")
+    with store.session(actor="system:retention") as session:
+        purged = purge_before(session, store.settings.data_dir, now - dt.timedelta(days=data_days))
+    typer.echo(
+        f"删除 {data_days} 天前的数据：消息 {purged.inbound} 条，对话记录 {purged.transcript} 条，"
+        f"录音 {purged.recordings} 个，问题记录 {purged.questions} 条"
+    )
 
 
 @catalog_app.command("import")

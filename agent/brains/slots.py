@@ -9,7 +9,9 @@ pypinyin and rapidfuzz find halls that were misheard. Everything here is a pure 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import logging
 import re
 import unicodedata
@@ -18,12 +20,14 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal
 
-import jionlp as jio
 import opencc
 from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz
 
 from memory.pii import InvalidIdentifier, normalise_id_number, normalise_phone
+
+with contextlib.redirect_stdout(io.StringIO()):  # jionlp prints a banner on import
+    import jionlp as jio
 
 log = logging.getLogger(__name__)
 

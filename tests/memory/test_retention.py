@@ -1,0 +1,41 @@
+"""Old messages, transcripts, recordings and question logs are deleted; recent ones stay."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlmodel import func, select
+
+from memory.inbound import accept
+from memory.models import AuditLog, InboundMessage, QuestionLog, Resident, TranscriptMessage
+from memory.retention import purge_before
+from memory.store import Store
+from memory.transcripts import append, audio_dir, save_audio
+
+NOW = dt.datetime(2026, 11, 24, 1, 30, tzinfo=dt.UTC)
+
+
+def test_purge_removes_only_what_is_older_than_the_cutoff(store: Store) -> None:
+    data_dir = store.settings.data_dir
+    with store.session() as session:
+        resident = Resident(web_id="kept-and-purged")
+        session.add(resident)
+        session.flush()
+        old_audio = save_audio(data_dir, store.vault, b"RIFF-old", "wav")
+        new_audio = save_audio(data_dir, store.vault, b"RIFF-new", "wav")
+        for age, ref in ((200, old_audio), (1, new_audio)):
+            at = NOW - dt.timedelta(days=age)
+            append(session, store.vault, resident_id=resident.id, role="resident", channel="web",
+                   text=f"{age} 天前的话", audio_ref=ref, at=at)
+            row, _ = accept(session, store.vault, channel="web", message_key=f"m-{age}", user_id="u", text="你好")
+            row.received_at = at
+            session.add(row)
+            session.add(QuestionLog(at=at, kind="low_confidence", text_masked="masked", resident_key="k", channel="web"))
+    with store.session() as session:
+        purged = purge_before(session, data_dir, NOW - dt.timedelta(days=180))
+    assert (purged.transcript, purged.inbound, purged.questions, purged.recordings) == (1, 1, 1, 1)
+    assert not (audio_dir(data_dir) / old_audio).exists() and (audio_dir(data_dir) / new_audio).exists()
+    with store.session() as session:
+        for table in (TranscriptMessage, InboundMessage, QuestionLog):
+            assert session.exec(select(func.count()).select_from(table)).one() == 1
+        assert session.exec(select(AuditLog).where(AuditLog.action == "retention")).one().after["transcript"] == 1

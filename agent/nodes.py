@@ -93,8 +93,7 @@ def call_tools(state: ConversationState, config: RunnableConfig) -> dict[str, An
 
 def hand_off(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
     """Queue the conversation for staff; from now on the bot stays silent."""
-    update = call_tools(state, config)
-    return {**update, "steps": 99}
+    return call_tools(state, config)
 
 
 def respond(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:

@@ -174,7 +174,6 @@ class ToolSpec:
     description: str
     args: type[BaseModel]
     run: Callable[[ToolContext, Any], dict[str, Any]]
-    writes: bool = False
 
 
 TOOLS: dict[str, ToolSpec] = {
@@ -183,12 +182,12 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec("search_services", "按居民的描述查找政务服务事项", SearchArgs, _search),
         ToolSpec("service_detail", "查看事项的材料、流程、收费、时限、办理大厅和设定依据", DetailArgs, _detail),
         ToolSpec("available_slots", "查询某大厅某天可预约的时段", SlotArgs, _slots),
-        ToolSpec("book_appointment", "为居民预约办事大厅（需居民明确确认）", SlotArgs, _book, writes=True),
-        ToolSpec("cancel_appointment", "取消居民自己的预约（需居民明确确认）", CancelArgs, _cancel, writes=True),
+        ToolSpec("book_appointment", "为居民预约办事大厅（需居民明确确认）", SlotArgs, _book),
+        ToolSpec("cancel_appointment", "取消居民自己的预约（需居民明确确认）", CancelArgs, _cancel),
         ToolSpec("my_appointments", "列出居民自己的有效预约", NoArgs, _mine),
         ToolSpec("query_progress", "查询办件进度（受理编号加手机号或身份证后四位）", ProgressArgs, _progress),
-        ToolSpec("handoff", "转接大厅工作人员", HandoffArgs, _handoff, writes=True),
-        ToolSpec("erase_my_data", "删除居民自己的个人信息和记忆（需居民明确确认）", NoArgs, _erase, writes=True),
+        ToolSpec("handoff", "转接大厅工作人员", HandoffArgs, _handoff),
+        ToolSpec("erase_my_data", "删除居民自己的个人信息和记忆（需居民明确确认）", NoArgs, _erase),
     )
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
@@ -140,10 +140,6 @@ def view(session: Session, appointment: Appointment) -> AppointmentView:
         period=slot.period, start=f"{slot.start:%H:%M}", end=f"{slot.end:%H:%M}",
         confirmation_code=appointment.confirmation_code, status=str(appointment.status),
     )
-
-
-def offer_dict(offer: SlotOffer) -> dict[str, object]:
-    return asdict(offer)
 
 
 def _item(session: Session, code: str) -> ServiceItem:

@@ -113,9 +113,9 @@ class OfflineBrain:
             update["id_last4"] = last4
 
         if c.injection:
-            return self._say("out_of_scope", focus, {"refusal": "safety"})
+            return self._say("out_of_scope", {"refusal": "safety"})
         if c.third_party and (c.book or c.cancel):  # appointments are real-name: never for someone else
-            return self._say("out_of_scope", focus, {"refusal": "third_party", "task": None})
+            return self._say("out_of_scope", {"refusal": "third_party", "task": None})
         if c.handoff:
             return self._handoff(text, focus)
         if c.erase:
@@ -145,7 +145,7 @@ class OfflineBrain:
         if wants_booking:
             return self._book(text, {**focus, **update}, update, named, ctx)
         if (c.greeting or c.about_bot) and not confident(hit):
-            return self._say("chitchat", focus, {"task": None})
+            return self._say("chitchat", {"task": None})
         decision = self._lookup(text, focus, update, hit, c.service_words)
         follow_up = decision["intent"] == "service_lookup" and decision["focus"].get("question") is not None
         guess = item_ref(hit)["code"] if hit is not None and plausible(hit) else None
@@ -172,7 +172,7 @@ class OfflineBrain:
             return hits[0]
         return max(hits, key=lambda h: h.signals["named"]) if any(h.signals["named"] for h in hits) else hits[0]
 
-    def _say(self, intent: str, focus: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    def _say(self, intent: str, update: dict[str, Any]) -> dict[str, Any]:
         return {"intent": intent, "focus": update, "plan": []}
 
     def _handoff(self, text: str, focus: dict[str, Any]) -> dict[str, Any]:

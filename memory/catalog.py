@@ -24,7 +24,7 @@ from memory.models import Hall, HallItem, ServiceItem, ServiceItemBase, ServiceI
 from memory.pii import InvalidIdentifier, Vault
 
 # list-valued columns, written to CSV as JSON (nested) or joined with | (flat)
-_NESTED = ("materials", "faqs")
+_NESTED = ("materials", "faqs", "form_fields")
 _FLAT = ("legal_basis", "steps", "online", "keywords", "halls")
 
 

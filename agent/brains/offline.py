@@ -165,10 +165,11 @@ class OfflineBrain:
         hits = ctx.index.search(query, k=3)
         if not hits:
             return None
-        # keep the ranking when its first hit is named; otherwise prefer a hit the text names
+        # keep the ranking when its first hit is named, or when words and sounds alone settled
+        # it (the retrieval cascade); otherwise prefer a hit the text names
         for hit in hits:
             hit.signals["named"] = float(ctx.terms.named(query, hit.code))
-        if hits[0].signals["named"]:
+        if hits[0].signals["named"] or hits[0].signals.get("dense_skipped"):
             return hits[0]
         return max(hits, key=lambda h: h.signals["named"]) if any(h.signals["named"] for h in hits) else hits[0]
 

@@ -11,7 +11,8 @@ from sqlmodel import select
 
 from memory.models import Hall
 from memory.store import Store
-from tools.retrieval import Document, HybridIndex
+from tests.tools.conftest import CountingEmbedder
+from tools.retrieval import Document, Fusion, HybridIndex
 
 SHARED_EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval" / "dev.jsonl"
 
@@ -35,6 +36,11 @@ def dev_lookup_turns() -> list[tuple[str, str, list[str]]]:
 
 
 DEV = dev_lookup_turns()
+OWN_QUERIES = [
+    json.loads(line)["say"]
+    for line in (Path(__file__).resolve().parents[2] / "bench" / "queries.jsonl")
+    .read_text(encoding="utf-8").splitlines() if line.strip()
+]
 
 
 @pytest.mark.skipif(not DEV, reason=f"{SHARED_EVAL} is missing: the shared dev set is not here")
@@ -74,16 +80,45 @@ def test_noisy_queries_rank_first(demo_index: HybridIndex, say: str, name: str) 
 
 
 def test_hits_carry_passage_and_confidence(demo_index: HybridIndex) -> None:
-    sure = demo_index.search("办护照", k=3)
+    sure = demo_index.search("出国旅游要办什么证件", k=3)  # names no item: all three signals
     assert sure[0].name == "普通护照签发"
     assert sure[0].passage
     assert sure[0].legal_basis and sure[0].department == "公安"
     assert set(sure[0].signals) >= {"dense", "words", "pinyin", "margin", "agree", "fused"}
-    assert sure[0].score > 0.9 and sure[0].signals["agree"] == 3
+    assert sure[0].signals["dense_skipped"] == 0
     assert [h.score for h in sure] == sorted((h.score for h in sure), reverse=True)
     vague = demo_index.search("明天股票会涨吗", k=3)
+    assert vague[0].signals["dense_skipped"] == 0
     assert vague[0].score < 0.7 < sure[0].score
     assert sure[0].signals["margin"] > vague[0].signals["margin"]
+
+
+def test_a_question_that_names_its_item_is_answered_without_the_embedding(
+    demo_docs: list[Document], embedder: CountingEmbedder
+) -> None:
+    index = HybridIndex.build(demo_docs, embedder)
+    named = index.search("办护照要带什么", k=3)
+    assert embedder.queries == 0
+    assert named[0].name == "普通护照签发" and named[0].signals["dense_skipped"] == 1
+    assert named[0].signals["agree"] == 2 and named[0].score == pytest.approx(1.0)
+    assert "护照" in named[0].passage
+    index.search("出国旅游要办什么证件", k=3)
+    assert embedder.queries == 1  # a paraphrase still asks the vectors
+
+
+def test_the_cascade_never_changes_the_first_hit(
+    demo_docs: list[Document], embedder: CountingEmbedder
+) -> None:
+    """Skipping the vectors is only allowed where they would not have changed the answer."""
+    cascade = HybridIndex.build(demo_docs, embedder)
+    always = HybridIndex.build(demo_docs, embedder, fusion=Fusion(cascade=False))
+    queries = [say for say, _ in ROBUST] + [say for _, say, _ in DEV] + OWN_QUERIES
+    skipped = 0
+    for query in queries:
+        fast, full = cascade.search(query, k=3), always.search(query, k=3)
+        assert fast[0].name == full[0].name, query
+        skipped += bool(fast[0].signals["dense_skipped"])
+    assert 0.4 < skipped / len(queries) < 1.0  # the cascade is used, and not for everything
 
 
 def test_hall_and_city_filters(demo_index: HybridIndex, demo_store: Store) -> None:

@@ -38,6 +38,7 @@ def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/console", page)
     r.add_get("/console/", page)
+    r.add_get("/console/questions", questions_page)
     r.add_static("/console/static/", STATIC, append_version=False)
     r.add_get("/console/ws", live.socket)
     r.add_get("/console/api/me", auth.me)
@@ -58,3 +59,8 @@ def setup(app: web.Application) -> None:
 
 async def page(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+
+async def questions_page(_request: web.Request) -> web.StreamResponse:
+    """The supervisors' question review; its data calls check the role, the page itself is static."""
+    return web.FileResponse(STATIC / "questions.html", headers=PAGE_HEADERS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -11,7 +12,8 @@ from agent.service import Agent
 from channels.server import create_app
 from memory.checkpoints import sqlite_checkpointer
 from memory.models import QuestionLog
-from tests.channels.console_helpers import add_accounts, ask, sign_in
+from tests.channels.console_helpers import PASSWORD, add_accounts, ask, sign_in
+from tests.channels.test_web import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
 from tests.conftest import NOW
 from tools.services import ServiceIndex
 from tools.settings import ToolsSettings
@@ -83,3 +85,51 @@ async def test_keyword_needs_a_known_item_and_a_phrase(aiohttp_client, app) -> N
     short = await supervisor.post("/console/api/questions/keyword", headers=headers,
                                   json={"item_code": "450000-SJ-0001", "phrase": " "})
     assert short.status == 400
+
+
+async def test_the_supervisor_places_a_question_from_the_console_page_in_headless_chromium(
+    aiohttp_client, app, tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    async_playwright = _browser_or_skip()
+    residents = [await aiohttp_client(app) for _ in range(2)]
+    for client in residents:
+        await ask(client, UNPLACED)
+    base = str(residents[0].make_url("/")).rstrip("/")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=CHROMIUM_ARGS,
+        )
+        try:
+            errors: list[str] = []
+            for username, supervisor in (("wangfang", False), ("zhuguan", True)):
+                context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN",
+                                                    timezone_id="Asia/Shanghai")
+                page = await context.new_page()
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                await page.goto(base + "/console")
+                await page.wait_for_selector("body[data-ready='1']")
+                await page.fill("#username", username)
+                await page.fill("#password", PASSWORD)
+                await page.click("#signin-button")
+                await page.locator("#desk").wait_for()
+                link = page.locator("#questions-link")
+                assert await link.is_visible() is supervisor
+                await page.goto(base + "/console/questions")
+                await page.wait_for_selector("body[data-ready='1']")
+                if not supervisor:  # plain staff get a refusal, not the list
+                    assert await page.locator("#refused").is_visible()
+                    assert not await page.locator("#report").is_visible()
+                    continue
+                row = page.locator("#unplaced tr", has_text=UNPLACED)
+                await row.wait_for()
+                assert (await row.locator("td").nth(1).inner_text()) == "2"  # asked twice, by two people
+                await row.locator("input").fill("摆摊")
+                await row.locator("select").select_option(label="个体工商户设立登记")
+                await row.locator("button").click()
+                await row.locator(".done", has_text="个体工商户设立登记").wait_for()
+                await page.screenshot(path=str(tmp_path / "questions.png"))
+            assert not errors
+        finally:
+            await browser.close()
+    again = await ask(await aiohttp_client(app), UNPLACED)  # the index took the keyword at once
+    assert again["item"] == "个体工商户设立登记"

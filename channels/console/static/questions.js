@@ -1,0 +1,150 @@
+// Supervisors' question review: the week's hot items and the questions tongban could not place.
+// Every piece of text goes in through textContent, never parsed as HTML.
+"use strict";
+
+(function () {
+  const $ = function (id) { return document.getElementById(id); };
+  const KINDS = { low_confidence: "没把握", rephrased: "换说法重问", asked_person: "要求转人工" };
+  let me = null;
+  let items = [];
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  async function call(url, options) {
+    options = Object.assign({ credentials: "same-origin", headers: {} }, options || {});
+    if (options.method === "POST") {
+      options.headers = Object.assign({ "Content-Type": "application/json", "X-Requested-With": "XMLHttpRequest",
+        "X-CSRF-Token": me.csrf }, options.headers);
+    }
+    const response = await fetch(url, options);
+    let body = null;
+    try { body = await response.json(); } catch (e) { body = null; }
+    if (!response.ok) {
+      const error = new Error((body && body.message) || "操作失败，请稍后再试");
+      error.status = response.status;
+      throw error;
+    }
+    return body;
+  }
+
+  function refuse(title, text) {
+    $("report").hidden = true;
+    $("refused").hidden = false;
+    $("refused-title").textContent = title;
+    $("refused-text").textContent = text;
+    document.body.dataset.ready = "1";
+  }
+
+  function today() {
+    const now = new Date();
+    const local = new Date(now.getTime() - now.getTimezoneOffset() * 60000);
+    return local.toISOString().slice(0, 10);
+  }
+
+  function keywordForm(question) {
+    const form = el("form", "keyword");
+    const phrase = el("input");
+    phrase.value = question.text.slice(0, 50);
+    phrase.maxLength = 50;
+    phrase.setAttribute("aria-label", "关键词");
+    const select = el("select");
+    select.setAttribute("aria-label", "事项");
+    select.appendChild(el("option", null, "选择事项…"));
+    select.firstChild.value = "";
+    items.forEach(function (item) {
+      const option = el("option", null, item.name);
+      option.value = item.code;
+      if (question.guess === item.name) option.selected = true;
+      select.appendChild(option);
+    });
+    const button = el("button", null, "加为关键词");
+    button.type = "submit";
+    const note = el("span", "note");
+    note.setAttribute("role", "status");
+    form.append(phrase, select, button, note);
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      if (!select.value) { note.className = "failed"; note.textContent = "请先选择事项"; return; }
+      button.disabled = true;
+      try {
+        const saved = await call("/console/api/questions/keyword", {
+          method: "POST", body: JSON.stringify({ item_code: select.value, phrase: phrase.value }),
+        });
+        note.className = "done";
+        note.textContent = "已加入「" + saved.item.name + "」，检索已更新";
+      } catch (error) {
+        note.className = "failed";
+        note.textContent = error.message;
+        button.disabled = false;
+      }
+    });
+    return form;
+  }
+
+  function render(report) {
+    items = report.items || [];
+    $("summary").textContent = report.week + " 这一周共记录 " + report.asked + " 次提问";
+    const topics = $("topics");
+    topics.replaceChildren();
+    report.topics.forEach(function (topic) {
+      const li = el("li", null, topic.name);
+      li.appendChild(el("span", "n", topic.count + " 次"));
+      topics.appendChild(li);
+    });
+    $("topics-empty").hidden = report.topics.length > 0;
+    const body = $("unplaced");
+    body.replaceChildren();
+    report.unplaced.forEach(function (question) {
+      const tr = el("tr");
+      const text = el("td", "text", question.text);
+      if (question.guess) text.appendChild(el("div", "guess", "助手猜测：" + question.guess));
+      tr.appendChild(text);
+      tr.appendChild(el("td", null, question.count));
+      tr.appendChild(el("td", null, question.askers));
+      tr.appendChild(el("td", null, question.kinds.map(function (k) { return KINDS[k] || k; }).join("、")));
+      const action = el("td");
+      action.appendChild(keywordForm(question));
+      tr.appendChild(action);
+      body.appendChild(tr);
+    });
+    $("unplaced-empty").hidden = report.unplaced.length > 0;
+  }
+
+  async function load(week) {
+    try {
+      render(await call("/console/api/questions?week=" + encodeURIComponent(week)));
+      $("report").hidden = false;
+      document.body.dataset.ready = "1";
+    } catch (error) {
+      if (error.status === 401 || error.status === 403) refuse("需要值班主管权限", error.message);
+      else $("summary").textContent = error.message;
+      document.body.dataset.ready = "1";
+    }
+  }
+
+  async function start() {
+    try {
+      me = await call("/console/api/me");
+    } catch (error) {
+      refuse("请先登录", "请先在工作台登录，再打开问题分析。");
+      return;
+    }
+    if (!me.supervisor) {
+      refuse("需要值班主管权限", "问题分析只对值班主管开放。");
+      return;
+    }
+    $("week").value = today();
+    $("week-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      load($("week").value);
+    });
+    await load($("week").value);
+  }
+
+  start();
+})();

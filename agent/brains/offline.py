@@ -165,13 +165,13 @@ class OfflineBrain:
         hits = ctx.index.search(query, k=3)
         if not hits:
             return None
-        # keep the ranking when its first hit is named, or when words and sounds alone settled
-        # it (the retrieval cascade); otherwise prefer a hit the text names
+        # keep the first hit when words and sounds alone settled it (the retrieval cascade);
+        # otherwise prefer the hit the text names most fully (出生医学证明 over 出生), then rank
         for hit in hits:
             hit.signals["named"] = float(ctx.terms.named(query, hit.code))
-        if hits[0].signals["named"] or hits[0].signals.get("dense_skipped"):
+        if hits[0].signals.get("dense_skipped"):
             return hits[0]
-        return max(hits, key=lambda h: h.signals["named"]) if any(h.signals["named"] for h in hits) else hits[0]
+        return max(hits, key=lambda h: h.signals["named"])
 
     def _say(self, intent: str, update: dict[str, Any]) -> dict[str, Any]:
         return {"intent": intent, "focus": update, "plan": []}

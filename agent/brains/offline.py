@@ -128,7 +128,10 @@ class OfflineBrain:
         hit = self._search(text, when, hall, ctx)
         # for writes, the item is what remains once the action words are gone
         stripped = _ACTION_WORDS.sub(" ", text)
-        named = self._search(stripped, when, hall, ctx) if (c.cancel or c.book or task) and stripped.strip() != text else hit
+        named = (
+            self._search(stripped, when, hall, ctx, said=text)
+            if (c.cancel or c.book or task) and stripped.strip() != text else hit
+        )
         if c.cancel:
             item = item_ref(named) if confident(named) else None
             return {"intent": "cancel_appointment",
@@ -152,7 +155,11 @@ class OfflineBrain:
         return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words,
                                           "follow_up": follow_up, "guess": guess}}
 
-    def _search(self, text: str, when: Any, hall: HallRef | None, ctx: BrainContext) -> Hit | None:
+    def _search(
+        self, text: str, when: Any, hall: HallRef | None, ctx: BrainContext, said: str | None = None
+    ) -> Hit | None:
+        """The item asked about; `said` is the whole message when `text` lost its action words
+        (社保卡坏了 still names its item after 了 is gone)."""
         query = text
         if when and when.text:
             query = query.replace(when.text, " ")
@@ -168,7 +175,9 @@ class OfflineBrain:
         # keep the first hit when words and sounds alone settled it (the retrieval cascade);
         # otherwise prefer the hit the text names most fully (出生医学证明 over 出生), then rank
         for hit in hits:
-            hit.signals["named"] = float(ctx.terms.named(query, hit.code))
+            hit.signals["named"] = float(max(
+                ctx.terms.named(query, hit.code), ctx.terms.named(said, hit.code) if said else 0
+            ))
         if hits[0].signals.get("dense_skipped"):
             return hits[0]
         return max(hits, key=lambda h: h.signals["named"])

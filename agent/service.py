@@ -36,7 +36,7 @@ from agent.runtime import TurnRuntime
 from agent.state import RESET
 from agent.toolbox import ToolContext
 from memory import transcripts
-from memory.checkpoints import make_checkpointer
+from memory.checkpoints import AfterCommit, make_checkpointer
 from memory.db import is_postgres
 from memory.models import Hall, ServiceItem, TranscriptRole
 from memory.pii import mask_phone
@@ -70,7 +70,9 @@ class Agent:
         self.fallback = fallback
         self.clock = clock
         self.index = index or get_index(store)
-        self.graph = build_graph(checkpointer or make_checkpointer(store.settings))
+        # checkpoints are written after the turn's transaction commits, never before (AfterCommit)
+        self._checkpoints = AfterCommit(checkpointer or make_checkpointer(store.settings))
+        self.graph = build_graph(self._checkpoints)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._async_locks: dict[str, asyncio.Lock] = {}
@@ -93,8 +95,8 @@ class Agent:
     def respond_sync(self, message: Inbound) -> Reply:
         key = f"{message.channel}:{message.user_id}"
         actor = f"resident:{message.channel}:{_masked(message)}"
-        with TURN_SECONDS.time(), self._lock(key), self.store.session(actor=actor) as session, \
-                self._replica_lock(session, key):
+        with TURN_SECONDS.time(), self._lock(key), self._replica_lock(key), self._checkpoints.turn(), \
+                self.store.session(actor=actor) as session:
             reply = self._turn(session, message)
         TURNS.labels(channel=message.channel, intent=reply.intent or "none").inc()
         if reply.handoff and any(c.name == "handoff" for c in reply.tool_calls):
@@ -121,6 +123,7 @@ class Agent:
             return Reply(text="", handoff=True)  # staff hold the conversation: the bot is silent
         elderly = resident.elderly or message.transcript is not None
         thread_id = f"resident:{resident.id}"
+        self._checkpoints.hold(thread_id)
         runtime = TurnRuntime(
             brain=self.brain,
             fallback=self.fallback,
@@ -185,12 +188,20 @@ class Agent:
             yield
 
     @contextmanager
-    def _replica_lock(self, session: Session, key: str) -> Iterator[None]:
-        """Across replicas: a transaction-scoped advisory lock per conversation."""
-        if is_postgres(self.store.engine):
-            number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": number})
-        yield
+    def _replica_lock(self, key: str) -> Iterator[None]:
+        """Across replicas: an advisory lock per conversation, held past the commit until the
+        checkpoint is written, so the next turn (on any replica) reads both."""
+        if not is_postgres(self.store.engine):
+            yield
+            return
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        with self.store.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": number})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": number})
 
 
 def _masked(message: Inbound) -> str:

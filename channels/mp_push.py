@@ -85,6 +85,9 @@ async def receive(request: web.Request) -> web.Response:
         return error(400, "bad_request", str(exc))
     if message is None:  # events (user entered the chat…): nothing to answer
         return web.Response(text="success")
+    if not await request.app[keys.RATE_LIMITS].allow("chat", f"miniprogram:{message.openid}"):
+        log.info("mini-program push from …%s past its rate limit: acknowledged, not answered", message.openid[-6:])
+        return web.Response(text="success")  # WeChat must not retry; a flood runs no turns
     store = request.app[keys.STORE]
 
     def store_once() -> tuple[int, bool]:

@@ -8,8 +8,14 @@ goes back passively in the HTTP answer; otherwise WeChat gets `success` at once 
 reply follows as a 客服消息 from a background delivery that shutdown waits for.
 
 Message states (memory.inbound): RECEIVED → ANSWERED (reply stored, push pending) →
-DELIVERED, or FAILED when WeChat refuses (45015: 48-hour window closed) or retries run out;
-failed replies stay stored for staff.
+DELIVERED, or FAILED when WeChat cannot deliver (45015: 48-hour window closed); failed
+replies stay stored for staff. A push that still fails after its retries (系统繁忙, HTTP
+errors, 45047 too many 客服消息) stays ANSWERED: queued in the database, never dropped.
+
+A crash loses nothing accepted: a sweep (at start-up and every `sweep_every_s`) takes rows
+nobody is working on — RECEIVED ones are answered (unless the turn had already committed,
+whose reply is then taken from the transcript), ANSWERED ones pushed — and WeChat's own
+retry of a message the crashed process had accepted is answered passively at once.
 """
 
 from __future__ import annotations
@@ -27,16 +33,19 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import create_reply
 
 from agent.messages import Inbound
-from channels import keys
+from channels import delivery, keys
+from channels.delivery import NotDelivered
+from channels.ratelimit import THROTTLED
 from channels.settings import ChannelSettings
 from channels.voice_hook import VOICE, transcriber
 from channels.wechat.api import (
     CUSTOMER_SERVICE_WINDOW_S,
+    UNDELIVERABLE,
     Client,
     RetryPolicy,
     push_text,
@@ -58,8 +67,8 @@ from channels.wechat.content import (
 from channels.wechat.pacing import TurnGate
 from channels.wechat.security import Envelope, Malformed, Refused, parse_xml, read_message, verify
 from memory.db import is_postgres
-from memory.inbound import accept, mark, record_reply
-from memory.models import InboundMessage, InboundStatus
+from memory.inbound import accept, committed_reply, mark, record_reply
+from memory.models import InboundMessage, InboundStatus, utcnow
 from memory.store import Store
 
 __all__ = ["CLIENT", "VOICE", "WECHAT", "OfficialAccount", "setup"]
@@ -94,6 +103,12 @@ class OfficialAccount:
         self.menu = dict(MENU)
         self.gate = TurnGate()  # replaced at start-up, sized for the database
         self.client: Client | None = None
+        self.busy: set[int] = set()  # rows this process is answering or pushing now
+        self.pushing: set[int] = set()  # of those, rows a background task owns
+        self.started = utcnow()
+        self.postgres = False
+        self.stale_after_s = 120.0  # PostgreSQL: another replica's row this old is taken as orphaned
+        self.sweep_every_s = 30.0
         self._db: ThreadPoolExecutor | None = None
         self._api: ThreadPoolExecutor | None = None
 
@@ -103,7 +118,8 @@ class OfficialAccount:
         SQLite takes one writer at a time and hands its lock over by polling, so there turns
         run one at a time and this channel's writes from one thread; PostgreSQL locks rows.
         """
-        postgres = is_postgres(app[keys.STORE].engine)
+        postgres = self.postgres = is_postgres(app[keys.STORE].engine)
+        self.started = utcnow()
         self.gate = TurnGate(limit=max(2, os.cpu_count() or 2) if postgres else 1)
         self._db = ThreadPoolExecutor(8 if postgres else 1, thread_name_prefix="wechat-db")
         self._api = ThreadPoolExecutor(4, thread_name_prefix="wechat-api")
@@ -118,7 +134,10 @@ class OfficialAccount:
             app[CLIENT] = self.client
         else:
             log.warning("WeChat app id or secret not set: replies only passively, no 客服消息")
+        sweeper = asyncio.ensure_future(_sweep_forever(app))
         yield
+        sweeper.cancel()
+        await asyncio.gather(sweeper, return_exceptions=True)
         await app[keys.DELIVERIES].drain()  # pushes in flight still need the pools
         self._db.shutdown(wait=True)
         self._api.shutdown(wait=True)
@@ -129,6 +148,16 @@ class OfficialAccount:
         assert self._db is not None
         async with self.gate.first():  # acknowledgements before the next turn
             return await asyncio.get_running_loop().run_in_executor(self._db, functools.partial(fn, *args))
+
+    def orphaned(self, row: InboundMessage) -> bool:
+        """Nobody is working on this row: not this process, and (SQLite: one process) it was
+        accepted before this process started, or (any database) it is older than stale_after_s."""
+        if row.id in self.busy:
+            return False
+        received = _utc(row.received_at)
+        if not self.postgres and received < self.started:
+            return True
+        return (utcnow() - received).total_seconds() > self.stale_after_s
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """wechatpy (requests) off the event loop."""
@@ -150,6 +179,25 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(account.context)
     app.router.add_get("/wechat", check_url)
     app.router.add_post("/wechat", receive)
+    delivery.register(app, _Output(account))  # staff replies and notices as 客服消息
+
+
+class _Output:
+    """The 公众号 as an output channel: a 客服消息 with the webhook's retries; refusals
+    (45015: the resident has not written for 48 hours) leave the message undelivered."""
+
+    name = CHANNEL
+
+    def __init__(self, account: OfficialAccount) -> None:
+        self._account = account
+
+    async def send_text(self, recipient: str, text: str) -> None:
+        account = self._account
+        if account.client is None:
+            raise NotDelivered("no_client")
+        outcome = await push_text(account.client, recipient, text, policy=account.retry, off_loop=account.call)
+        if not outcome.sent:
+            raise NotDelivered(f"errcode {outcome.errcode}")
 
 
 # ---------------------------------------------------------------------------- handlers
@@ -184,7 +232,10 @@ async def receive(request: web.Request) -> web.Response:
     except Malformed as exc:
         log.warning("wechat: malformed: %s", exc)
         raise web.HTTPBadRequest(text="malformed") from None
-    text = await _handle(request.app, message, deadline=started + account.settings.passive_reply_budget_s)
+    if await request.app[keys.RATE_LIMITS].allow("chat", f"wechat:{message.source}"):
+        text = await _handle(request.app, message, deadline=started + account.settings.passive_reply_budget_s)
+    else:
+        text = THROTTLED  # a fast, polite passive reply; the agent does not run, nothing is stored
     if not text:
         return web.Response(text=SUCCESS)
     xml = create_reply(text, message, render=True)
@@ -212,22 +263,41 @@ async def _handle(app: web.Application, message: BaseMessage, *, deadline: float
     kind = "event" if message.type == "event" else message.type
     row, fresh = await account.db(_accept, store, key, message.source, stored, kind)
     if not fresh:
-        return await _retried(account, store, row)
+        if not (row.status == InboundStatus.RECEIVED and account.orphaned(row) and await account.db(_take, store, row)):
+            return await _retried(account, store, row)
+        # WeChat asks again for a message a crashed process had accepted: answer it now
+        done = await account.db(_committed, store, row)
+        if done is not None:
+            await account.db(_record, store, row.id, done, True)
+            return done or None
+    assert row.id is not None
+    account.busy.add(row.id)
+    try:
+        return await _respond(app, message, action, key, row.id, deadline)
+    finally:
+        if row.id not in account.pushing:
+            account.busy.discard(row.id)
+
+
+async def _respond(
+    app: web.Application, message: BaseMessage, action: Ask | Listen, key: str, row_id: int, deadline: float,
+) -> str | None:
+    account, store = app[WECHAT], app[keys.STORE]
     remaining = deadline - asyncio.get_running_loop().time()
     # a queue longer than the window (with a margin: the estimate lags a growing queue) means
     # the reply will be pushed anyway, so acknowledge now rather than at the deadline
     hopeless = 2 * account.gate.expected_s() > remaining
-    turn = asyncio.ensure_future(_answer(app, message, action, key))
+    turn = asyncio.ensure_future(_answer(app, message.source, message.time, action, key))
     try:
         await asyncio.wait({turn}, timeout=0 if hopeless else max(0.0, remaining))
     except asyncio.CancelledError:  # WeChat hung up: the reply still goes out
-        _push_later(app, turn, row.id, message)
+        _push_later(app, turn, row_id, message.source, message.time)
         raise
     if not turn.done():
-        _push_later(app, turn, row.id, message)
+        _push_later(app, turn, row_id, message.source, message.time)
         return None
     text = turn.result()
-    await account.db(_record, store, row.id, text, True)
+    await account.db(_record, store, row_id, text, True)
     return text or None
 
 
@@ -238,7 +308,7 @@ async def _retried(account: OfficialAccount, store: Store, row: InboundMessage) 
     return None  # still processing (here or on another replica), delivered, or failed
 
 
-async def _answer(app: web.Application, message: BaseMessage, action: Ask | Listen, key: str) -> str:
+async def _answer(app: web.Application, openid: str, sent_at: float, action: Ask | Listen, key: str) -> str:
     """Run the agent once; the rendered text ("" when staff hold the conversation)."""
     try:
         if isinstance(action, Listen):
@@ -247,8 +317,8 @@ async def _answer(app: web.Application, message: BaseMessage, action: Ask | List
                 return NOT_HEARD
             action = heard
         inbound = Inbound(
-            channel=CHANNEL, user_id=message.source, text=action.text, transcript=action.transcript,
-            at=dt.datetime.fromtimestamp(message.time, tz=SHANGHAI), message_id=key,
+            channel=CHANNEL, user_id=openid, text=action.text, transcript=action.transcript,
+            at=dt.datetime.fromtimestamp(sent_at, tz=SHANGHAI), message_id=key,
         )
         reply = await app[WECHAT].gate.run(lambda: app[keys.AGENT].respond(inbound))
     except Exception:
@@ -275,27 +345,93 @@ async def _listen(app: web.Application, voice: Listen) -> Ask | None:
     return Ask(heard[0].strip(), heard[1])
 
 
-def _push_later(app: web.Application, turn: asyncio.Future[str], row_id: int | None, message: BaseMessage) -> None:
-    app[keys.DELIVERIES].spawn(_deliver(app, turn, row_id, message), name=f"wechat:{message_key(message)}")
+def _push_later(app: web.Application, turn: asyncio.Future[str], row_id: int, openid: str, sent_at: float) -> None:
+    account = app[WECHAT]
+    account.busy.add(row_id)
+    account.pushing.add(row_id)
+    app[keys.DELIVERIES].spawn(_deliver(app, turn, row_id, openid, sent_at), name=f"wechat:{row_id}")
 
 
-async def _deliver(app: web.Application, turn: asyncio.Future[str], row_id: int | None, message: BaseMessage) -> None:
-    """The reply as a 客服消息, once the agent has finished; marked DELIVERED or FAILED."""
+async def _deliver(app: web.Application, turn: asyncio.Future[str], row_id: int, openid: str, sent_at: float) -> None:
+    """The reply as a 客服消息, once the agent has finished."""
     account, store = app[WECHAT], app[keys.STORE]
-    assert row_id is not None
-    text = await turn
-    await account.db(_record, store, row_id, text, not text)  # ANSWERED: a retry may take it now
-    if not text:
-        return
-    if account.client is None or time.time() - message.time > CUSTOMER_SERVICE_WINDOW_S:
-        await account.db(_mark, store, row_id, InboundStatus.FAILED, 0)
+    try:
+        text = await turn
+        await account.db(_record, store, row_id, text, not text)  # ANSWERED: a retry may take it now
+        if text:
+            await _push(app, row_id, openid, text, sent_at, account.retry)
+    finally:
+        account.pushing.discard(row_id)
+        account.busy.discard(row_id)
+
+
+async def _push(app: web.Application, row_id: int, openid: str, text: str, sent_at: float, policy: RetryPolicy) -> None:
+    """Push a stored reply: DELIVERED, FAILED when it can never arrive (window closed), or left
+    ANSWERED — queued for the next sweep — when WeChat is failing or throttling now."""
+    account, store = app[WECHAT], app[keys.STORE]
+    if account.client is None or time.time() - sent_at > CUSTOMER_SERVICE_WINDOW_S:
+        await account.db(_mark, store, row_id, InboundStatus.FAILED, None)
         return
     outcome = await push_text(
-        account.client, message.source, text, policy=account.retry, off_loop=account.call,
+        account.client, openid, text, policy=policy, off_loop=account.call,
         still_due=functools.partial(account.db, _is_answered, store, row_id),
     )
-    status = InboundStatus.DELIVERED if outcome.sent else InboundStatus.FAILED
-    await account.db(_mark, store, row_id, status, outcome.attempts)
+    if outcome.sent:
+        await account.db(_mark, store, row_id, InboundStatus.DELIVERED, outcome.attempts)
+    elif outcome.errcode in UNDELIVERABLE:
+        await account.db(_mark, store, row_id, InboundStatus.FAILED, outcome.attempts)
+    else:
+        log.warning("wechat: reply %s queued after %d attempts (errcode %s)", row_id, outcome.attempts, outcome.errcode)
+        await account.db(_mark, store, row_id, InboundStatus.ANSWERED, outcome.attempts)
+
+
+# ---------------------------------------------------------------------------- after a crash
+
+
+async def _sweep_forever(app: web.Application) -> None:
+    account = app[WECHAT]
+    while True:
+        try:
+            await sweep(app)
+        except Exception as exc:  # the database away for a moment: the next sweep tries again
+            log.warning("wechat: sweep failed: %s", type(exc).__name__)
+        await asyncio.sleep(account.sweep_every_s)
+
+
+async def sweep(app: web.Application) -> int:
+    """Answer or push every accepted message nobody is working on; returns how many were taken."""
+    account, store = app[WECHAT], app[keys.STORE]
+    taken = 0
+    for row in await account.db(_open_rows, store):
+        if row.id is None or not account.orphaned(row) or not await account.db(_take, store, row):
+            continue
+        taken += 1
+        account.busy.add(row.id)
+        account.pushing.add(row.id)
+        app[keys.DELIVERIES].spawn(_resume(app, row), name=f"wechat:resume:{row.id}")
+    return taken
+
+
+async def _resume(app: web.Application, row: InboundMessage) -> None:
+    account, store = app[WECHAT], app[keys.STORE]
+    assert row.id is not None
+    sent_at = _utc(row.received_at).timestamp()
+    try:
+        if row.status == InboundStatus.ANSWERED:
+            text = str((row.reply or {}).get("text") or "")
+        else:
+            done = await account.db(_committed, store, row)
+            if done is None:
+                said = store.vault.decrypt(row.text_enc) if row.text_enc else None
+                done = await _answer(app, row.user_id, sent_at, Ask(said), row.message_key) if said else NOT_HEARD
+            await account.db(_record, store, row.id, done, not done)
+            text = done
+        # claimed first, so a WeChat retry arriving meanwhile does not also take it passively
+        if text and await account.db(_claim, store, row.id):
+            await _push(app, row.id, row.user_id, text, sent_at, RetryPolicy(attempts=1))
+    finally:
+        account.pushing.discard(row.id)
+        account.busy.discard(row.id)
 
 
 # ---------------------------------------------------------------------------- storage (off the loop)
@@ -311,7 +447,7 @@ def _record(store: Store, row_id: int, text: str, delivered: bool) -> None:
         record_reply(session, row_id, {"text": text}, delivered=delivered)
 
 
-def _mark(store: Store, row_id: int, status: InboundStatus, attempts: int) -> None:
+def _mark(store: Store, row_id: int, status: InboundStatus, attempts: int | None) -> None:
     with store.session(actor="system:wechat") as session:
         mark(session, row_id, status, attempts=attempts)
 
@@ -325,6 +461,42 @@ def _claim(store: Store, row_id: int) -> bool:
             .values(status=InboundStatus.DELIVERED)
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    """Stored times are UTC; SQLite gives them back without a zone."""
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
+def _open_rows(store: Store) -> list[InboundMessage]:
+    """Accepted and not finished, within WeChat's 48-hour window, oldest first."""
+    since = utcnow() - dt.timedelta(seconds=CUSTOMER_SERVICE_WINDOW_S)
+    with store.read_session() as session:
+        return list(session.exec(
+            select(InboundMessage).where(
+                InboundMessage.channel == CHANNEL,
+                col(InboundMessage.status).in_([InboundStatus.RECEIVED, InboundStatus.ANSWERED]),
+                col(InboundMessage.received_at) >= since,
+            ).order_by(col(InboundMessage.received_at)).limit(200)
+        ))
+
+
+def _take(store: Store, row: InboundMessage) -> bool:
+    """Claim a row for recovery: of several replicas sweeping at once, one wins."""
+    with store.session(actor="system:wechat") as session:
+        result = session.execute(
+            update(InboundMessage)
+            .where(col(InboundMessage.id) == row.id, col(InboundMessage.status) == row.status,
+                   col(InboundMessage.attempts) == row.attempts)
+            .values(attempts=row.attempts + 1)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _committed(store: Store, row: InboundMessage) -> str | None:
+    """The reply of a turn that had committed before the crash, or None if it had not."""
+    with store.read_session() as session:
+        return committed_reply(session, store.vault, channel=CHANNEL, message_key=row.message_key)
 
 
 def _is_answered(store: Store, row_id: int) -> bool:

@@ -7,8 +7,13 @@ including a confirmation the graph is waiting for.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from sqlalchemy.engine import make_url
@@ -23,6 +28,93 @@ def make_checkpointer(settings: MemorySettings) -> BaseCheckpointSaver:
     if url.database in (None, "", ":memory:"):
         return sqlite_checkpointer(":memory:")
     return sqlite_checkpointer(Path(url.database).with_name("checkpoints.db"))
+
+
+class AfterCommit(BaseCheckpointSaver):  # type: ignore[type-arg]
+    """Holds a turn's checkpoint writes until the turn's database transaction has committed.
+
+    The checkpoint lives apart from the database (another SQLite file, other connections), so
+    the two cannot commit together. Written first, a crash or a failed commit in between would
+    leave the conversation past a confirmation whose booking never happened. Written after, a
+    crash in between leaves the confirmation pending, and answering it again replays the same
+    idempotency key: the booking that did commit comes back, no second one is made.
+
+        with saver.turn():             # around the database transaction
+            saver.hold(thread_id)      # this thread's writes wait ...
+            graph.invoke(...)          # ... until the transaction commits; dropped if it fails
+    """
+
+    _local = threading.local()
+
+    def __init__(self, inner: BaseCheckpointSaver) -> None:  # type: ignore[type-arg]
+        super().__init__(serde=inner.serde)
+        self.inner = inner
+        self._held: dict[str, list[Callable[[], Any]]] = {}
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        self._local.threads = []
+        try:
+            yield
+        except BaseException:
+            for thread in self._local.threads:
+                self._take(thread)
+            raise
+        for thread in self._local.threads:
+            for write in self._take(thread):
+                write()
+
+    def hold(self, thread_id: str) -> None:
+        with self._guard:
+            self._held[thread_id] = []
+        self._local.threads.append(thread_id)
+
+    def _take(self, thread_id: str) -> list[Callable[[], Any]]:
+        with self._guard:
+            return self._held.pop(thread_id, [])
+
+    def _held_or_run(self, config: dict[str, Any], write: Callable[[], Any]) -> bool:
+        with self._guard:
+            held = self._held.get(str(config["configurable"]["thread_id"]))
+            if held is not None:
+                held.append(write)
+                return True
+        return False
+
+    def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        write = functools.partial(self.inner.put, config, checkpoint, metadata, new_versions)
+        if not self._held_or_run(config, write):
+            return write()
+        conf = config["configurable"]
+        return {"configurable": {"thread_id": conf["thread_id"], "checkpoint_ns": conf.get("checkpoint_ns", ""),
+                                 "checkpoint_id": checkpoint["id"]}}
+
+    def put_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        write = functools.partial(self.inner.put_writes, config, writes, task_id, task_path)
+        if not self._held_or_run(config, write):
+            write()
+
+    def get_tuple(self, config: Any) -> Any:
+        return self.inner.get_tuple(config)
+
+    def list(self, config: Any, **kwargs: Any) -> Any:
+        return self.inner.list(config, **kwargs)
+
+    def get_next_version(self, current: Any, channel: Any) -> Any:
+        return self.inner.get_next_version(current, channel)
+
+    def get_delta_channel_history(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.get_delta_channel_history(*args, **kwargs)
+
+    def delete_thread(self, thread_id: str) -> None:
+        self.inner.delete_thread(thread_id)
+
+    def prune(self, *args: Any, **kwargs: Any) -> None:
+        self.inner.prune(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # the inner saver's own parts (conn, setup)
+        return getattr(self.__dict__["inner"], name)
 
 
 def sqlite_checkpointer(path: Path | str) -> BaseCheckpointSaver:
@@ -46,6 +138,8 @@ def _postgres(conninfo: str) -> BaseCheckpointSaver:
     pool = ConnectionPool(
         conninfo, min_size=1, max_size=10, open=True,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        # a connection the database dropped (restart, failover) is replaced, not handed out
+        check=ConnectionPool.check_connection,
     )
     saver = PostgresSaver(pool)  # type: ignore[arg-type]
     saver.setup()

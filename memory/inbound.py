@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from memory.models import InboundMessage, InboundStatus, utcnow
+from memory.models import InboundMessage, InboundStatus, TranscriptMessage, TranscriptRole, utcnow
 from memory.pii import Vault
 
 
@@ -75,6 +75,31 @@ def undelivered(session: Session, *, channel: str, limit: int = 100) -> list[Inb
         .limit(limit)
     )
     return list(session.exec(query))
+
+
+def committed_reply(session: Session, vault: Vault, *, channel: str, message_key: str) -> str | None:
+    """What the agent said to a message whose turn committed, or None if it never committed.
+
+    A turn writes the resident's message (with the channel's id) and the bot's reply to the
+    transcript in its own transaction, so after a crash this tells a turn to run again from one
+    that ran and whose reply only needs sending: "" when the bot stayed silent (staff held it).
+    """
+    said = session.exec(
+        select(TranscriptMessage).where(
+            TranscriptMessage.channel == channel, TranscriptMessage.message_id == message_key[:128],
+            TranscriptMessage.role == TranscriptRole.RESIDENT,
+        ).order_by(col(TranscriptMessage.id))
+    ).first()
+    if said is None:
+        return None
+    answer = session.exec(
+        select(TranscriptMessage).where(
+            TranscriptMessage.resident_id == said.resident_id, col(TranscriptMessage.id) > (said.id or 0),
+        ).order_by(col(TranscriptMessage.id)).limit(1)
+    ).first()
+    if answer is None or answer.role != TranscriptRole.BOT:
+        return ""
+    return vault.decrypt(answer.text_enc) or ""
 
 
 def _get(session: Session, channel: str, key: str) -> InboundMessage | None:

@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 TOKEN_MARGIN_S = 300  # stop using a token five minutes before WeChat expires it
 TRANSIENT = {None, -1}  # no errcode (HTTP or network failure), -1 系统繁忙
 OUT_OF_WINDOW = 45015  # 回复时间超过限制: the 48-hour window closed or the user unsubscribed
+# never deliverable: out of the window, not following (43004), not this app's openid (40003)
+UNDELIVERABLE = {OUT_OF_WINDOW, 43004, 40003}
 CUSTOMER_SERVICE_WINDOW_S = 48 * 3600
+REDIS_RETRY_S = 30.0  # after a Redis failure, tokens stay in memory this long before Redis is tried again
 
 
 class Client(WeChatClient):
@@ -89,22 +92,68 @@ class Client(WeChatClient):
         raise WeChatClientException(None, f"media/get answered JSON: {result!r}"[:200], client=self)
 
 
+class FallbackStorage(SessionStorage):  # type: ignore[misc]
+    """Redis while it answers, this process's memory while it does not.
+
+    Redis going away mid-run must not stop replies: a failed call falls back to memory (and
+    Redis is left alone for `REDIS_RETRY_S`), so the replica fetches and keeps its own token
+    until Redis is back. Writes go to both, so the memory copy is always current.
+    """
+
+    def __init__(self, shared: SessionStorage, *, retry_s: float = REDIS_RETRY_S) -> None:
+        self.shared, self.local = shared, MemoryStorage()
+        self.retry_s = retry_s
+        self._down_until = 0.0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if time.monotonic() >= self._down_until:
+            try:
+                return self.shared.get(key, default)
+            except Exception as exc:  # redis.RedisError, and whatever a broken socket raises
+                self._down(exc)
+        return self.local.get(key, default)
+
+    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
+        self.local.set(key, value, ttl)
+        if time.monotonic() >= self._down_until:
+            try:
+                self.shared.set(key, value, ttl)
+            except Exception as exc:
+                self._down(exc)
+
+    def delete(self, key: str) -> None:
+        self.local.delete(key)
+        with suppress(Exception):
+            self.shared.delete(key)
+
+    def _down(self, exc: BaseException) -> None:
+        log.warning("Redis unavailable (%s): the WeChat access token is kept in memory for now", type(exc).__name__)
+        self._down_until = time.monotonic() + self.retry_s
+
+
 def token_storage(redis_url: str | None) -> tuple[SessionStorage, Any]:
-    """Redis when configured and reachable (shared by replicas), else this process's memory."""
+    """Redis when configured (shared by replicas), falling back to this process's memory
+    whenever it does not answer; memory alone without a URL or the redis package."""
     if not redis_url:
         return MemoryStorage(), None
     try:
         import redis
 
         connection = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    except Exception as exc:  # not installed, bad URL
+        log.warning("Redis at %s unusable (%s): the WeChat access token is kept per replica in memory",
+                    redis_url.split("@")[-1], type(exc).__name__)
+        return MemoryStorage(), None
+    storage = FallbackStorage(RedisStorage(connection, prefix="tongban:wechat"))
+    try:
         connection.ping()
-    except Exception as exc:  # not installed, refused, timed out, bad URL
+    except Exception as exc:  # refused, timed out: memory until it answers
         log.warning(
-            "Redis at %s unreachable (%s): the WeChat access token is kept per replica in memory",
+            "Redis at %s unreachable (%s): the WeChat access token is kept per replica in memory until it answers",
             redis_url.split("@")[-1], type(exc).__name__,
         )
-        return MemoryStorage(), None
-    return RedisStorage(connection, prefix="tongban:wechat"), connection
+        storage._down(exc)
+    return storage, connection
 
 
 def redis_lock(connection: Any, app_id: str) -> Callable[[], AbstractContextManager[Any]]:

@@ -392,14 +392,14 @@ async def test_45015_marks_the_message_failed_without_retrying(aiohttp_client, m
     assert "身份证" in (row.reply or {})["text"], "kept for staff"
 
 
-async def test_system_busy_is_retried_a_few_times_then_failed(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
+async def test_system_busy_is_retried_a_few_times_then_queued_not_dropped(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
     client = await aiohttp_client(make_wechat(wechat_aes_key=None, passive_reply_budget_s=0.05))
     agent_of(client).delay = 0.1
-    tencent.send_failures.extend([BUSY] * 10)
+    tencent.send_failures.extend([BUSY] * 3)
     await post(client, text_xml("o-busy", "身份证丢了怎么办", 5003))
     await client.app[keys.DELIVERIES].drain()
-    assert tencent.send_attempts == 3
-    assert rows(store)[0].status == InboundStatus.FAILED
+    assert tencent.send_attempts == 3 and tencent.sent == []
+    assert rows(store)[0].status == InboundStatus.ANSWERED, "queued in the database for the next sweep"
 
 
 async def test_busy_then_ok_is_delivered(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
@@ -553,3 +553,32 @@ async def test_safe_mode_without_an_app_id_accepts_plaintext_only(aiohttp_client
     query, body = sealed(text_xml("o-mp", "你好", 9001))
     assert (await post(client, body, query)).status == 400
     assert (await post(client, text_xml("o-mp", "你好", 9002))).status == 200
+
+
+# ---------------------------------------------------------------------------- staff replies
+
+
+async def test_staff_replies_reach_a_wechat_resident_as_customer_service_messages(
+    aiohttp_client, make_wechat, store, tencent,  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.channels.console_helpers import act, add_accounts, queue, sign_in
+
+    add_accounts(store)
+    client = await aiohttp_client(make_wechat())
+    headers, body = sealed(text_xml("oWx-staff-reply", "转人工", 90001))
+    assert (await client.post("/wechat", params=headers, data=body.encode())).status == 200
+    staff = await sign_in(client, "wangfang")
+    waiting = await queue(client)
+    assert [c["channel"] for c in waiting] == ["wechat"]
+    handoff_id = waiting[0]["handoff_id"]
+    assert (await act(client, staff, handoff_id, "claim")).status == 200
+
+    sent = await (await act(client, staff, handoff_id, "reply", text="您好，我是王芳，请讲。")).json()
+    assert sent["message"]["delivered"] is True
+    assert tencent.sent[-1] == {"touser": "oWx-staff-reply", "msgtype": "text",
+                                "text": {"content": "您好，我是王芳，请讲。"}}
+
+    tencent.send_failures.append(OUT_OF_TIME)  # the resident has not written for 48 hours
+    kept = await (await act(client, staff, handoff_id, "reply", text="还在吗？")).json()
+    assert kept["message"]["delivered"] is False  # kept in the transcript, shown as undelivered
+    assert all(m["text"]["content"] != "还在吗？" for m in tencent.sent)

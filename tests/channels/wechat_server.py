@@ -2,13 +2,15 @@
 
 `/cgi-bin/token` issues access tokens (and counts the requests), `/cgi-bin/message/custom/send`
 records 客服消息 and can be told to fail, `/cgi-bin/media/get` serves voice as audio/amr.
-Errors come in WeChat's `{"errcode": …, "errmsg": …}` shape with HTTP 200, as WeChat sends them.
+Errors come in WeChat's `{"errcode": …, "errmsg": …}` shape with HTTP 200, as WeChat sends them;
+a failure given as a bare number is answered with that HTTP status instead (a proxy's 500).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import time
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +18,7 @@ from aiohttp import web
 AMR = b"#!AMR\n" + bytes(range(32)) * 8  # an AMR header and some frames' worth of bytes
 OUT_OF_TIME = {"errcode": 45015, "errmsg": "response out of time limit or subscription is canceled"}
 BUSY = {"errcode": -1, "errmsg": "system error"}
+TOO_MANY = {"errcode": 45047, "errmsg": "out of response count limit"}
 
 
 class FakeWeChat:
@@ -27,7 +30,8 @@ class FakeWeChat:
         self.tokens: set[str] = set()
         self.sent: list[dict[str, Any]] = []  # accepted 客服消息 bodies
         self.send_attempts = 0
-        self.send_failures: list[dict[str, Any]] = []  # answered, in order, before any success
+        self.send_times: list[float] = []  # time.monotonic() of each attempt
+        self.send_failures: list[dict[str, Any] | int] = []  # answered, in order, before any success
         self.media: dict[str, bytes] = {}
         self.media_requests: list[str] = []
         self._serial = itertools.count(1)
@@ -56,12 +60,16 @@ class FakeWeChat:
         if request.query.get("access_token") not in self.tokens:
             return _error(40001, "invalid credential, access_token is invalid or not latest")
         self.send_attempts += 1
+        self.send_times.append(time.monotonic())
         try:
             body = json.loads(await request.read())
         except ValueError:
             return _error(47001, "data format error")
         if self.send_failures:
-            return web.json_response(self.send_failures.pop(0))
+            failure = self.send_failures.pop(0)
+            if isinstance(failure, int):
+                return web.Response(status=failure, text="<html>Internal Server Error</html>")
+            return web.json_response(failure)
         if body.get("msgtype") != "text" or not body.get("touser"):
             return _error(40008, "invalid message type")
         self.sent.append(body)

@@ -1,0 +1,39 @@
+"""The database (or the checkpoint store) away: a polite 503, not a stack trace.
+
+While PostgreSQL is unreachable every turn fails the same way; residents get a short
+message asking them to try again, gateways get a non-200 so they retry (WeChat after 5 s;
+nothing was accepted, so nothing is lost), and the log gets one line, not a traceback.
+Nothing is cached: the next request tries the database again, so service resumes by itself
+once it is back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+
+import psycopg
+from aiohttp import web
+from sqlalchemy import exc as sa
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = (sa.OperationalError, sa.InterfaceError, sa.DisconnectionError, sa.TimeoutError,
+               psycopg.OperationalError, psycopg.InterfaceError, sqlite3.OperationalError)
+MESSAGE = "系统暂时繁忙，请稍后再试。"
+RETRY_AFTER_S = 5
+
+
+@web.middleware
+async def database_unavailable(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except UNAVAILABLE as exc:
+        log.warning("%s %s: database unavailable (%s)", request.method, request.path, type(exc).__name__)
+        return web.json_response({"error": "unavailable", "message": MESSAGE}, status=503,
+                                 headers={"Retry-After": str(RETRY_AFTER_S)},
+                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))

@@ -23,6 +23,7 @@ Intent = Literal[
     "out_of_scope",
     "my_appointments",
     "my_data",
+    "fill_form",
 ]
 
 

@@ -13,6 +13,7 @@ from langgraph.types import interrupt
 
 from agent import hearing, questions
 from agent.brains.slots import classify_answer
+from agent.forms import FORM_OFFER, form_progress
 from agent.runtime import TurnRuntime
 from agent.sealing import masked_args, seal, unseal
 from agent.state import RESET, ConversationState
@@ -24,7 +25,7 @@ from tools.life_events import offer_line, recommend
 
 HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
 PER_TURN_FOCUS = ("aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "declined",
-                  "question", "date_said")
+                  "question", "date_said", "form_action")
 
 
 def _runtime(config: RunnableConfig) -> TurnRuntime:
@@ -55,9 +56,11 @@ def understand(state: ConversationState, config: RunnableConfig) -> dict[str, An
     focus = decision.get("focus", {})
     if first:
         focus = {**dict.fromkeys(PER_TURN_FOCUS), **screened.get("focus", {}), **focus}
-        update["messages"] = [HumanMessage(mask_text(said))]
+        update["messages"] = [HumanMessage(decision.get("said") or mask_text(said))]
         if state["turn"]["text"] != said:
             update["turn"] = state["turn"]  # the confirmed transcript is what this turn is about
+        if decision.get("said"):  # a personal form answer: the tool has it, the checkpoint must not
+            update["turn"] = {**state["turn"], "text": decision["said"]}
     update["focus"] = focus
     if "brain" in decision:
         update["brain"] = decision["brain"]
@@ -111,6 +114,10 @@ def respond(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
     offers = [] if pending else _offers(state, runtime)
     if offers:
         reply = {**reply, "text": f"{reply['text']}\n{offer_line(offers)}"}
+    form_offer = None if pending else _form_offer(state)
+    if form_offer:
+        reply = {**reply, "text": f"{reply['text']}\n{FORM_OFFER}",
+                 "quick_replies": [*reply.get("quick_replies", []), "帮我填表"]}
     _remember(state, runtime)
     logged = questions.log_turn(state, runtime.tools)
     messages = state.get("messages", [])
@@ -124,6 +131,9 @@ def respond(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
         focus["offered"] = [*(state.get("focus") or {}).get("offered", []), *offers]
     if done or handed_off:
         focus["task"] = None
+    if form_offer:
+        focus["form_offered"] = [*(state.get("focus") or {}).get("form_offered", []), form_offer]
+    focus.update(form_progress(state))
     if logged is not None:
         focus["unplaced"] = logged or None
     # the turn ends here (or pauses for a confirmation): what the checkpoint keeps is sealed or masked
@@ -144,6 +154,17 @@ def _answered_item(state: ConversationState) -> str | None:
         if result["name"] == "service_detail" and state.get("intent") == "service_lookup":
             return result["data"].get("name")
     return None
+
+
+def _form_offer(state: ConversationState) -> str | None:
+    """A looked-up item with an application form: offer to pre-fill it, once per conversation."""
+    if state.get("intent") != "service_lookup":
+        return None
+    detail = next((r.get("data") or {} for r in reversed(state.get("results", []))
+                   if r["name"] == "service_detail" and r["status"] == "success"), {})
+    code = detail.get("code")
+    offered = (state.get("focus") or {}).get("form_offered", [])
+    return code if detail.get("form_fields") and code not in offered else None
 
 
 def _offers(state: ConversationState, runtime: TurnRuntime) -> list[str]:
@@ -174,7 +195,7 @@ def confirm(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
 
 # an answer that repeats the action's own verb agrees with it: 系，取消 confirms a cancellation
 _ACTION_VERBS = {"cancel": re.compile(r"取消|撤销|退掉|唔要|不要了"), "erase": re.compile(r"删除|删掉|清除"),
-                 "book": re.compile(r"预约|约")}
+                 "book": re.compile(r"预约|约"), "form": re.compile(r"生成|提交|打印")}
 
 
 def _verdict(text: str, action: str) -> str:

@@ -48,6 +48,8 @@ def masked_args(args: dict[str, Any]) -> dict[str, Any]:
             out[key] = mask_phone(value)
         elif key in ("id_last4", "id_number"):
             out[key] = "****"
+        elif key == "answer":  # a form answer may be a bank card, a partner's name: the tool keeps it sealed
+            out[key] = "（已隐去）"
         elif isinstance(value, str):
             out[key] = mask_text(value)
         else:

@@ -17,11 +17,12 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session, select
 
+from memory import forms as form_store
 from memory import residents
 from memory.booking import BookingError
-from memory.models import Hall, Resident
+from memory.models import Hall, Resident, ServiceItem
 from memory.pii import InvalidIdentifier, Vault, mask_text, normalise_phone
-from tools import booking, handoff, progress
+from tools import booking, forms, handoff, progress
 from tools.confirmation import Confirmation, NeedsConfirmation
 from tools.services import ServiceIndex, service_detail
 
@@ -76,6 +77,17 @@ class HandoffArgs(BaseModel):
 
 class NoArgs(BaseModel):
     pass
+
+
+class FormArgs(BaseModel):
+    item_code: str = Field(min_length=3, max_length=64, description="事项编码")
+    field: str | None = Field(default=None, max_length=64, description="正在回答的表格项（key）")
+    answer: str | None = Field(default=None, max_length=200, description="居民对该项的回答")
+    skip: bool = Field(default=False, description="居民要跳过这一选填项")
+
+
+class FormItemArgs(BaseModel):
+    item_code: str = Field(min_length=3, max_length=64, description="事项编码")
 
 
 def _search(ctx: ToolContext, args: SearchArgs) -> dict[str, Any]:
@@ -163,9 +175,49 @@ def _handoff(ctx: ToolContext, args: HandoffArgs) -> dict[str, Any]:
 def _erase(ctx: ToolContext, _args: NoArgs) -> dict[str, Any]:
     args = {"resident_id": ctx.resident.id}
     if ctx.confirmation is None or not ctx.confirmation.covers("erase", args):
-        raise NeedsConfirmation("erase", args, "删除您的个人信息和记忆（常用大厅、最近办理的事项、偏好）")
+        raise NeedsConfirmation("erase", args, "删除您的个人信息和记忆（常用大厅、最近办理的事项、偏好、预填的申请表）")
+    form_store.erase_resident(ctx.session, ctx.resident.id or 0)
     residents.erase(ctx.session, ctx.resident)
     return {"erased": True}
+
+
+def _form_view(fill: forms.Fill) -> dict[str, Any]:
+    """The form for a reply or a model: labels and masked values only, never a clear value."""
+    missing = fill.missing
+    return {
+        "item": {"code": fill.item_code, "name": fill.item_name}, "title": fill.title, "verified": fill.verified,
+        "fields": fill.masked(), "invalid": fill.invalid, "missing": len(missing),
+        "next": next((f for f in fill.masked() if missing and f["key"] == missing[0].key), None),
+        "prefilled": {origin: [f.label for f in fill.fields if fill.origins.get(f.key) == origin]
+                      for origin in ("identity", "memory")},
+    }
+
+
+def _fill_form(ctx: ToolContext, args: FormArgs) -> dict[str, Any]:
+    if args.field and (args.answer or args.skip):
+        fill = forms.answer(ctx.session, ctx.vault, ctx.resident, args.item_code, key=args.field,
+                            text=args.answer or "", now=ctx.now, skip=args.skip)
+    else:
+        fill = forms.current(ctx.session, ctx.vault, ctx.resident, args.item_code)
+    return _form_view(fill)
+
+
+def _confirm_form(ctx: ToolContext, args: FormItemArgs) -> dict[str, Any]:
+    fill = forms.current(ctx.session, ctx.vault, ctx.resident, args.item_code)
+    if fill.missing:
+        raise LookupError(f"申请表还有{len(fill.missing)}项没有填写：{'、'.join(f.label for f in fill.missing)}")
+    gate = {"item_code": fill.item_code, "values": fill.digest(), "resident_id": ctx.resident.id}
+    if ctx.confirmation is None or not ctx.confirmation.covers("form", gate):
+        lines = "\n".join(f"{f['label']}：{f['shown']}" for f in fill.masked())
+        raise NeedsConfirmation("form", gate, f"《{fill.title}》\n{lines}")
+    saved = forms.confirm(ctx.session, ctx.vault, ctx.resident, fill)
+    return {"item": {"code": fill.item_code, "name": fill.item_name}, "title": fill.title,
+            "url": f"/forms/{saved.token}.pdf", "reference": f"{saved.id or 0:08d}"}
+
+
+def _forms_available(ctx: ToolContext, _args: NoArgs) -> dict[str, Any]:
+    rows = ctx.session.exec(select(ServiceItem.code, ServiceItem.name, ServiceItem.form_fields).order_by(ServiceItem.id))
+    return {"items": [{"code": code, "name": name} for code, name, fields in rows if fields]}
 
 
 @dataclass(frozen=True)
@@ -187,6 +239,10 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec("my_appointments", "列出居民自己的有效预约", NoArgs, _mine),
         ToolSpec("query_progress", "查询办件进度（受理编号加手机号或身份证后四位）", ProgressArgs, _progress),
         ToolSpec("handoff", "转接大厅工作人员", HandoffArgs, _handoff),
+        ToolSpec("fill_form", "开始或继续预填事项的申请表：已知信息自动填入，返回下一个需要居民回答的项",
+                 FormArgs, _fill_form),
+        ToolSpec("confirm_form", "生成可打印的申请表（需居民核对并明确确认）", FormItemArgs, _confirm_form),
+        ToolSpec("forms_available", "列出可以在线预填申请表的事项", NoArgs, _forms_available),
         ToolSpec("erase_my_data", "删除居民自己的个人信息和记忆（需居民明确确认）", NoArgs, _erase),
     )
 }

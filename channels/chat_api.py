@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from sqlmodel import select
 
 from agent.messages import Inbound, Reply
-from channels import keys
+from channels import keys, ratelimit
 from channels.base import AI_LABEL
 from channels.voice_hook import NO_VOICE, NOT_HEARD, transcriber
 from memory.models import Resident
@@ -58,7 +58,7 @@ def bad_input(exc: BadInput) -> web.Response:
 
 
 def too_large(limit: int) -> web.Response:
-    return error(413, "too_large", f"文件太大，请不要超过 {limit // (1024 * 1024) or 1} MB")
+    return ratelimit.too_large(limit)  # one wording at the door and in the handlers
 
 
 # ------------------------------------------------------------------ parsing

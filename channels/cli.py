@@ -65,6 +65,7 @@ def migrate() -> None:
 def retention(
     days: Annotated[int, typer.Option(min=1, help="delete conversations idle this many days")] = 30,
     data_days: Annotated[int, typer.Option(min=1, help="delete messages, transcripts, recordings and the question log older than this")] = 180,
+    upload_days: Annotated[int | None, typer.Option(min=1, help="delete uploaded materials older than this (default: TONGBAN_UPLOAD_RETENTION_DAYS, 30)")] = None,
 ) -> None:
     """Keep storage bounded: prune checkpoints, delete idle threads and old personal data."""
     import datetime as dt
@@ -72,6 +73,7 @@ def retention(
     from memory.checkpoints import apply_retention, make_checkpointer
     from memory.migrate import is_current
     from memory.retention import purge_before
+    from memory.uploads import get_upload_settings
 
     _logging(False)
     store = _store()
@@ -82,10 +84,12 @@ def retention(
     pruned, deleted = apply_retention(make_checkpointer(store.settings), now=now, idle_days=days)
     typer.echo(f"保留 {pruned} 个会话的最新状态，删除 {deleted} 个闲置超过 {days} 天的会话")
     with store.session(actor="system:retention") as session:
-        purged = purge_before(session, store.settings.data_dir, now - dt.timedelta(days=data_days))
+        upload_days = upload_days or get_upload_settings().upload_retention_days
+        purged = purge_before(session, store.settings.data_dir, now - dt.timedelta(days=data_days),
+                              uploads_before=now - dt.timedelta(days=upload_days))
     typer.echo(
         f"删除 {data_days} 天前的数据：消息 {purged.inbound} 条，对话记录 {purged.transcript} 条，"
-        f"录音 {purged.recordings} 个，问题记录 {purged.questions} 条"
+        f"录音 {purged.recordings} 个，问题记录 {purged.questions} 条；{upload_days} 天前上传的材料 {purged.uploads} 份"
     )
 
 

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from agent.service import Agent
 from channels.base import Deliveries
+from channels.ratelimit import Door
 from channels.settings import ChannelSettings
 from memory.store import Store
 
@@ -16,6 +17,7 @@ AGENT = web.AppKey("agent", Agent)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 DELIVERIES = web.AppKey("deliveries", Deliveries)
 READY = web.AppKey("ready", dict)
+RATE_LIMITS = web.AppKey("rate_limits", Door)  # per address and per resident (channels.ratelimit)
 # channel name → OutputChannel that reaches a resident outside a reply (staff messages, notices);
 # each channel module registers its own in setup(app) — see channels.delivery
 DELIVERY_CHANNELS = web.AppKey("delivery_channels", dict)

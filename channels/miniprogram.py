@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from agent.messages import Inbound
-from channels import delivery, keys, mp_push
+from channels import delivery, keys, mp_push, uploads
 from channels.chat_api import (
     BadInput,
     TooLarge,
@@ -54,6 +54,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/mp/login", login)
     app.router.add_post("/api/mp/messages", messages)
     app.router.add_post("/api/mp/voice", voice)
+    app.router.add_post("/api/mp/upload", upload)  # materials for review (channels.uploads)
     app.router.add_get("/api/mp/history", recent)
     mp_push.setup(app)
     delivery.register(app, _Output(app))  # staff replies as customer-service messages
@@ -81,7 +82,7 @@ async def login(request: web.Request) -> web.Response:
         if not isinstance(code, str) or not code.strip() or len(code) > 256:
             raise BadInput("缺少登录凭证 code（来自 wx.login）")
     except TooLarge:
-        return too_large(request.app[keys.SETTINGS].max_upload_bytes)
+        return too_large(request.client_max_size)  # the route's limit, set at the door
     except BadInput as exc:
         return bad_input(exc)
     app = request.app
@@ -138,7 +139,7 @@ async def messages(request: web.Request) -> web.Response:
     try:
         text = message_text(await read_json(request))
     except TooLarge:
-        return too_large(request.app[keys.SETTINGS].max_upload_bytes)
+        return too_large(request.client_max_size)  # the route's limit, set at the door
     except BadInput as exc:
         return bad_input(exc)
     reply = await request.app[keys.AGENT].respond(_inbound(claims, text))
@@ -158,6 +159,14 @@ async def voice(request: web.Request) -> web.Response:
     except BadInput as exc:
         return bad_input(exc)
     return json_reply(await respond_to_voice(request.app, _inbound(claims, ""), audio, fmt))
+
+
+async def upload(request: web.Request) -> web.Response:
+    try:
+        claims = _claims(request)
+    except InvalidToken:
+        return _unauthorised()
+    return await uploads.receive(request, channel="miniprogram", user_id=claims["sub"], unionid=claims.get("uid"))
 
 
 async def recent(request: web.Request) -> web.Response:

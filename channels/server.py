@@ -19,7 +19,9 @@ from agent.service import Agent, make_agent
 from channels import keys
 from channels.base import Deliveries
 from channels.metrics import ack_timing
+from channels.ratelimit import Door
 from channels.settings import ChannelSettings, get_channel_settings
+from channels.unavailable import database_unavailable
 from channels.voice_setup import voice_context
 from memory.store import Store
 
@@ -36,10 +38,13 @@ def create_app(
 ) -> web.Application:
     """Build the app; tests inject a store and an agent factory, production reads settings."""
     settings = settings or get_channel_settings()
-    app = web.Application(client_max_size=settings.max_upload_bytes, middlewares=[ack_timing])
+    door = Door(settings)  # rate and body limits on every route but the probes (channels.ratelimit)
+    app = web.Application(client_max_size=settings.max_upload_bytes, middlewares=[door.middleware, ack_timing, database_unavailable])
     app[keys.SETTINGS] = settings
+    app[keys.RATE_LIMITS] = door
     app[keys.READY] = {"database": False, "agent": False}
     app[keys.DELIVERY_CHANNELS] = {}
+    app.cleanup_ctx.append(door.context)
     app.cleanup_ctx.append(_database(store))
     app.cleanup_ctx.append(_agent(agent_factory or (lambda s: make_agent(s))))
     app.cleanup_ctx.append(_http_session)
@@ -59,7 +64,7 @@ def _channel_modules() -> list:  # type: ignore[type-arg]
 
     found = []
     for name in ("channels.wechat_oa", "channels.miniprogram", "channels.web", "channels.sms", "channels.items",
-                 "channels.console"):
+                 "channels.console", "channels.forms"):
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:

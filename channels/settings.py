@@ -1,10 +1,11 @@
-"""Settings of the edge: where to listen and how to reach WeChat, Redis and the mini-program."""
+"""Settings of the edge: where to listen, how to reach WeChat, Redis and the mini-program, and the limits."""
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from memory.settings import TongbanSettings
 
@@ -27,7 +28,39 @@ class ChannelSettings(TongbanSettings):
     redis_url: str | None = None
     # the web chat and API
     session_secret: SecretStr = SecretStr("tongban-development-session-secret")
-    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # files: voice, materials
+    max_json_bytes: int = Field(default=64 * 1024, ge=1024)  # JSON and form bodies (a message is ≤ 2000 字)
+    max_webhook_bytes: int = Field(default=256 * 1024, ge=1024)  # gateway pushes (XML, SMS batches)
+    max_material_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # one uploaded material (photo or PDF)
+    # rate limits (channels.ratelimit): "N/second|minute|hour|day", several joined by ";"
+    rate_limits: bool = True
+    rate_limit_storage_url: str | None = None  # e.g. redis://…; unset: TONGBAN_REDIS_URL, else memory
+    rate_limit_key_prefix: str = "tongban-rate"
+    trusted_proxies: list[str] = Field(default_factory=list)  # ingress addresses whose X-Forwarded-For is believed
+    rate_limit_exempt: list[str] = Field(default_factory=list)  # e.g. WeChat's callback IPs: no per-address limit
+    rate_address: str = "1200/minute"  # pages and APIs per source address (carrier NAT: many residents each)
+    rate_upload_address: str = "120/minute"  # voice and material uploads per source address (CPU-heavy)
+    rate_gateway_address: str = "12000/minute"  # webhooks per source address: a gateway carries everyone
+    rate_resident: str = "30/minute;300/hour"  # messages per resident (web id, openid, phone number)
+    rate_upload: str = "12/minute;120/hour"  # voice and material uploads per resident
+    rate_sign_in_address: str = "30/minute"  # console sign-in attempts per address (brute force)…
+    rate_sign_in_account: str = "10/minute"  # …and per account name
+
+    @field_validator("rate_address", "rate_upload_address", "rate_gateway_address", "rate_resident", "rate_upload",
+                     "rate_sign_in_address", "rate_sign_in_account")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        parse_many(value)  # raises on a typo at start-up
+        return value
+
+    @field_validator("trusted_proxies", "rate_limit_exempt")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> ChannelSettings:

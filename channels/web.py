@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from agent.messages import Inbound
-from channels import keys, web_live
+from channels import keys, uploads, web_live
 from channels.chat_api import (
     BadInput,
     TooLarge,
@@ -56,6 +56,7 @@ def setup(app: web.Application) -> None:
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_post("/api/web/messages", _with_resident(messages, json_only=True))
     app.router.add_post("/api/web/voice", _with_resident(voice, json_only=False))
+    app.router.add_post("/api/web/upload", _with_resident(upload, json_only=False))  # materials for review
     app.router.add_get("/api/web/history", _with_resident(recent, json_only=False, post=False))
     web_live.setup(app, _web_id)  # staff messages reach the open page
 
@@ -106,7 +107,7 @@ async def messages(request: web.Request, web_id: str) -> web.StreamResponse:
     try:
         text = message_text(await read_json(request))
     except TooLarge:
-        return too_large(request.app[keys.SETTINGS].max_upload_bytes)
+        return too_large(request.client_max_size)  # the route's limit, set at the door
     except BadInput as exc:
         return bad_input(exc)
     reply = await request.app[keys.AGENT].respond(Inbound(channel="web", user_id=web_id, text=text))
@@ -123,6 +124,11 @@ async def voice(request: web.Request, web_id: str) -> web.StreamResponse:
         return bad_input(exc)
     inbound = Inbound(channel="web", user_id=web_id, text="")
     return json_reply(await respond_to_voice(request.app, inbound, audio, fmt))
+
+
+async def upload(request: web.Request, web_id: str) -> web.StreamResponse:
+    """A photo or PDF of a material: reviewed, stored sealed, answered item by item (channels.uploads)."""
+    return await uploads.receive(request, channel="web", user_id=web_id)
 
 
 async def recent(request: web.Request, web_id: str) -> web.StreamResponse:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from sqlmodel import Session, select
 
+from memory import uploads
 from memory.models import Resident, utcnow
 from memory.pii import (
     Vault,
@@ -137,7 +138,9 @@ def remember(session: Session, resident: Resident, **facts: Any) -> None:
 
 
 def erase(session: Session, resident: Resident) -> None:
-    """删除我的信息: forget memory, preferences and personal data; appointments stay for the hall."""
+    """删除我的信息: forget memory, preferences and personal data (uploaded materials too);
+    appointments stay for the hall."""
+    uploads.erase_resident(session, resident.id or 0)
     resident.memory = {}
     resident.name_enc = resident.id_number_enc = None
     resident.id_number_bidx = None

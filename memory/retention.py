@@ -1,8 +1,10 @@
 """Keeping what residents said only as long as the service needs it.
 
 Inbound messages, transcripts with their voice recordings, and the unanswered-questions log are
-deleted once older than a configured number of days. Appointments, applications and the audit
-log are the hall's records and are not touched here. Each purge leaves one audit entry.
+deleted once older than a configured number of days; uploaded materials (photos, PDFs of ID cards)
+after their own, shorter period (`upload_retention_days`). Appointments, applications and the audit
+log are the hall's records and are not touched here; pre-filled application forms go with the
+messages they were filled in. Each purge leaves one audit entry.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from memory import audit
+from memory import audit, forms, uploads
 from memory.models import InboundMessage, QuestionLog, TranscriptMessage
 from memory.transcripts import audio_dir
 
@@ -25,10 +27,12 @@ class Purged:
     transcript: int = 0
     recordings: int = 0
     questions: int = 0
+    uploads: int = 0
+    forms: int = 0
 
 
-def purge_before(session: Session, data_dir: Path, cutoff: dt.datetime) -> Purged:
-    """Delete rows (and recording files) from before `cutoff`."""
+def purge_before(session: Session, data_dir: Path, cutoff: dt.datetime, *, uploads_before: dt.datetime | None = None) -> Purged:
+    """Delete rows (and recording files) from before `cutoff`; uploads from before `uploads_before`."""
     purged = Purged()
     refs = session.exec(
         select(TranscriptMessage.audio_ref).where(
@@ -43,5 +47,8 @@ def purge_before(session: Session, data_dir: Path, cutoff: dt.datetime) -> Purge
     purged.transcript = session.execute(delete(TranscriptMessage).where(col(TranscriptMessage.at) < cutoff)).rowcount
     purged.inbound = session.execute(delete(InboundMessage).where(col(InboundMessage.received_at) < cutoff)).rowcount
     purged.questions = session.execute(delete(QuestionLog).where(col(QuestionLog.at) < cutoff)).rowcount
-    audit.record(session, action="retention", entity="personal_data", after={**purged.__dict__, "before": cutoff.isoformat()})
+    purged.uploads = uploads.purge_before(session, uploads_before or cutoff)
+    purged.forms = forms.purge_before(session, cutoff)
+    audit.record(session, action="retention", entity="personal_data", after={**purged.__dict__, "before": cutoff.isoformat(),
+                                                                               "uploads_before": (uploads_before or cutoff).isoformat()})
     return purged

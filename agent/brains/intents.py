@@ -59,6 +59,11 @@ _GREETING = re.compile(
     re.IGNORECASE,
 )
 _ABOUT_BOT = re.compile(r"你是(谁|什么|机器人|人吗)|你叫什么|你(能|会|可以)(做|干|帮)(什么|啥|我什么)|有什么功能|怎么用")
+# asking for a pre-filled application form (填表), or to go on with one
+_FORM = re.compile(
+    r"(预?填|填写|填好|生成|打印)[^，,。？?！!]{0,30}(表|表格|申请书|声明书)|"
+    r"(申请表|申请书|登记表|声明书|表格?)(怎么|如何|点样)?(填|帮我填)|(继续|接着)填|填表"
+)
 _SERVICE_WORDS = re.compile(
     r"办|证|卡|申请|申领|登记|补|换|领|提取|缴|交|报|备案|认定|证明|手续|材料|流程|条件|资格|"
     r"窗口|大厅|政务|社保|医保|公积金|户口|户籍|护照|驾照|驾驶|营业执照|不动产|房产|婚|生育|出生|"
@@ -80,6 +85,7 @@ class Cues:
     greeting: bool
     about_bot: bool
     service_words: bool
+    form: bool
 
 
 def cues(text: str) -> Cues:
@@ -96,4 +102,5 @@ def cues(text: str) -> Cues:
         greeting=bool(_GREETING.match(text.strip())),
         about_bot=bool(_ABOUT_BOT.search(text)),
         service_words=bool(_SERVICE_WORDS.search(text)),
+        form=bool(_FORM.search(text)),
     )

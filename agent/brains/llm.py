@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from typing import Any
 
@@ -29,14 +30,19 @@ from memory.pii import mask_text
 # the model may only ask for reads and for writes the gates protect; progress and erasure
 # are decided by the offline brain, which holds the unmasked factors
 MODEL_TOOLS = ("search_services", "service_detail", "available_slots", "book_appointment",
-               "cancel_appointment", "my_appointments", "handoff")
-OFFLINE_DECIDES = {"handoff", "query_progress", "my_data", "my_appointments", "cancel_appointment", "chitchat"}
+               "cancel_appointment", "my_appointments", "handoff", "fill_form", "forms_available")
+# once a form tool ran, the questions and the confirmation follow the offline rules, whoever started it
+FORM_TOOLS = {"fill_form", "confirm_form", "forms_available"}
+OFFLINE_DECIDES = {"handoff", "query_progress", "my_data", "my_appointments", "cancel_appointment", "chitchat",
+                   "fill_form"}
 INTENT_OF_TOOL = {
     "search_services": "service_lookup", "service_detail": "service_lookup",
     "available_slots": "book_appointment", "book_appointment": "book_appointment",
     "cancel_appointment": "cancel_appointment", "my_appointments": "my_appointments", "handoff": "handoff",
+    "fill_form": "fill_form", "forms_available": "fill_form",
 }
 CJK = re.compile(r"[\u4e00-\u9fff]")
+REST_S = 30.0  # after a timeout or a refused connection, turns skip the model this long
 WEEKDAYS = "一二三四五六日"
 
 
@@ -58,6 +64,7 @@ class LLMBrain:
     def __init__(self, model: BaseChatModel, offline: OfflineBrain | None = None) -> None:
         self.offline = offline or OfflineBrain()
         self.model = model.bind_tools([_schema(n) for n in MODEL_TOOLS])
+        self.resting_until = 0.0  # monotonic time before which the model is not asked
 
     @classmethod
     def from_settings(cls) -> LLMBrain:
@@ -76,10 +83,17 @@ class LLMBrain:
                 return {**decision, "brain": "offline"}
         elif state.get("brain") == "offline":
             return self.offline.understand(state, ctx)
+        elif any(r["name"] in FORM_TOOLS for r in state.get("results", [])):
+            return {**self.offline.understand(state, ctx), "brain": "offline"}
+        if time.monotonic() < self.resting_until:  # a hung server must not cost every turn its timeout
+            LLM_FALLBACKS.labels(reason="resting").inc()
+            raise ModelFailure("the model server timed out or refused moments ago")
         try:
             message = self.model.invoke(self._prompt(state, ctx))
         except Exception as exc:  # server down, timeout, malformed output
             LLM_FALLBACKS.labels(reason=type(exc).__name__).inc()
+            if any(n in k.__name__ for k in type(exc).__mro__ for n in ("Timeout", "Connection")):
+                self.resting_until = time.monotonic() + REST_S
             raise ModelFailure(str(exc)) from exc
         if not isinstance(message, AIMessage):
             raise ModelFailure("not an AI message")

@@ -9,6 +9,7 @@ planned like any call; the tools refuse them until the resident confirms.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from agent.brains import replies
@@ -24,6 +25,7 @@ from agent.brains.slots import (
     normalise,
 )
 from agent.state import ConversationState
+from tools.forms import SKIP
 from tools.retrieval import Hit
 
 ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -47,6 +49,10 @@ _ACTION_WORDS = re.compile(
     r"一下|那个|这个|之前|上次|以前|我|的|了|吧|呢|啊|呀|可以吗|行吗|好吗|能不能|能否|[，,。.！!？?、 ]"
 )
 _QUESTION = re.compile(r"[吗呢嘛？?]|怎么|点样|咋|如何|几|多少|能不能|可不可以|可以|是否|要不要|系唔系|得唔得")
+# during a form: stop filling, or a new question rather than an answer to the field asked
+_FORM_STOP = re.compile(r"^(不填了|不想填了|先不填|算了|不要了|退出|停止填写|取消填表|以后再填|稍后再填)[了吧啦。.!！]*$")
+_NOT_AN_ANSWER = re.compile(r"[？?]|吗|怎么|什么|咩|点样|为什么|哪里|在哪|多少钱|能不能|可不可以|要带|预约")
+_FORM_WORDS = re.compile(r"帮我|帮忙|给我|我要|我想|想|要|请|一下|的|预?填写?|填好|生成|打印|申请表|申请书|登记表|声明书|表格|表|继续|接着|[，,。.！!？? ]")
 _ASPECT_ONLY = re.compile(r"^(那|那么)?(要|需要|得|该)?(带|准备)?(什么|啥|哪些|多少|多久|几天|怎么|在哪|去哪)")
 
 
@@ -123,6 +129,13 @@ class OfflineBrain:
                     "plan": [{"name": "erase_my_data", "args": {}}]}
         if c.show_data:
             return {"intent": "my_data", "focus": {"task": None, "data_action": "show"}, "plan": []}
+        form = focus.get("form") or {}
+        if task == "fill_form" and form.get("asking") and _FORM_STOP.match(text):
+            return self._say("fill_form", {"task": None, "form": {**form, "asking": None}, "form_action": "stopped"})
+        if task == "fill_form" and form.get("asking") and not (_NOT_AN_ANSWER.search(text) or c.form or c.book or c.cancel):
+            return self._form_answer(state["turn"]["text"], form)
+        if c.form:
+            return self._form_start(text, focus, ctx)
         if receipt or c.progress or (task == "query_progress" and (phone or last4)):
             return self._progress({**focus, **update}, update)
         hit = self._search(text, when, hall, ctx)
@@ -247,9 +260,38 @@ class OfflineBrain:
                           "question": text if follow_up else None, "task": None},
                 "plan": [{"name": "service_detail", "args": {"item_code": item["code"]}}]}
 
+    def _form_start(self, text: str, focus: dict[str, Any], ctx: BrainContext) -> dict[str, Any]:
+        """填表: the item the message names, else the one in play, else the form under way."""
+        named = self._search(_FORM_WORDS.sub(" ", text).strip(), None, None, ctx)
+        item = item_ref(named) if confident(named) else focus.get("item") or (focus.get("form") or {}).get("item")
+        if not item:
+            return {"intent": "fill_form", "focus": {"task": None}, "plan": [{"name": "forms_available", "args": {}}]}
+        return {"intent": "fill_form", "focus": {"task": "fill_form", "item": item}, "more": True,
+                "plan": [{"name": "fill_form", "args": {"item_code": item["code"]}}]}
+
+    def _form_answer(self, said: str, form: dict[str, Any]) -> dict[str, Any]:
+        """The resident's answer to the field asked; a personal one is kept out of the history."""
+        skip = bool(SKIP.match(said.strip())) and not form.get("required", True)
+        answer = unicodedata.normalize("NFKC", said).strip()[:200]  # full-width digits; names keep their characters
+        args: dict[str, Any] = {"item_code": form["item"]["code"], "field": form["asking"], "answer": answer}
+        if skip:
+            args["skip"] = True
+        decision: dict[str, Any] = {"intent": "fill_form", "focus": {"task": "fill_form"}, "more": True,
+                                    "plan": [{"name": "fill_form", "args": args}]}
+        if form.get("personal"):
+            decision["said"] = f"（{form.get('label', '表格项')}：已隐去）"
+        return decision
+
     def _continue(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
-        """A second step within the turn: choose which appointment to cancel."""
+        """A second step within the turn: choose which appointment to cancel, or, once a form
+        has every value, ask the resident to confirm it."""
         focus = state.get("focus") or {}
+        if state.get("intent") == "fill_form":
+            filled = next((r for r in reversed(state.get("results", [])) if r["name"] == "fill_form"), None)
+            data = (filled or {}).get("data") or {}
+            if filled and filled["status"] == "success" and not data.get("invalid") and data.get("next") is None:
+                return {"plan": [{"name": "confirm_form", "args": {"item_code": data["item"]["code"]}}]}
+            return {"plan": []}
         if state.get("intent") != "cancel_appointment" or focus.get("cancel_target"):
             return {"plan": []}
         listed = next((r for r in reversed(state.get("results", [])) if r["name"] == "my_appointments"), None)

@@ -13,6 +13,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from agent.brains.base import BrainContext
+from agent.brains.form_replies import compose_form, confirm_text
 from agent.state import ConversationState
 
 CAPABILITIES = "我可以帮您：查询办事指南（材料、流程、收费、时限、办理地点），预约办事大厅，查询办件进度，或转接人工服务。"
@@ -55,6 +56,7 @@ def compose(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         "my_data": _my_data,
         "chitchat": _chitchat,
         "declined": _declined,
+        "fill_form": compose_form,
     }.get(intent or "", _out_of_scope)
     return composer(state, ctx)
 
@@ -63,6 +65,8 @@ def _confirm_question(pending: dict[str, Any], focus: dict[str, Any]) -> dict[st
     item = (focus.get("item") or {}).get("name")
     if pending["action"] == "book":
         text = f"请确认：{pending['summary']}。回复“确认”即为您预约，回复“取消”则不预约。"
+    elif pending["action"] == "form":
+        return reply(confirm_text(pending["summary"]), quick=["确认", "取消"], item=item)
     elif pending["action"] == "cancel":
         text = f"请确认：{pending['summary']}。回复“确认”取消该预约，回复“不用”保留。"
     else:
@@ -348,7 +352,7 @@ def _my_data(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         erased = _result(state, "erase_my_data")
         if erased and erased["status"] == "success":
             return reply(
-                "已删除您的个人信息和记忆（常用大厅、最近办理的事项、偏好）。已有的预约仍然保留。"
+                "已删除您的个人信息和记忆（常用大厅、最近办理的事项、偏好、预填的申请表）。已有的预约仍然保留。"
             )
         return reply("抱歉，删除没有成功，请稍后再试。")
     memory = ctx.memory
@@ -372,6 +376,7 @@ def _declined(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
         "book": "好的，这次不预约了。还有什么可以帮您？",
         "cancel": "好的，已为您保留预约，请按时到场。",
         "erase": "好的，您的信息保持不变。",
+        "form": "好的，申请表先不生成，已填的内容会为您保留，想继续时说“继续填表”。",
     }.get(action or "", "好的，已取消这个操作。")
     return reply(text, quick=["预约办理", "查询办件进度"])
 

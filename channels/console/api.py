@@ -22,7 +22,7 @@ from channels.chat_api import MAX_TEXT, BadInput, TooLarge, error, json_reply, r
 from channels.console import outbox
 from channels.console.auth import STAFF, actor
 from channels.console.cards import card, focus_of, line, masker, revealed, status_of
-from memory import audit, transcripts
+from memory import audit, transcripts, uploads
 from memory.models import Handoff, HandoffStatus, Resident, TranscriptMessage
 from memory.residents import Identity, identity_of
 from memory.staff import StaffView
@@ -124,6 +124,36 @@ async def audio(request: web.Request) -> web.StreamResponse:
     data, fmt = found
     return web.Response(body=data, content_type=_AUDIO_TYPES.get(fmt, "application/octet-stream"),
                         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+async def upload(request: web.Request) -> web.StreamResponse:
+    """An uploaded material (photo or PDF), decrypted for a signed-in staff member; each view is logged."""
+    person = _person(request)
+    store = request.app[keys.STORE]
+    try:
+        upload_id = int(request.match_info["upload_id"])
+    except ValueError:
+        return error(404, "not_found", "没有这份材料")
+
+    def load() -> tuple[bytes, str] | None:
+        with store.session(actor=actor(person)) as session:
+            found = uploads.load(session, store.vault, upload_id)
+            if found is None:
+                return None
+            data, content_type, row = found
+            audit.record(session, action="view_upload", entity="upload", entity_id=str(upload_id),
+                         after={"resident_id": row.resident_id, "item_code": row.item_code})
+            return data, content_type
+
+    found = await asyncio.to_thread(load)
+    if found is None:
+        return error(404, "not_found", "没有这份材料")
+    data, content_type = found
+    extension = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}.get(content_type, "bin")
+    return web.Response(body=data, content_type=content_type, headers={
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'inline; filename="upload-{upload_id}.{extension}"',
+    })
 
 
 async def figures(request: web.Request) -> web.StreamResponse:

@@ -19,6 +19,7 @@ from aiohttp import web
 from channels import keys
 from channels.chat_api import BadInput, TooLarge, error, json_reply, read_json, same_origin
 from channels.console.settings import ConsoleSettings
+from channels.ratelimit import refusal
 from memory import audit, staff
 from memory.models import utcnow
 from memory.staff import StaffView
@@ -114,6 +115,9 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
         return error(400, "bad_request", "请输入用户名和密码")
     username = username.strip()[:64]
+    verdict = await request.app[keys.RATE_LIMITS].allow("sign-in", username.lower())  # before Argon2's cost
+    if not verdict:
+        return refusal(request, verdict)
     settings = settings_of(request.app)
     store = request.app[keys.STORE]
     ip = request.remote or "unknown"

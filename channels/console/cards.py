@@ -11,13 +11,15 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agent.service import Agent
-from memory.models import Hall, Handoff, Resident, ServiceItem, utcnow
+from memory import uploads
+from memory.models import FormFill, FormFillStatus, Hall, Handoff, Resident, ServiceItem, utcnow
 from memory.pii import Vault, mask_id_number, mask_name, mask_phone, mask_text
 from memory.residents import Identity, identity_of
 from memory.transcripts import Entry
+from tools.review.review import summarise
 
 _GIVEN = ("hall", "date", "period", "time", "receipt_no")  # shown as the resident gave them
 _ROLES_SHOWN = {"resident": "居民", "bot": "智能助手", "staff": "工作人员", "note": "内部备注", "system": "系统通知"}
@@ -74,8 +76,46 @@ def card(session: Session, vault: Vault, agent: Agent, handoff: Handoff) -> dict
         "verified": bool(resident and resident.verified),
         "elderly": bool(resident and resident.elderly),
         "channel": handoff.channel,
+        "review": review_of(session, handoff.resident_id, item),
+        "forms": forms_of(session, handoff.resident_id),
         **status_of(handoff),
     }
+
+
+def review_of(session: Session, resident_id: int, item: ServiceItem | None) -> dict[str, Any]:
+    """The material pre-check for staff: each material's latest verdict and every upload, masked.
+
+    What is stored is already masked (names as 王*, ID numbers as 4501**********1234); each
+    upload opens through `/console/api/uploads/{id}`, which logs who looked.
+    """
+    rows = uploads.for_item(session, resident_id, item.code if item else None)
+    summary = summarise(item, rows) if item else None
+    return {
+        "materials": [v.as_dict() for v in summary.verdicts] if summary else [],
+        "unmatched": summary.unmatched if summary else [],
+        "uploads": [
+            {"id": r.id, "kind_name": (r.review or {}).get("kind_name"), "material": r.material,
+             "content_type": r.content_type, "size_bytes": r.size_bytes, "at": _aware(r.created_at).isoformat(),
+             "facts": (r.review or {}).get("facts", {}), "problems": [p["text"] for p in (r.review or {}).get("problems", [])],
+             "status": (r.review or {}).get("status"), "url": f"/console/api/uploads/{r.id}"}
+            for r in rows
+        ],
+        "note": "系统自动预审，仅供参考，由工作人员决定是否受理",
+    }
+
+
+def forms_of(session: Session, resident_id: int) -> list[dict[str, Any]]:
+    """The resident's confirmed pre-filled forms, newest first. Only the item and date are shown;
+    the values are in the PDF, which opens (audited) while the staff member holds the handoff."""
+    rows = session.exec(
+        select(FormFill, ServiceItem.name)
+        .join(ServiceItem, col(ServiceItem.code) == col(FormFill.item_code), isouter=True)
+        .where(FormFill.resident_id == resident_id, FormFill.status == FormFillStatus.CONFIRMED)
+        .order_by(col(FormFill.id).desc())
+    ).all()
+    return [{"title": f"{name or fill.item_code}申请表", "reference": f"{fill.id or 0:08d}",
+             "at": _aware(fill.updated_at).isoformat(), "url": f"/console/api/forms/{fill.token}.pdf"}
+            for fill, name in rows]
 
 
 def status_of(handoff: Handoff, now: dt.datetime | None = None) -> dict[str, Any]:

@@ -137,6 +137,9 @@ async def receive(request: web.Request, *, provider: str) -> web.Response:
     store = request.app[keys.STORE]
     fresh = await channel.db(_accept_all, store, messages)
     for incoming, row_id in fresh:  # spawned in arrival order; the per-number lock keeps it
+        if not await request.app[keys.RATE_LIMITS].allow("chat", f"sms:{incoming.phone}"):
+            await channel.db(_flooded, store, row_id)  # a flood spends no turns and no SMS budget
+            continue
         request.app[keys.DELIVERIES].spawn(_answer(request.app, incoming, row_id), name=f"sms:{incoming.key}")
     return web.json_response(ok)
 
@@ -315,6 +318,13 @@ def _reserve(store: Store, phone: str, row_id: int, record: dict[str, Any], sett
             return False
         record_reply(session, row_id, record, delivered=False)  # ANSWERED: counted from now on
         return True
+
+
+def _flooded(store: Store, row_id: int) -> None:
+    """Past the number's rate limit: kept for staff, not answered."""
+    with store.session(actor="channel:sms") as session:
+        record_reply(session, row_id, {"held": "rate_limited"}, delivered=False)
+        mark(session, row_id, InboundStatus.FAILED)
 
 
 def _hold(store: Store, row_id: int, record: dict[str, Any]) -> None:

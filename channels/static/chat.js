@@ -9,6 +9,9 @@
   const sendButton = document.getElementById("send");
   const voiceButton = document.getElementById("voice");
   const voiceFile = document.getElementById("voice-file");
+  const attachButton = document.getElementById("attach");
+  const materialFile = document.getElementById("material-file");
+  const MATERIAL_STATUS = { present: "已收到", missing: "未收到", problem: "需核对" };
   const fontToggle = document.getElementById("font-toggle");
   const HEADERS = { "X-Requested-With": "XMLHttpRequest" };
   const WELCOME = {
@@ -134,6 +137,26 @@
         list.appendChild(el("dt", null, "预约码"));
         list.appendChild(el("dd", "code", card.confirmation_code));
       }
+    } else if (card.type === "review") {
+      // the material pre-check: one row per material, for reference only (staff decide)
+      node.appendChild(el("h3", null, "材料预审" + (card.item ? " · " + card.item : "")));
+      (card.materials || []).filter(function (m) { return m.required || m.uploads.length; }).forEach(function (m) {
+        list.appendChild(el("dt", "status " + m.status, MATERIAL_STATUS[m.status] || m.status));
+        list.appendChild(el("dd", null, m.material + (m.reasons && m.reasons.length ? "：" + m.reasons.join("；") : "")));
+      });
+      node.appendChild(list);
+      node.appendChild(el("div", "meta", "自动预审，仅供参考，以工作人员审核为准"));
+      return node;
+    } else if (card.type === "form") {
+      // the pre-filled application form: opens only with this chat's cookie (its owner)
+      node.appendChild(el("h3", null, card.title || "申请表"));
+      const link = el("a", "download", "下载打印申请表（PDF）");
+      if (typeof card.url === "string" && card.url.indexOf("/forms/") === 0) link.href = card.url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      node.appendChild(link);
+      node.appendChild(el("div", "meta", "请核对后签字，连同材料带到窗口提交"));
+      return node;
     } else if (card.type === "progress") {
       node.appendChild(el("h3", null, card.item || "办件进度"));
       field(list, "受理编号", card.receipt_no);
@@ -178,6 +201,7 @@
     busy = value;
     sendButton.disabled = value;
     voiceButton.disabled = value;
+    attachButton.disabled = value;
   }
 
   async function ask(text) {
@@ -276,6 +300,37 @@
     const file = voiceFile.files && voiceFile.files[0];
     voiceFile.value = "";
     if (file) upload(file, file.name, formatOf(file.type, file.name));
+  });
+
+  // Materials: a photo or PDF goes to /api/web/upload and comes back reviewed, item by item.
+  const MATERIAL_LIMIT = 8 * 1024 * 1024;
+  async function sendMaterial(file) {
+    if (busy) return;
+    if (file.size > MATERIAL_LIMIT) {
+      addSystem("文件太大，请不要超过 8 MB");
+      return;
+    }
+    addMine("上传材料（" + (file.type === "application/pdf" ? "PDF" : "图片") + "）：" + file.name);
+    setBusy(true);
+    const pending = typing();
+    const data = new FormData();
+    data.append("file", file, file.name);
+    try {
+      const reply = await call("/api/web/upload", { method: "POST", headers: HEADERS, body: data });
+      pending.remove();
+      addBot(reply);
+    } catch (error) {
+      pending.remove();
+      addSystem(error.message);
+    } finally {
+      setBusy(false);
+    }
+  }
+  attachButton.addEventListener("click", function () { materialFile.click(); });
+  materialFile.addEventListener("change", function () {
+    const file = materialFile.files && materialFile.files[0];
+    materialFile.value = "";
+    if (file) sendMaterial(file);
   });
 
   form.addEventListener("submit", function (event) {

@@ -6,11 +6,13 @@ import datetime as dt
 
 from sqlmodel import func, select
 
+from memory import uploads
 from memory.inbound import accept
-from memory.models import AuditLog, InboundMessage, QuestionLog, Resident, TranscriptMessage
+from memory.models import AuditLog, InboundMessage, QuestionLog, Resident, TranscriptMessage, Upload
 from memory.retention import purge_before
 from memory.store import Store
 from memory.transcripts import append, audio_dir, save_audio
+from memory.uploads import UploadSettings
 
 NOW = dt.datetime(2026, 11, 24, 1, 30, tzinfo=dt.UTC)
 
@@ -39,3 +41,33 @@ def test_purge_removes_only_what_is_older_than_the_cutoff(store: Store) -> None:
         for table in (TranscriptMessage, InboundMessage, QuestionLog):
             assert session.exec(select(func.count()).select_from(table)).one() == 1
         assert session.exec(select(AuditLog).where(AuditLog.action == "retention")).one().after["transcript"] == 1
+
+
+def test_uploaded_materials_go_after_their_own_shorter_period(any_store: Store) -> None:
+    store = any_store
+    with store.session() as session:
+        resident = Resident(web_id="uploads-kept-and-purged")
+        session.add(resident)
+        session.flush()
+        for age in (45, 20, 1):
+            uploads.save(session, store.vault, resident_id=resident.id or 0, channel="web", content_type="image/jpeg",
+                         data=f"photo taken {age} days ago".encode(), review={"status": "reviewed"},
+                         at=NOW - dt.timedelta(days=age))
+    with store.session() as session:
+        purged = purge_before(session, store.settings.data_dir, NOW - dt.timedelta(days=180),
+                              uploads_before=NOW - dt.timedelta(days=30))
+        assert purged.uploads == 1
+        purged = purge_before(session, store.settings.data_dir, NOW - dt.timedelta(days=10))
+        assert purged.uploads == 1, "without an upload period the data cutoff applies"
+    with store.session() as session:
+        (kept,) = session.exec(select(Upload)).all()
+        assert store.vault.decrypt_bytes(kept.blob_enc) == b"photo taken 1 days ago"
+        logged = session.exec(select(AuditLog).where(AuditLog.action == "retention")).all()
+        assert [a.after["uploads"] for a in logged] == [1, 1]
+
+
+def test_the_upload_period_is_a_setting(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("TONGBAN_UPLOAD_RETENTION_DAYS", raising=False)
+    assert UploadSettings(_env_file=None).upload_retention_days == 30  # type: ignore[call-arg]
+    monkeypatch.setenv("TONGBAN_UPLOAD_RETENTION_DAYS", "7")
+    assert UploadSettings().upload_retention_days == 7

@@ -129,7 +129,10 @@
   }
 
   function onMessage(message) {
-    if (current && message.resident_id === current.card.resident_id) addLine(message);
+    if (current && message.resident_id === current.card.resident_id) {
+      addLine(message);
+      if (message.role === "resident" && message.text.indexOf("〔上传材料〕") === 0) refreshCard(); // a new pre-check
+    }
     const row = conversations.find(function (c) { return c.resident_id === message.resident_id; });
     if (row && message.role === "resident") {
       row.last_message = message.text;
@@ -277,6 +280,8 @@
     });
     field(list, "等待时长", waited(c.waited_s) + (c.claimed_at ? "（已接入）" : ""));
     card.appendChild(list);
+    renderReview(card, c.review);
+    renderForms(card, c.forms);
 
     const mine = c.status === "claimed" && c.staff === me.username;
     $("claim").hidden = c.status !== "waiting";
@@ -285,6 +290,63 @@
     $("reveal").hidden = !me.supervisor;
     $("send-reply").disabled = !mine;
     $("reply-text").placeholder = mine ? "输入回复内容，发送给居民；或写内部备注" : "接入后才能回复居民；内部备注随时可写";
+  }
+
+  // The resident's confirmed pre-filled forms: print opens while this member holds the handoff.
+  function renderForms(card, forms) {
+    if (!forms || !forms.length) return;
+    const box = el("section", "forms");
+    box.appendChild(el("h4", null, "居民预填的申请表"));
+    const list = el("ul");
+    forms.forEach(function (f) {
+      const item = el("li", null, f.title + "（预填编号 " + f.reference + "，" + clock(f.at) + "）");
+      const open = el("a", "print-form", "打印");
+      open.href = f.url;
+      open.target = "_blank";
+      open.rel = "noopener";
+      open.title = "接入本会话后可打印，打印将记入审计日志";
+      item.appendChild(open);
+      list.appendChild(item);
+    });
+    box.appendChild(list);
+    card.appendChild(box);
+  }
+
+  // The material pre-check: each material's verdict, then every upload with a link to open it
+  // (opening is audit-logged). It assists; staff decide.
+  const VERDICT = { present: "已收到", missing: "未收到", problem: "需核对" };
+  function renderReview(card, review) {
+    if (!review || !review.uploads.length) return; // nothing sent: nothing to pre-check
+    const box = el("section", "review");
+    box.appendChild(el("h4", null, "材料预审（" + review.note + "）"));
+    const verdicts = el("ul", "verdicts");
+    review.materials.filter(function (m) { return m.required || m.uploads.length; }).forEach(function (m) {
+      const item = el("li", "verdict " + m.status);
+      item.appendChild(el("span", "tag " + m.status, VERDICT[m.status] || m.status));
+      item.appendChild(el("span", null, m.material + (m.reasons.length ? "：" + m.reasons.join("；") : "")));
+      verdicts.appendChild(item);
+    });
+    box.appendChild(verdicts);
+    const files = el("ol", "uploads");
+    review.uploads.forEach(function (u) {
+      const item = el("li");
+      const facts = [];
+      if (u.facts.valid_until) facts.push("有效期至 " + u.facts.valid_until);
+      if (u.facts.name) facts.push("姓名 " + u.facts.name + (u.facts.name_matches === false ? "（与申请人不一致）" : ""));
+      if (u.facts.id_number) facts.push("证号 " + u.facts.id_number);
+      item.appendChild(el("span", null, clock(u.at) + " " + (u.kind_name || (u.status === "unavailable" ? "未自动识别" : "未识别的文件")) +
+        (u.material ? " → " + u.material : "") + (facts.length ? "，" + facts.join("，") : "") +
+        (u.problems.length ? "；" + u.problems.join("；") : "")));
+      const open = el("a", "open-upload", "查看原件");
+      open.href = u.url;
+      open.target = "_blank";
+      open.rel = "noopener";
+      open.title = "查看将记入审计日志";
+      item.appendChild(open);
+      files.appendChild(item);
+    });
+    box.appendChild(files);
+    card.appendChild(box);
   }
 
   function addLine(m) {

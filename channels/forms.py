@@ -1,0 +1,100 @@
+"""Download of a pre-filled application form: `GET /forms/{token}.pdf`, for its owner only.
+
+The token in the address is unguessable (192 bits), and it is not enough: the request must also
+say who the resident is — the web chat's signed cookie or the mini-program's Bearer token — and
+that resident must own the form. Another resident's token, a draft nobody confirmed and an
+unknown token all get the same 404. Staff print a form at `/console/api/forms/{token}.pdf`
+while they hold (have claimed) a handoff of its owner. Every download is audit-logged.
+
+公众号 and SMS residents have neither cookie nor token in a browser; for them the reply says to
+open the link in the web chat or the mini-program (WeChat web authorisation is not wired yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from urllib.parse import quote
+
+from aiohttp import web
+from sqlmodel import Session, select
+
+from channels import keys, miniprogram
+from channels import web as web_chat
+from channels.chat_api import error
+from channels.console import auth
+from channels.tokens import InvalidToken
+from memory import audit, forms
+from memory.models import FormFill, FormFillStatus, Handoff, HandoffStatus, Resident, ServiceItem
+from tools.form_pdf import FontMissing
+from tools.forms import pdf_of
+
+TOKEN = r"{token:[A-Za-z0-9_-]{16,64}}"
+NOT_FOUND = "没有找到这份申请表，或您无权查看。请在填写它的通办聊天（网页或小程序）中打开链接。"
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get(f"/forms/{TOKEN}.pdf", resident_download)
+    app.router.add_get(f"/console/api/forms/{TOKEN}.pdf", auth.require(staff_download))
+
+
+def _resident_of(request: web.Request) -> tuple[str, str] | None:
+    """(channel column, channel id) of the resident this request speaks for, if it says."""
+    if request.headers.get("Authorization"):
+        try:
+            return "miniprogram_openid", miniprogram._claims(request)["sub"]
+        except InvalidToken:
+            return None
+    web_id = web_chat._web_id(request)
+    return ("web_id", web_id) if web_id else None
+
+
+async def resident_download(request: web.Request) -> web.StreamResponse:
+    who = _resident_of(request)
+    if who is None:
+        return error(401, "unauthorized", "请在通办网页聊天或小程序中打开这份申请表")
+    column, user_id = who
+
+    def owns(session: Session, fill: FormFill) -> bool:
+        resident = session.exec(select(Resident).where(getattr(Resident, column) == user_id)).first()
+        return resident is not None and resident.id == fill.resident_id
+
+    return await _download(request, f"resident:{column.split('_')[0]}:{user_id[-6:]}", owns)
+
+
+async def staff_download(request: web.Request) -> web.StreamResponse:
+    person = request[auth.STAFF]
+
+    def holds(session: Session, fill: FormFill) -> bool:
+        return session.exec(select(Handoff.id).where(
+            Handoff.resident_id == fill.resident_id, Handoff.status == HandoffStatus.CLAIMED,
+            Handoff.staff == person.username)).first() is not None
+
+    return await _download(request, auth.actor(person), holds)
+
+
+async def _download(request: web.Request, actor: str, allowed: Callable[[Session, FormFill], bool]) -> web.StreamResponse:
+    store = request.app[keys.STORE]
+    token = request.match_info["token"]
+
+    def load() -> tuple[bytes, str] | None:
+        with store.session(actor=actor) as session:
+            fill = forms.by_token(session, token)
+            if fill is None or fill.status != FormFillStatus.CONFIRMED or not allowed(session, fill):
+                return None
+            name = session.exec(select(ServiceItem.name).where(ServiceItem.code == fill.item_code)).first()
+            pdf = pdf_of(session, store.vault, fill)
+            audit.record(session, action="download_form", entity="form_fill", entity_id=str(fill.id))
+            return pdf, f"{name or fill.item_code}申请表.pdf"
+
+    try:
+        found = await asyncio.to_thread(load)
+    except FontMissing:
+        return error(503, "font_missing", "申请表暂时无法生成（服务器缺少中文字体），请联系管理员")
+    if found is None:
+        return error(404, "not_found", NOT_FOUND)
+    pdf, filename = found
+    return web.Response(body=pdf, content_type="application/pdf", headers={
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}",
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+    })

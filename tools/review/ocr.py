@@ -1,0 +1,224 @@
+"""Text from photos and PDFs, read on this machine: no file ever leaves the government network.
+
+RapidOCR (`rapidocr_onnxruntime`) ships the PP-OCR detection, direction and recognition ONNX
+models inside its wheel, so nothing is fetched at run time. It is an optional extra
+(`pip install 'tongban[ocr]'`), imported lazily; the model is built once per process and
+inference runs serialised in worker threads (`read_async`), off the event loop.
+
+PDFs: each page's text layer is used when it has one (an e-licence, a generated form); scanned
+pages are rendered with pypdfium2 and read like photos. Only the first `max_pages` are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "material review needs the ocr extra: pip install 'tongban[ocr]'"
+JPEG, PNG, PDF = "image/jpeg", "image/png", "application/pdf"
+MAX_PIXELS = 40_000_000  # a 40-megapixel photo is already more than any phone takes
+_MIN_TEXT_LAYER = 8  # characters: fewer means a scanned page, to be read by OCR
+
+
+class OcrUnavailable(RuntimeError):
+    """The ocr extra is not installed: files are kept for staff, unreviewed."""
+
+
+class UnreadableDocument(ValueError):
+    """Bytes that are not a readable JPEG, PNG or PDF; the message is for the resident."""
+
+
+def sniff(data: bytes) -> str | None:
+    """The content type from the file's first bytes (what it claims to be is not trusted)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return PNG
+    if data[:1024].lstrip().startswith(b"%PDF-"):
+        return PDF
+    return None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page as read: its lines top to bottom, how they were read, and how long it took."""
+
+    lines: tuple[str, ...]
+    source: str  # "ocr" or "text-layer"
+    seconds: float
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclass(frozen=True)
+class Reading:
+    pages: tuple[Page, ...]
+    page_count: int  # pages in the file; more than len(pages) when the rest were not read
+
+    @property
+    def text(self) -> str:
+        return "\n".join(p.text for p in self.pages)
+
+
+def normalise(text: str) -> str:
+    """Full-width digits and punctuation folded (NFKC), spaces inside lines dropped."""
+    text = unicodedata.normalize("NFKC", text)
+    return "\n".join("".join(line.split()) for line in text.splitlines() if line.strip())
+
+
+class OcrEngine:
+    """RapidOCR loaded once, used from worker threads one page at a time."""
+
+    def __init__(self, *, max_side: int = 2000, threads: int = 0) -> None:
+        self.max_side = max_side
+        self.threads = threads  # 0: onnxruntime's default (every core)
+        self.load_seconds: float | None = None
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+        self._infer_lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> OcrEngine:
+        with self._load_lock:
+            if self._model is None:
+                self._model = self._build()
+        return self
+
+    def _build(self) -> Any:
+        started = time.perf_counter()
+        try:
+            from rapidocr_onnxruntime import RapidOCR
+        except ImportError as exc:
+            raise OcrUnavailable(INSTALL_HINT) from exc
+        options: dict[str, Any] = {"print_verbose": False}
+        if self.threads > 0:
+            options.update(intra_op_num_threads=self.threads, inter_op_num_threads=1)
+        model = RapidOCR(**options)
+        self.load_seconds = time.perf_counter() - started
+        log.info("ocr: loaded PP-OCR (RapidOCR) in %.2f s", self.load_seconds)
+        return model
+
+    # -------------------------------------------------------------- reading
+
+    async def read_async(self, data: bytes, *, max_pages: int = 4) -> Reading:
+        return await asyncio.to_thread(self.read, data, max_pages=max_pages)
+
+    def read(self, data: bytes, *, max_pages: int = 4) -> Reading:
+        """Read a JPEG, PNG or PDF; raises `UnreadableDocument` for anything else or broken files."""
+        kind = sniff(data)
+        if kind is None:
+            raise UnreadableDocument("只能识别 JPG、PNG 图片或 PDF 文件")
+        if kind == PDF:
+            return self._read_pdf(data, max_pages)
+        return Reading(pages=(self.read_image(_open_image(data)),), page_count=1)
+
+    def read_image(self, image: Any) -> Page:
+        """OCR one PIL image; lines ordered top to bottom, then left to right."""
+        import numpy as np
+
+        model = self.load()._model
+        image = _bounded(image.convert("RGB"), self.max_side)
+        started = time.perf_counter()
+        with self._infer_lock:
+            result, _elapsed = model(np.asarray(image))
+        seconds = time.perf_counter() - started
+        kept = [(box, str(text)) for box, text, score in (result or []) if text and float(score) >= 0.5]
+        return Page(lines=_rows(kept), source="ocr", seconds=seconds)
+
+    def _read_pdf(self, data: bytes, max_pages: int) -> Reading:
+        try:
+            import pypdfium2 as pdfium
+        except ImportError as exc:
+            raise OcrUnavailable(INSTALL_HINT) from exc
+        try:
+            document = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            raise UnreadableDocument("PDF 文件无法打开（可能已损坏或设置了密码）") from exc
+        try:
+            count = len(document)
+            if count == 0:
+                raise UnreadableDocument("PDF 文件没有页面")
+            pages = []
+            for index in range(min(count, max_pages)):
+                page = document[index]
+                started = time.perf_counter()
+                layer = page.get_textpage().get_text_range()
+                if len("".join(layer.split())) >= _MIN_TEXT_LAYER:
+                    lines = tuple(line for line in layer.splitlines() if line.strip())
+                    pages.append(Page(lines=lines, source="text-layer", seconds=time.perf_counter() - started))
+                    continue
+                width, height = page.get_size()
+                scale = min(2.0, self.max_side / max(width, height, 1.0))
+                pages.append(self.read_image(page.render(scale=scale).to_pil()))
+            return Reading(pages=tuple(pages), page_count=count)
+        finally:
+            document.close()
+
+
+def _open_image(data: bytes) -> Any:
+    """Decode a photo fully (a truncated file fails here, not later) and turn it upright (EXIF)."""
+    try:
+        from PIL import Image, ImageOps, UnidentifiedImageError
+    except ImportError as exc:  # Pillow comes with the ocr extra
+        raise OcrUnavailable(INSTALL_HINT) from exc
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > MAX_PIXELS:
+            raise UnreadableDocument("图片尺寸过大，请压缩后再上传")
+        image.load()
+        return ImageOps.exif_transpose(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UnreadableDocument("图片已损坏或格式不正确，无法读取") from exc
+
+
+def _bounded(image: Any, max_side: int) -> Any:
+    longest = max(image.size)
+    if longest <= max_side:
+        return image
+    factor = max_side / longest
+    return image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))))
+
+
+def _rows(boxes: list[tuple[list[list[float]], str]]) -> tuple[str, ...]:
+    """Text boxes joined into lines: boxes whose vertical centres lie within half a box height of
+    a row's first box share that row, left to right, so a label and its value read as one line."""
+    placed = []
+    for box, text in boxes:
+        ys, xs = [p[1] for p in box], [p[0] for p in box]
+        placed.append(((min(ys) + max(ys)) / 2, max(ys) - min(ys), min(xs), text))
+    placed.sort()
+    rows: list[list[tuple[float, float, float, str]]] = []
+    for item in placed:
+        if rows and abs(item[0] - rows[-1][0][0]) <= max(4.0, min(item[1], rows[-1][0][1]) / 2):
+            rows[-1].append(item)
+        else:
+            rows.append([item])
+    return tuple(" ".join(t for *_, t in sorted(row, key=lambda i: i[2])) for row in rows)
+
+
+_ENGINE: OcrEngine | None = None
+_ENGINE_LOCK = threading.Lock()
+
+
+def shared_engine() -> OcrEngine:
+    """The process's one engine (the model is built on first use, not here)."""
+    global _ENGINE
+    with _ENGINE_LOCK:
+        if _ENGINE is None:
+            from tools.review.settings import get_review_settings
+
+            _ENGINE = OcrEngine(threads=get_review_settings().review_ocr_threads)
+        return _ENGINE

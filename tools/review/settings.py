@@ -1,0 +1,21 @@
+"""Settings of the material review: how much of a file is read, and with how many threads."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+
+from memory.settings import TongbanSettings
+
+
+class ReviewSettings(TongbanSettings):
+    # pages of a PDF read (an ID card or 户口簿 scan is one or two; the rest are not read)
+    review_max_pages: int = Field(default=4, ge=1, le=50)
+    # onnxruntime threads per OCR call; 0 lets it use every core
+    review_ocr_threads: int = Field(default=0, ge=0, le=64)
+
+
+@lru_cache
+def get_review_settings() -> ReviewSettings:
+    return ReviewSettings()

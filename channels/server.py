@@ -23,6 +23,7 @@ from channels.ratelimit import Door
 from channels.settings import ChannelSettings, get_channel_settings
 from channels.unavailable import database_unavailable
 from channels.voice_setup import voice_context
+from memory.pii import mask_library_logs
 from memory.store import Store
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def create_app(
 ) -> web.Application:
     """Build the app; tests inject a store and an agent factory, production reads settings."""
     settings = settings or get_channel_settings()
+    mask_library_logs()  # SDKs and access logs print phones in URLs and bodies: mask them at the source
     door = Door(settings)  # rate and body limits on every route but the probes (channels.ratelimit)
     app = web.Application(client_max_size=settings.max_upload_bytes, middlewares=[door.middleware, ack_timing, database_unavailable])
     app[keys.SETTINGS] = settings

@@ -108,12 +108,31 @@ class PiiMaskingFilter(logging.Filter):
         return True
 
 
+# Libraries whose log messages carry request lines or bodies: an SMS gateway's URL names the
+# phone (Aliyun's PhoneNumbers=…), Tencent Cloud's SDK logs request bodies at DEBUG, access logs
+# print query strings. Their records are masked where they are made, before any handler.
+LIBRARY_LOGGERS = ("aiohttp.access", "aiohttp.client", "urllib3.connectionpool", "tencentcloud_sdk_common",
+                   "httpx", "httpcore")
+
+
+def _add_filter(target: logging.Logger | logging.Handler) -> None:
+    if not any(isinstance(f, PiiMaskingFilter) for f in target.filters):
+        target.addFilter(PiiMaskingFilter())
+
+
+def mask_library_logs() -> None:
+    """Mask the chatty libraries' records at their source (a filter on each library logger)."""
+    for name in LIBRARY_LOGGERS:
+        _add_filter(logging.getLogger(name))
+
+
 def install_log_masking(logger: logging.Logger | None = None) -> None:
-    """Attach the masking filter to every handler of the root (or given) logger."""
+    """Attach the masking filter to every handler of the root (or given) logger, and to the
+    loggers of libraries that log personal data themselves."""
     target = logger or logging.getLogger()
     for handler in target.handlers:
-        if not any(isinstance(f, PiiMaskingFilter) for f in handler.filters):
-            handler.addFilter(PiiMaskingFilter())
+        _add_filter(handler)
+    mask_library_logs()
 
 
 class Vault:

@@ -23,6 +23,12 @@ from sqlalchemy.engine import make_url
 from memory.db import make_engine
 from memory.settings import MemorySettings
 from memory.store import Store
+from tests.privacy_watch import (  # noqa: F401  (hooks: the suite-wide privacy scan of the logs)
+    pytest_configure,
+    pytest_runtest_protocol,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
 
 TODAY = dt.date(2026, 11, 24)
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))

@@ -117,7 +117,7 @@ async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server
             await console.locator(".msg.note .text", has_text="已告知免费拍照").wait_for()
             await console.fill("#reply-text", "可以的，明天上午9点到12点都可以办理。")
             await console.click("#send-reply")
-            await resident.locator(".row.staff .bubble", has_text="9点到12点").wait_for(timeout=10_000)
+            await resident.locator(".row.staff .bubble", has_text="9点到12点").wait_for(timeout=30_000)
             await console.mouse.move(0, 0)
             await console.screenshot(path=str(CONVERSATION_SHOT))
 

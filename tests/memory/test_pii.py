@@ -45,6 +45,7 @@ def test_masks() -> None:
     assert mask_text(f"身份证{ID}，电话{PHONE}") == "身份证4501**********1231，电话138****0000"
 
 
+@pytest.mark.logs_personal_data  # the masking filter is shown clear numbers on purpose
 def test_log_lines_are_masked(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("tongban.test")
     caplog.handler.addFilter(PiiMaskingFilter())
@@ -83,3 +84,22 @@ def test_shipped_demo_applications_are_valid_and_encrypted(store: Store) -> None
         normalise_id_number(row["applicant"]["id_number"])
         assert row["applicant"]["id_number"] not in dump
         assert row["applicant"]["phone"] not in dump
+
+
+def test_libraries_that_log_request_lines_are_masked_where_the_record_is_made() -> None:
+    """An SMS SDK's URL names the phone; a handler without the filter (a log shipper's) must
+    still get it masked, so the mask sits on the library's logger, not on our handlers."""
+    from memory.pii import mask_library_logs
+
+    mask_library_logs()
+    seen: list[str] = []
+    shipper = logging.Handler()
+    shipper.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    root = logging.getLogger()
+    root.addHandler(shipper)
+    try:
+        logging.getLogger("urllib3.connectionpool").warning(
+            '"GET /?PhoneNumbers=13977125508&TemplateParam=450102199001011231 HTTP/1.1" 200')
+    finally:
+        root.removeHandler(shipper)
+    assert seen == ['"GET /?PhoneNumbers=139****5508&TemplateParam=4501**********1231 HTTP/1.1" 200']

@@ -13,6 +13,19 @@ type or send voice (espeak-ng speech); 公众号 residents send safe-mode messag
 crypto, and a reply that misses the passive window is awaited as a 客服消息. The retention job
 runs every --retention-every seconds with short periods, so data ages out during the run.
 
+Every --personal-every'th session (one in 30 by default) is a resident giving personal data the
+way residents do: a progress query with a phone number and ID last four, an ID number and phone
+typed before a booking, a demo applicant's own progress query. Their numbers are fictitious but
+valid (GB 11643 check digit; 1[3-9] mobile), drawn per resident from --seed. Every ID number and
+mobile number any script sent is recorded, and the privacy scan (issue #11) looks for each of
+them in clear: in the server's log, in every row of every table of the database and of the
+checkpoint store (text, JSON, and raw bytes of blobs: LangGraph's checkpoints) at the end, in
+the rows each retention run is about to delete just before it runs, and in the raw bytes of
+every file the server keeps under its data dir (SQLite pages, freed ones too, WAL, recordings).
+Masked forms (4501**********7628, 138****6666) pass; any number in clear is a hit, printed
+masked, and the soak exits non-zero. Names are not sent: one a resident types may stay in
+their own checkpoint by design (tests/redteam/test_privacy_scan.py).
+
 Prints the limits in effect, throughput, latency p50/p95/p99 per kind, errors, lost replies,
 the server's RSS and the database over time, and verdicts: RSS flat over the second half,
 storage growing with retained rows only. The default rate limits stay on: a realistic load must
@@ -32,6 +45,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -61,6 +75,7 @@ SENTENCES = ["ni3 hao3, wo3 xiang3 ban4 shen1 fen4 zheng4.", "she4 bao3 ka3 zai4
              "ming2 tian1 shang4 wu3 ke3 yi3 yu4 yue1 ma?"]
 BOOKINGS = ["我想预约明天上午去南宁市民中心换身份证"]
 THROTTLED = "您发送得太快了"
+AREAS = ("450102", "450103", "450105", "450203", "450304", "450403", "450521", "451002", "452122")  # Guangxi
 
 
 # ---------------------------------------------------------------------------- what residents say
@@ -92,6 +107,47 @@ def pick_script(pools: tuple[list[list[str]], ...], rng: random.Random) -> list[
     roll = rng.random()
     pool = singles if roll < 0.5 else conversations if roll < 0.8 and conversations else bookings
     return list(rng.choice(pool))
+
+
+def personal_numbers(seed: int, n: int) -> tuple[str, str]:
+    """Resident n's fictitious mobile number and resident ID: valid, and the same for the same seed."""
+    from stdnum.cn import ric
+
+    from memory.pii import InvalidIdentifier, is_valid_id_number, normalise_phone
+
+    rng = random.Random(f"soak-personal-{seed}-{n}")
+    while True:
+        phone = f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
+        with contextlib.suppress(InvalidIdentifier):
+            if normalise_phone(phone) == phone:
+                break
+    born = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(65 * 365))
+    prefix = f"{rng.choice(AREAS)}{born:%Y%m%d}{rng.randrange(1, 1000):03d}"
+    id_number = prefix + ric.calc_check_digit(prefix + "0")  # it wants 18 characters, the last a placeholder
+    assert is_valid_id_number(id_number), id_number
+    return phone, id_number
+
+
+def demo_applicants() -> list[dict[str, str]]:
+    """The demo data's applications (fictitious): a receipt number and its applicant's own phone and ID."""
+    demo = json.loads((ROOT / "memory" / "demo" / "applications.json").read_text(encoding="utf-8"))
+    return [{"receipt_no": a["receipt_no"], **a["applicant"]} for a in demo]
+
+
+def personal_script(seed: int, n: int, k: int, demo: list[dict[str, str]]) -> list[str]:
+    """The k'th personal-data session, for resident n: numbers typed in free text, as residents do."""
+    phone, id_number = personal_numbers(seed, n)
+    receipt = f"GX2026{(seed * 7919 + n) % 10**10:010d}"  # no such application: "not found"
+    kind = k % 4
+    if kind == 0:
+        return [f"查询办件进度，受理编号{receipt}，手机号{phone}，身份证后四位{id_number[-4:]}"]
+    if kind == 1:
+        return [f"帮我查一下办件进度，受理编号是{receipt}", f"手机号{phone}"]  # the factor comes a turn later
+    if kind == 2:
+        return [f"我的身份证号是{id_number}，手机{phone}，帮我预约明天上午去南宁市民中心换身份证",
+                "确认", "我的预约", "取消预约", "确认"]
+    applicant = demo[(seed + n) % len(demo)] if demo else {"receipt_no": receipt, "phone": phone}
+    return [f"查一下办件进度，受理编号{applicant['receipt_no']}，手机号{applicant['phone']}"]  # verified: disclosed
 
 
 # ---------------------------------------------------------------------------- the server's side
@@ -190,11 +246,41 @@ class Load:
         self.rng.shuffle(self.residents)
         self.idle = collections.deque(self.residents)
         self.session: aiohttp.ClientSession | None = None
+        self.demo = demo_applicants()
+        self.sessions = 0
+        self.personal_sessions = 0
+        self.sent: dict[str, str] = {}  # every ID number and mobile number sent, in clear → what it is
+        self.messages_with_numbers = 0
 
     def mean_turns(self) -> float:
         singles, conversations, bookings = self.pools
         mean = lambda pool: statistics.mean(len(s) for s in pool) if pool else 1.0  # noqa: E731
-        return 0.5 * 1 + 0.3 * mean(conversations) + 0.2 * mean(bookings)
+        usual = 0.5 * 1 + 0.3 * mean(conversations) + 0.2 * mean(bookings)
+        every = self.args.personal_every
+        if every <= 0:
+            return usual
+        personal = statistics.mean(len(personal_script(0, 0, k, self.demo)) for k in range(4))
+        return usual + (personal - usual) / every
+
+    def script(self, resident: Resident) -> tuple[list[str], bool]:
+        """The next session's script; every --personal-every'th (the first included) gives personal data."""
+        script = pick_script(self.pools, self.rng)  # drawn always: the rest of the run stays as without them
+        every, self.sessions = self.args.personal_every, self.sessions + 1
+        if every > 0 and (self.sessions - 1) % every == 0:
+            script = personal_script(self.args.seed, resident.n, self.personal_sessions, self.demo)
+            self.personal_sessions += 1
+            return script, True
+        return script, False
+
+    def note_sent(self, resident: Resident, text: str) -> None:
+        """Record every ID number and mobile number in what a resident sends: the scan looks for them."""
+        from memory.pii import ID_RE, PHONE_RE
+
+        found = [("ID number", "".join(m.groups()).upper()) for m in ID_RE.finditer(text)]
+        found += [("phone", "".join(m.groups())) for m in PHONE_RE.finditer(text)]
+        for kind, number in found:
+            self.sent.setdefault(number, f"{kind} sent by resident {resident.n}")
+        self.messages_with_numbers += bool(found)
 
     async def run(self, until: float) -> None:
         """Sessions arrive at random (Poisson), each a resident who is not mid-session."""
@@ -206,18 +292,20 @@ class Load:
             if not self.idle:
                 self.figures.outcomes["no idle resident"] += 1
                 continue
-            task = asyncio.create_task(self.converse(self.idle.popleft(), pick_script(self.pools, self.rng), until))
+            resident = self.idle.popleft()
+            task = asyncio.create_task(self.converse(resident, *self.script(resident), until))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.wait(tasks, timeout=self.args.drain)
 
-    async def converse(self, resident: Resident, script: list[str], until: float) -> None:
+    async def converse(self, resident: Resident, script: list[str], personal: bool, until: float) -> None:
         try:
             for n, text in enumerate(script):
                 if n and asyncio.get_running_loop().time() > until:
                     break
                 voice = resident.channel == "web" and self.clips and self.rng.random() < self.args.voice_share
+                voice = voice and not personal  # numbers are typed (the clips say none)
                 if resident.channel == "wechat":
                     await self.wechat(resident, text)
                 elif voice:
@@ -234,6 +322,7 @@ class Load:
             self.figures.latencies[kind].append(time.perf_counter() - started)
 
     async def web_text(self, resident: Resident, text: str) -> None:
+        self.note_sent(resident, text)
         await self._web(resident, "web text", "/api/web/messages", json_body={"text": text})
 
     async def web_voice(self, resident: Resident) -> None:
@@ -261,6 +350,7 @@ class Load:
 
     async def wechat(self, resident: Resident, text: str) -> None:
         assert self.session is not None
+        self.note_sent(resident, text)
         stamp, nonce = str(int(time.time())), os.urandom(4).hex()
         xml = (f"<xml><ToUserName><![CDATA[gh_soak]]></ToUserName><FromUserName><![CDATA[{resident.openid}]]>"
                f"</FromUserName><CreateTime>{stamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
@@ -380,6 +470,143 @@ class Retention:
                 "seconds": time.perf_counter() - started}
 
 
+# ---------------------------------------------------------------------------- the privacy scan
+
+
+DIGIT_RUN = re.compile(rb"[0-9]{11,}[Xx]?")
+AGED_OUT = ("inbound_message", "transcript_message", "question_log",  # what retention deletes (and the
+            "checkpoints", "writes", "checkpoint_writes", "checkpoint_blobs")  # checkpoint pruning)
+MAX_HITS_KEPT = 200
+
+
+def mask_number(number: str) -> str:
+    from memory.pii import mask_id_number, mask_phone
+
+    return mask_phone(number) if len(number) == 11 else mask_id_number(number)
+
+
+def _as_bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)  # checkpoint blobs (msgpack): strings inside are plain UTF-8
+    if isinstance(value, dict | list):  # JSON columns on PostgreSQL
+        return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    return str(value).encode("utf-8")
+
+
+class PrivacyScan:
+    """Looks for the numbers residents sent (11-digit phones, 18-character IDs) in clear (issue #11).
+
+    Every run of 11 or more ASCII digits is cut into windows of 11 and 18, so a number is found
+    inside a longer run too (+8613…, glued to other digits), in text, JSON or raw bytes alike:
+    digits are ASCII in UTF-8, JSON and msgpack. Masked forms (4501**********7628, 138****6666)
+    have no such run. `numbers` may grow while the scan is used (the load keeps adding to it).
+    """
+
+    def __init__(self, numbers: dict[str, str]) -> None:
+        self.numbers = numbers  # number in clear (IDs upper-case) → what it is, never printed
+        self.hits: dict[tuple[str, str], dict[str, str]] = {}
+        self.log_lines = self.rows = self.values = self.files_scanned = self.bytes = self.db_scans = 0
+        self.tables: set[str] = set()
+        self.seconds = 0.0
+
+    def find(self, data: bytes) -> list[str]:
+        found = []
+        for match in DIGIT_RUN.finditer(data):
+            run = match.group().decode("ascii").upper()
+            for size in (11, 18):
+                found += [run[i:i + size] for i in range(len(run) - size + 1) if run[i:i + size] in self.numbers]
+        return found
+
+    def _look(self, where: str, data: bytes) -> None:
+        self.bytes += len(data)
+        for number in self.find(data):
+            self.hits.setdefault((where, number), {"where": where, "number": mask_number(number),
+                                                   "what": self.numbers[number]})
+
+    def log(self, path: Path) -> None:
+        """Every line of the server's log."""
+        started = time.perf_counter()
+        for n, line in enumerate(path.read_bytes().splitlines() if path.exists() else [], 1):
+            self.log_lines += 1
+            self._look(f"{path.name} line {n}", line)
+        self.seconds += time.perf_counter() - started
+
+    def database(self, url: str, label: str, only: tuple[str, ...] | None = None) -> None:
+        """Every value of every row of every table (or of those `only`): text, JSON, and blobs as raw bytes."""
+        from sqlalchemy import inspect, text
+
+        from memory.db import make_engine
+
+        started = time.perf_counter()
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                for table in inspect(connection).get_table_names():
+                    if only is not None and table not in only:
+                        continue
+                    self.tables.add(f"{label}:{table}")
+                    result = connection.execution_options(stream_results=True, yield_per=500).execute(
+                        text(f'SELECT * FROM "{table}"'))  # noqa: S608 - names from the schema itself
+                    columns = list(result.keys())
+                    key = next((c for c in ("id", "thread_id") if c in columns), None)
+                    for n, row in enumerate(result, 1):
+                        self.rows += 1
+                        record = dict(zip(columns, row, strict=True))
+                        which = f"{key}={record[key]}" if key else f"row {n}"
+                        for column, value in record.items():
+                            data = _as_bytes(value)
+                            if data:
+                                self.values += 1
+                                self._look(f"{label} {table}.{column} ({which})", data)
+        finally:
+            engine.dispose()
+        self.db_scans += 1
+        self.seconds += time.perf_counter() - started
+
+    def databases(self, url: str, data_dir: Path, only: tuple[str, ...] | None = None) -> None:
+        """The service's database and the checkpoint store (in it on PostgreSQL, SQLite files beside it else)."""
+        from sqlalchemy.engine import make_url
+
+        main = make_url(url)
+        postgres = main.get_backend_name() == "postgresql"
+        self.database(url, "postgresql" if postgres else Path(main.database or "").name, only)
+        for path in sorted(data_dir.glob("*.db")):
+            if postgres or path.resolve() != Path(main.database or "").resolve():
+                self.database(f"sqlite:///{path}", path.name, only)
+
+    def files(self, data_dir: Path, skip: tuple[Path, ...]) -> None:
+        """The raw bytes of every file the server keeps: SQLite pages (freed ones too) and WAL, recordings, ..."""
+        started = time.perf_counter()
+        chunk, overlap = 8 << 20, 32
+        for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+            if any(path == s or s in path.parents for s in skip):
+                continue
+            self.files_scanned += 1
+            where = f"file {path.relative_to(data_dir)}"
+            with path.open("rb") as stream:
+                tail = b""
+                while block := stream.read(chunk):
+                    for number in self.find(tail + block):  # one across a seam is whole in the overlap
+                        self.hits.setdefault((where, number), {"where": where, "number": mask_number(number),
+                                                               "what": self.numbers[number]})
+                    self.bytes += len(block)
+                    tail = block[-overlap:]
+        self.seconds += time.perf_counter() - started
+
+    def report(self, load: Load | None = None) -> dict[str, Any]:
+        hits = list(self.hits.values())
+        return {
+            "numbers_sent": len(self.numbers),
+            "messages_with_numbers": load.messages_with_numbers if load else 0,
+            "personal_sessions": load.personal_sessions if load else 0,
+            "log_lines": self.log_lines, "db_scans": self.db_scans, "tables": len(self.tables), "rows_scanned": self.rows,
+            "values_scanned": self.values, "files_scanned": self.files_scanned, "bytes_scanned": self.bytes,
+            "seconds": self.seconds, "hits_total": len(hits), "hits": hits[:MAX_HITS_KEPT],
+        }
+
+
 # ---------------------------------------------------------------------------- the run
 
 
@@ -465,6 +692,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     server = subprocess.Popen(_server_command(port), env=os.environ.copy(), cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=log_path.open("wb"))
     load: Load | None = None
+    privacy: PrivacyScan | None = None
     report: dict[str, Any] | None = None
     try:
         async with aiohttp.ClientSession(
@@ -482,6 +710,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                   flush=True)
             load = Load(args, f"http://127.0.0.1:{port}", tencent, clips)
             load.session = session
+            privacy = PrivacyScan(load.sent)
             watch = Watch(server.pid, url, data_dir)
             retention = Retention(url, data_dir, args.retain_s)
             loop = asyncio.get_running_loop()
@@ -493,6 +722,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             while not driving.done():
                 now = loop.time()
                 if now >= next_retention:
+                    if args.scan_before_retention:  # the rows the retention job is about to delete
+                        await asyncio.to_thread(privacy.databases, url, data_dir, AGED_OUT)
                     load.figures.retention.append(await asyncio.to_thread(retention.run))
                     next_retention += args.retention_every
                 if now >= next_sample:
@@ -515,10 +746,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             server.kill()
         await runner.cleanup()
+        if report is not None and privacy is not None:  # the server has stopped: its log and data are whole
+            privacy.log(log_path)
+            privacy.databases(url, data_dir)
+            privacy.files(data_dir, skip=(log_path, data_dir / "voice"))  # the log by line; voice/: the load's clips
+            report["privacy"] = privacy.report(load)
         if database and args.postgres:
             _drop_database(args.postgres, database)
-        if not args.keep and report is not None and report["errors"] == 0:  # errors: keep the server's log
-            shutil.rmtree(data_dir, ignore_errors=True)
+        if not args.keep and report is not None and report["errors"] == 0 and not report["privacy"]["hits"]:
+            shutil.rmtree(data_dir, ignore_errors=True)  # errors or hits: keep the server's log and data
         if report is not None:
             print_report(report, log_path)
     assert report is not None
@@ -561,8 +797,7 @@ def summarise(args: argparse.Namespace, figures: Figures, elapsed: float, tencen
     half = [s for s in samples if s["t"] >= samples[-1]["t"] / 2] if samples else []
     rss_growth = half[-1]["rss_mb"] - half[0]["rss_mb"] if len(half) > 1 else 0.0
     rss_slope = _slope([(s["t"], s["rss_mb"]) for s in half]) * 60
-    aged = ("inbound_message", "transcript_message", "question_log", "checkpoints", "writes", "checkpoint_writes",
-            "checkpoint_blobs")
+    aged = AGED_OUT
 
     def retained(sample: dict[str, Any]) -> int:
         return sum(sample["rows"].values())
@@ -618,7 +853,19 @@ def print_report(report: dict[str, Any], log_path: Path) -> None:
               f"{s['aged_rows_end']}); {s['retention_runs']} retention runs purged {s['purged']}; second half "
               f"{s['second_half_db_growth_mb']:+.1f} MB for {s['second_half_rows_added']:+d} rows → "
               f"{'grows with retained data only' if s['bounded'] else 'GROWING BEYOND RETAINED DATA'}")
-    print(f"server log: {log_path}" if log_path.exists() else "server log: removed with the data (kept on errors or with --keep)")
+    p = report.get("privacy")
+    if p:
+        print(f"privacy: {p['numbers_sent']} ID and mobile numbers sent in clear ({p['messages_with_numbers']} messages, "
+              f"{p['personal_sessions']} personal-data sessions); scanned {p['log_lines']} log lines, "
+              f"{p['rows_scanned']} rows ({p['values_scanned']} values, {p['tables']} tables) in {p['db_scans']} "
+              f"database scans, {p['files_scanned']} files raw; {p['bytes_scanned'] / 2**20:.1f} MB in "
+              f"{p['seconds']:.1f} s → " + (f"{p['hits_total']} IN CLEAR" if p["hits"] else "none in clear"))
+        for hit in p["hits"][:20]:
+            print(f"  {hit['where']}: {hit['number']} ({hit['what']})")
+        if p["hits_total"] > 20:
+            print(f"  ... and {p['hits_total'] - 20} more (the JSON report keeps {len(p['hits'])})")
+    print(f"server log: {log_path}" if log_path.exists() else
+          "server log: removed with the data (kept on errors, privacy hits or with --keep)")
 
 
 def main() -> None:
@@ -636,12 +883,18 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=90.0, help="seconds to let sessions finish at the end")
     parser.add_argument("--max-rss-growth-mb", type=float, default=40.0, help="the flatness verdict's bound")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--personal-every", type=int, default=30,
+                        help="every Nth session gives an ID number and phone (0: none); the privacy scan looks for them")
+    parser.add_argument("--no-scan-before-retention", dest="scan_before_retention", action="store_false",
+                        help="scan for numbers in clear only at the end, not also the rows each retention run deletes")
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (and the server log)")
     args = parser.parse_args()
     report = asyncio.run(run(args))
     if args.json:
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    if report["privacy"]["hits"]:
+        raise SystemExit(f"privacy scan: {report['privacy']['hits_total']} numbers residents sent found in clear")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ def test_short_soak_loses_nothing_and_stays_flat(tmp_path: Path, capsys: pytest.
     assert privacy["db_scans"] > 2, "before the retention runs, and at the end"
 
 
+@pytest.mark.logs_personal_data  # it plants clear numbers in a database for the scan to find
 def test_privacy_scan_finds_a_clear_number_and_passes_a_masked_one(tmp_path: Path) -> None:
     soak = _soak()
     numbers = {PHONE: "phone sent by resident 1", ID_NUMBER: "ID number sent by resident 1"}

@@ -51,6 +51,7 @@ COPY channels/ channels/
 COPY memory/ memory/
 COPY tools/ tools/
 COPY voice/ voice/
+COPY tongban/ tongban/
 
 # a regular (non-editable) install of the package and its runtime dependencies only
 RUN pip install --upgrade pip setuptools wheel \

@@ -24,14 +24,14 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlmodel import Session, col, select
 
-from agent.messages import Inbound, Intent, Reply, Transcript
-from memory.applications import ApplicantIn, ApplicationIn, add_application
-from memory.booking import BookingError, active_appointments, book, choose_slot
-from memory.models import Appointment, AppointmentStatus, Hall, Resident, ServiceItem, Slot
-from memory.pii import normalise_phone
-from memory.residents import Identity, resolve
-from memory.settings import MemorySettings
-from memory.store import Store
+from tongban.agent.messages import Inbound, Intent, Reply, Transcript
+from tongban.memory.applications import ApplicantIn, ApplicationIn, add_application
+from tongban.memory.booking import BookingError, active_appointments, book, choose_slot
+from tongban.memory.models import Appointment, AppointmentStatus, Hall, Resident, ServiceItem, Slot
+from tongban.memory.pii import normalise_phone
+from tongban.memory.residents import Identity, resolve
+from tongban.memory.settings import MemorySettings
+from tongban.memory.store import Store
 
 CST = dt.timezone(dt.timedelta(hours=8))
 DEFAULT_NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=CST)
@@ -716,7 +716,7 @@ def format_report(result: EvalResult) -> str:
 
 def factory_for(llm: bool) -> AgentFactory:
     """The real agent, imported late so that this module loads without it."""
-    from agent.service import make_agent, shared_index
+    from tongban.agent.service import make_agent, shared_index
 
     brain = "llm" if llm else "offline"
     shared: list[Any] = []

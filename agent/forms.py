@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.state import ConversationState
+from tongban.agent.state import ConversationState
 
 FORM_OFFER = "这个事项有申请表，我可以用您的实名信息先帮您填好，只问缺少的几项，回复“帮我填表”即可。"
 

@@ -12,14 +12,14 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agent import nodes
-from agent.routing import (
+from tongban.agent import nodes
+from tongban.agent.routing import (
     route_after_confirm,
     route_after_respond,
     route_after_tools,
     route_after_understand,
 )
-from agent.state import ConversationState
+from tongban.agent.state import ConversationState
 
 
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:

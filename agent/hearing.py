@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.brains.slots import classify_answer
-from agent.settings import get_agent_settings
-from agent.state import ConversationState, Turn
+from tongban.agent.brains.slots import classify_answer
+from tongban.agent.settings import get_agent_settings
+from tongban.agent.state import ConversationState, Turn
 
 ASK = "您是说“{text}”吗？"
 AGAIN = "好的，请您再说一遍，或者打字告诉我。"

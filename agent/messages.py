@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from memory.residents import Identity
+from tongban.memory.residents import Identity
 
 Intent = Literal[
     "service_lookup",

@@ -11,17 +11,17 @@ from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 
-from agent import hearing, questions
-from agent.brains.slots import classify_answer
-from agent.forms import FORM_OFFER, form_progress
-from agent.runtime import TurnRuntime
-from agent.sealing import masked_args, seal, unseal
-from agent.state import RESET, ConversationState
-from agent.toolbox import run_tool
-from memory import residents
-from memory.pii import mask_text
-from tools.confirmation import Confirmation
-from tools.life_events import offer_line, recommend
+from tongban.agent import hearing, questions
+from tongban.agent.brains.slots import classify_answer
+from tongban.agent.forms import FORM_OFFER, form_progress
+from tongban.agent.runtime import TurnRuntime
+from tongban.agent.sealing import masked_args, seal, unseal
+from tongban.agent.state import RESET, ConversationState
+from tongban.agent.toolbox import run_tool
+from tongban.memory import residents
+from tongban.memory.pii import mask_text
+from tongban.tools.confirmation import Confirmation
+from tongban.tools.life_events import offer_line, recommend
 
 HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
 PER_TURN_FOCUS = ("aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "declined",

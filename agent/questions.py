@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.state import ConversationState
-from memory import questions
-from memory.models import QuestionKind
+from tongban.agent.state import ConversationState
+from tongban.memory import questions
+from tongban.memory.models import QuestionKind
 
 
 def classify(state: ConversationState) -> tuple[QuestionKind, str | None] | None:

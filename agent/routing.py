@@ -6,7 +6,7 @@ from typing import Literal
 
 from langgraph.graph import END
 
-from agent.state import ConversationState
+from tongban.agent.state import ConversationState
 
 MAX_STEPS = 4
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.brains.base import Brain, BrainContext
-from agent.toolbox import ToolContext
+from tongban.agent.brains.base import Brain, BrainContext
+from tongban.agent.toolbox import ToolContext
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from memory.pii import Vault, mask_phone, mask_text
+from tongban.memory.pii import Vault, mask_phone, mask_text
 
 SEALED_KEYS = ("phone", "id_last4", "heard")
 PREFIX = "sealed:"

@@ -25,25 +25,25 @@ from langgraph.types import Command
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from agent.brains.base import Brain, BrainContext
-from agent.brains.naming import ItemTerms
-from agent.brains.offline import OfflineBrain
-from agent.brains.slots import SHANGHAI, HallRef, warm_up
-from agent.graph import build_graph
-from agent.messages import Inbound, Reply, ToolCall, clip_text
-from agent.metrics import HANDOFFS, TURN_SECONDS, TURNS
-from agent.runtime import TurnRuntime
-from agent.state import RESET
-from agent.toolbox import ToolContext
-from memory import transcripts
-from memory.checkpoints import AfterCommit, make_checkpointer
-from memory.db import is_postgres
-from memory.models import Hall, ServiceItem, TranscriptRole
-from memory.pii import mask_phone
-from memory.residents import resolve
-from memory.store import Store
-from tools.handoff import after_hours_notice, mark_notified, open_handoff
-from tools.services import ServiceIndex, catalog_fingerprint, get_index
+from tongban.agent.brains.base import Brain, BrainContext
+from tongban.agent.brains.naming import ItemTerms
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.brains.slots import SHANGHAI, HallRef, warm_up
+from tongban.agent.graph import build_graph
+from tongban.agent.messages import Inbound, Reply, ToolCall, clip_text
+from tongban.agent.metrics import HANDOFFS, TURN_SECONDS, TURNS
+from tongban.agent.runtime import TurnRuntime
+from tongban.agent.state import RESET
+from tongban.agent.toolbox import ToolContext
+from tongban.memory import transcripts
+from tongban.memory.checkpoints import AfterCommit, make_checkpointer
+from tongban.memory.db import is_postgres
+from tongban.memory.models import Hall, ServiceItem, TranscriptRole
+from tongban.memory.pii import mask_phone
+from tongban.memory.residents import resolve
+from tongban.memory.store import Store
+from tongban.tools.handoff import after_hours_notice, mark_notified, open_handoff
+from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +250,8 @@ def _status(status: str) -> str:
 def shared_index(store: Store) -> ServiceIndex:
     """One index for many stores holding the same catalog (evaluation cases), cached on disk
     beside the default database and keyed by catalog and model, so runs reuse it."""
-    from memory.settings import get_memory_settings
-    from tools.settings import ToolsSettings
+    from tongban.memory.settings import get_memory_settings
+    from tongban.tools.settings import ToolsSettings
 
     settings = ToolsSettings(index_dir=get_memory_settings().data_dir / "index")
     return ServiceIndex(store, settings, check_interval=float("inf"))
@@ -262,7 +262,7 @@ def make_agent(
 ) -> Agent:
     """The agent as configuration describes it (also what `tongban eval` builds per case)."""
     if brain == "llm":
-        from agent.brains.llm import LLMBrain
+        from tongban.agent.brains.llm import LLMBrain
 
         return Agent(store, brain=LLMBrain.from_settings(), fallback=OfflineBrain(), clock=clock, index=index)
     return Agent(store, clock=clock, index=index)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from memory.settings import TongbanSettings
+from tongban.memory.settings import TongbanSettings
 
 
 class AgentSettings(TongbanSettings):

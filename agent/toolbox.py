@@ -17,14 +17,14 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session, select
 
-from memory import forms as form_store
-from memory import residents
-from memory.booking import BookingError
-from memory.models import Hall, Resident, ServiceItem
-from memory.pii import InvalidIdentifier, Vault, mask_text, normalise_phone
-from tools import booking, forms, handoff, progress
-from tools.confirmation import Confirmation, NeedsConfirmation
-from tools.services import ServiceIndex, service_detail
+from tongban.memory import forms as form_store
+from tongban.memory import residents
+from tongban.memory.booking import BookingError
+from tongban.memory.models import Hall, Resident, ServiceItem
+from tongban.memory.pii import InvalidIdentifier, Vault, mask_text, normalise_phone
+from tongban.tools import booking, forms, handoff, progress
+from tongban.tools.confirmation import Confirmation, NeedsConfirmation
+from tongban.tools.services import ServiceIndex, service_detail
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
-from memory.booking import BookingError, book
-from memory.db import make_engine
-from memory.models import Resident, ServiceItem, Slot
-from memory.settings import MemorySettings
-from memory.store import Store
+from tongban.memory.booking import BookingError, book
+from tongban.memory.db import make_engine
+from tongban.memory.models import Resident, ServiceItem, Slot
+from tongban.memory.settings import MemorySettings
+from tongban.memory.store import Store
 
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 

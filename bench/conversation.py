@@ -16,13 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.evaluation import factory_for, run_eval
-from agent.messages import Inbound
-from agent.service import Agent, shared_index
-from memory.checkpoints import sqlite_checkpointer
-from memory.residents import Identity
-from memory.settings import MemorySettings
-from memory.store import Store
+from tongban.agent.evaluation import factory_for, run_eval
+from tongban.agent.messages import Inbound
+from tongban.agent.service import Agent, shared_index
+from tongban.memory.checkpoints import sqlite_checkpointer
+from tongban.memory.residents import Identity
+from tongban.memory.settings import MemorySettings
+from tongban.memory.store import Store
 
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 CONVERSATION = [

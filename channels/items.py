@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from channels import keys
-from tools.services import service_detail
+from tongban.channels import keys
+from tongban.tools.services import service_detail
 
 
 def setup(app: web.Application) -> None:

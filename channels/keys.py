@@ -5,11 +5,11 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from agent.service import Agent
-from channels.base import Deliveries
-from channels.ratelimit import Door
-from channels.settings import ChannelSettings
-from memory.store import Store
+from tongban.agent.service import Agent
+from tongban.channels.base import Deliveries
+from tongban.channels.ratelimit import Door
+from tongban.channels.settings import ChannelSettings
+from tongban.memory.store import Store
 
 SETTINGS = web.AppKey("settings", ChannelSettings)
 STORE = web.AppKey("store", Store)

@@ -14,9 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.messages import Inbound
-from channels import delivery, keys, mp_push, uploads
-from channels.chat_api import (
+from tongban.agent.messages import Inbound
+from tongban.channels import delivery, keys, mp_push, uploads
+from tongban.channels.chat_api import (
     BadInput,
     TooLarge,
     bad_input,
@@ -30,16 +30,16 @@ from channels.chat_api import (
     respond_to_voice,
     too_large,
 )
-from channels.delivery import NotDelivered
-from channels.mp_client import (
+from tongban.channels.delivery import NotDelivered
+from tongban.channels.mp_client import (
     INVALID_CODE,
     MiniProgramClient,
     NotConfigured,
     WeChatError,
     WeChatUnavailable,
 )
-from channels.tokens import InvalidToken, TokenSigner
-from memory.residents import resolve
+from tongban.channels.tokens import InvalidToken, TokenSigner
+from tongban.memory.residents import resolve
 
 log = logging.getLogger(__name__)
 

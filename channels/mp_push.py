@@ -19,12 +19,17 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.messages import Inbound
-from channels import keys
-from channels.base import send_reply
-from channels.chat_api import MAX_TEXT, error, reply_json
-from channels.mp_client import MiniProgramClient, NotConfigured, WeChatError, WeChatUnavailable
-from memory.inbound import accept, record_reply
+from tongban.agent.messages import Inbound
+from tongban.channels import keys
+from tongban.channels.base import send_reply
+from tongban.channels.chat_api import MAX_TEXT, error, reply_json
+from tongban.channels.mp_client import (
+    MiniProgramClient,
+    NotConfigured,
+    WeChatError,
+    WeChatUnavailable,
+)
+from tongban.memory.inbound import accept, record_reply
 
 log = logging.getLogger(__name__)
 

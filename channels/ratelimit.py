@@ -37,7 +37,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from prometheus_client import Counter
 
-from channels.settings import ChannelSettings
+from tongban.channels.settings import ChannelSettings
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def web_resident(request: web.Request) -> str | None:
     """The web chat's resident: the signed cookie's web id (none yet: the address alone counts)."""
-    from channels.tokens import InvalidToken
-    from channels.web import COOKIE, SIGNER
+    from tongban.channels.tokens import InvalidToken
+    from tongban.channels.web import COOKIE, SIGNER
 
     signer = request.app.get(SIGNER)
     try:
@@ -69,8 +69,8 @@ def web_resident(request: web.Request) -> str | None:
 
 def mp_resident(request: web.Request) -> str | None:
     """The mini-program's resident: the Bearer token's openid (the same bucket as its pushes)."""
-    from channels.miniprogram import SIGNER
-    from channels.tokens import InvalidToken
+    from tongban.channels.miniprogram import SIGNER
+    from tongban.channels.tokens import InvalidToken
 
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     signer = request.app.get(SIGNER)

@@ -15,16 +15,16 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from agent.service import Agent, make_agent
-from channels import keys
-from channels.base import Deliveries
-from channels.metrics import ack_timing
-from channels.ratelimit import Door
-from channels.settings import ChannelSettings, get_channel_settings
-from channels.unavailable import database_unavailable
-from channels.voice_setup import voice_context
-from memory.pii import mask_library_logs
-from memory.store import Store
+from tongban.agent.service import Agent, make_agent
+from tongban.channels import keys
+from tongban.channels.base import Deliveries
+from tongban.channels.metrics import ack_timing
+from tongban.channels.ratelimit import Door
+from tongban.channels.settings import ChannelSettings, get_channel_settings
+from tongban.channels.unavailable import database_unavailable
+from tongban.channels.voice_setup import voice_context
+from tongban.memory.pii import mask_library_logs
+from tongban.memory.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ def _channel_modules() -> list:  # type: ignore[type-arg]
     import importlib
 
     found = []
-    for name in ("channels.wechat_oa", "channels.miniprogram", "channels.web", "channels.sms", "channels.items",
-                 "channels.console", "channels.forms"):
+    for name in ("tongban.channels.wechat_oa", "tongban.channels.miniprogram", "tongban.channels.web", "tongban.channels.sms", "tongban.channels.items",
+                 "tongban.channels.console", "tongban.channels.forms"):
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from memory.settings import TongbanSettings
+from tongban.memory.settings import TongbanSettings
 
 
 class ChannelSettings(TongbanSettings):

@@ -19,19 +19,19 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from sqlmodel import Session, select
 
-from agent.service import Agent
-from channels import keys
-from channels.chat_api import error, json_reply, too_large
-from channels.console.outbox import HUB_POKE
-from memory import transcripts, uploads
-from memory.models import ServiceItem, TranscriptRole
-from memory.residents import identity_of, resolve
-from memory.store import Store
-from tools.handoff import open_handoff
-from tools.review.checks import Applicant
-from tools.review.ocr import PDF, UnreadableDocument, shared_engine, sniff
-from tools.review.review import item_summary, reply_text, review_file
-from tools.review.settings import get_review_settings
+from tongban.agent.service import Agent
+from tongban.channels import keys
+from tongban.channels.chat_api import error, json_reply, too_large
+from tongban.channels.console.outbox import HUB_POKE
+from tongban.memory import transcripts, uploads
+from tongban.memory.models import ServiceItem, TranscriptRole
+from tongban.memory.residents import identity_of, resolve
+from tongban.memory.store import Store
+from tongban.tools.handoff import open_handoff
+from tongban.tools.review.checks import Applicant
+from tongban.tools.review.ocr import PDF, UnreadableDocument, shared_engine, sniff
+from tongban.tools.review.review import item_summary, reply_text, review_file
+from tongban.tools.review.settings import get_review_settings
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from agent.messages import Transcript
+from tongban.agent.messages import Transcript
 
 Transcribe = Callable[[bytes, str], Awaitable[tuple[str, Transcript] | None]]
 

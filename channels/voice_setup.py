@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from agent.messages import Transcript
-from channels.voice_hook import VOICE, Transcribe
-from voice.settings import VoiceSettings
+from tongban.agent.messages import Transcript
+from tongban.channels.voice_hook import VOICE, Transcribe
+from tongban.voice.settings import VoiceSettings
 
 if TYPE_CHECKING:
-    from voice.pipeline import VoicePipeline
+    from tongban.voice.pipeline import VoicePipeline
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ async def voice_context(app: web.Application) -> AsyncIterator[None]:
     if not settings.enabled or app.get(VOICE) is not None:  # off, or a hook was injected
         yield
         return
-    from voice.factory import build_pipeline
+    from tongban.voice.factory import build_pipeline
 
     pipeline = build_pipeline(settings)
     await pipeline.warm()
@@ -41,8 +41,8 @@ async def voice_context(app: web.Application) -> AsyncIterator[None]:
 
 def make_transcribe(pipeline: VoicePipeline) -> Transcribe:
     """The hook's shape: None when nothing intelligible was heard (broken, too long, busy, silent)."""
-    from voice.audio import AudioError
-    from voice.pipeline import max_seconds_for
+    from tongban.voice.audio import AudioError
+    from tongban.voice.pipeline import max_seconds_for
 
     async def transcribe(audio: bytes, fmt: str) -> tuple[str, Transcript] | None:
         try:

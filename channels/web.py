@@ -14,9 +14,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from agent.messages import Inbound
-from channels import keys, uploads, web_live
-from channels.chat_api import (
+from tongban.agent.messages import Inbound
+from tongban.channels import keys, uploads, web_live
+from tongban.channels.chat_api import (
     BadInput,
     TooLarge,
     bad_input,
@@ -30,7 +30,7 @@ from channels.chat_api import (
     respond_to_voice,
     too_large,
 )
-from channels.tokens import InvalidToken, TokenSigner
+from tongban.channels.tokens import InvalidToken, TokenSigner
 
 STATIC = Path(__file__).with_name("static")
 COOKIE = "tongban_web"

@@ -20,9 +20,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from channels import delivery
-from channels.chat_api import error, same_origin
-from channels.delivery import NotDelivered
+from tongban.channels import delivery
+from tongban.channels.chat_api import error, same_origin
+from tongban.channels.delivery import NotDelivered
 
 log = logging.getLogger(__name__)
 

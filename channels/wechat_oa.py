@@ -37,13 +37,13 @@ from sqlmodel import col, select
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import create_reply
 
-from agent.messages import Inbound
-from channels import delivery, keys
-from channels.delivery import NotDelivered
-from channels.ratelimit import THROTTLED
-from channels.settings import ChannelSettings
-from channels.voice_hook import VOICE, transcriber
-from channels.wechat.api import (
+from tongban.agent.messages import Inbound
+from tongban.channels import delivery, keys
+from tongban.channels.delivery import NotDelivered
+from tongban.channels.ratelimit import THROTTLED
+from tongban.channels.settings import ChannelSettings
+from tongban.channels.voice_hook import VOICE, transcriber
+from tongban.channels.wechat.api import (
     CUSTOMER_SERVICE_WINDOW_S,
     UNDELIVERABLE,
     Client,
@@ -52,7 +52,7 @@ from channels.wechat.api import (
     redis_lock,
     token_storage,
 )
-from channels.wechat.content import (
+from tongban.channels.wechat.content import (
     FAILED,
     MENU,
     NOT_HEARD,
@@ -64,12 +64,19 @@ from channels.wechat.content import (
     message_key,
     render,
 )
-from channels.wechat.pacing import TurnGate
-from channels.wechat.security import Envelope, Malformed, Refused, parse_xml, read_message, verify
-from memory.db import is_postgres
-from memory.inbound import accept, committed_reply, mark, record_reply
-from memory.models import InboundMessage, InboundStatus, utcnow
-from memory.store import Store
+from tongban.channels.wechat.pacing import TurnGate
+from tongban.channels.wechat.security import (
+    Envelope,
+    Malformed,
+    Refused,
+    parse_xml,
+    read_message,
+    verify,
+)
+from tongban.memory.db import is_postgres
+from tongban.memory.inbound import accept, committed_reply, mark, record_reply
+from tongban.memory.models import InboundMessage, InboundStatus, utcnow
+from tongban.memory.store import Store
 
 __all__ = ["CLIENT", "VOICE", "WECHAT", "OfficialAccount", "setup"]
 

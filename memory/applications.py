@@ -10,8 +10,8 @@ from pydantic import BaseModel, field_validator
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from memory.models import Application, ApplicationEvent, Hall, ServiceItem
-from memory.pii import Vault, normalise_id_number, normalise_phone
+from tongban.memory.models import Application, ApplicationEvent, Hall, ServiceItem
+from tongban.memory.pii import Vault, normalise_id_number, normalise_phone
 
 RECEIPT_RE = re.compile(r"^GX\d{14}$")
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
-from memory.models import AuditLog, ProgressAttempt, Slot, utcnow
+from tongban.memory.models import AuditLog, ProgressAttempt, Slot, utcnow
 
 # high-volume or self-describing rows that are not audited one by one
 _SKIP = (AuditLog, Slot, ProgressAttempt)

@@ -17,8 +17,8 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from memory.calendar import day_status, next_open_days
-from memory.models import (
+from tongban.memory.calendar import day_status, next_open_days
+from tongban.memory.models import (
     Appointment,
     AppointmentStatus,
     Hall,

@@ -18,10 +18,17 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from memory import audit
-from memory.applications import ApplicationIn, UnknownReference, add_application
-from memory.models import Hall, HallItem, ServiceItem, ServiceItemBase, ServiceItemCreate, utcnow
-from memory.pii import InvalidIdentifier, Vault
+from tongban.memory import audit
+from tongban.memory.applications import ApplicationIn, UnknownReference, add_application
+from tongban.memory.models import (
+    Hall,
+    HallItem,
+    ServiceItem,
+    ServiceItemBase,
+    ServiceItemCreate,
+    utcnow,
+)
+from tongban.memory.pii import InvalidIdentifier, Vault
 
 # list-valued columns, written to CSV as JSON (nested) or joined with | (flat)
 _NESTED = ("materials", "faqs", "form_fields")

@@ -18,7 +18,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from sqlalchemy.engine import make_url
 
-from memory.settings import MemorySettings
+from tongban.memory.settings import MemorySettings
 
 
 def make_checkpointer(settings: MemorySettings) -> BaseCheckpointSaver:

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
-from memory import audit
+from tongban.memory import audit
 
 
 def normalise_url(url: str) -> str:

@@ -16,9 +16,9 @@ import secrets
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from memory import residents
-from memory.models import FormFill, FormFillStatus, Resident, utcnow
-from memory.pii import Vault
+from tongban.memory import residents
+from tongban.memory.models import FormFill, FormFillStatus, Resident, utcnow
+from tongban.memory.pii import Vault
 
 REMEMBERED = "form_values"  # the sealed key in Resident.memory
 

@@ -7,8 +7,14 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from memory.models import InboundMessage, InboundStatus, TranscriptMessage, TranscriptRole, utcnow
-from memory.pii import Vault
+from tongban.memory.models import (
+    InboundMessage,
+    InboundStatus,
+    TranscriptMessage,
+    TranscriptRole,
+    utcnow,
+)
+from tongban.memory.pii import Vault
 
 
 def accept(

@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from memory import audit
-from memory.catalog import ImportReport
-from memory.models import LifeEvent, LifeEventCreate, ServiceItem, utcnow
+from tongban.memory import audit
+from tongban.memory.catalog import ImportReport
+from tongban.memory.models import LifeEvent, LifeEventCreate, ServiceItem, utcnow
 
 
 def upsert_life_event(session: Session, event_in: LifeEventCreate) -> LifeEvent:

@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from memory.models import (
+from tongban.memory.models import (
     Application,
     ApplicationEvent,
     Hall,
@@ -23,7 +23,7 @@ from memory.models import (
     Resident,
     ServiceItem,
 )
-from memory.pii import Vault
+from tongban.memory.pii import Vault
 
 MAX_FAILURES = 5
 WINDOW = dt.timedelta(minutes=15)

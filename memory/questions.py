@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from memory import audit
-from memory.models import QuestionKind, QuestionLog, ServiceItem, utcnow
-from memory.pii import Vault, mask_text
+from tongban.memory import audit
+from tongban.memory.models import QuestionKind, QuestionLog, ServiceItem, utcnow
+from tongban.memory.pii import Vault, mask_text
 
 UNPLACED = (QuestionKind.LOW_CONFIDENCE, QuestionKind.REPHRASED, QuestionKind.ASKED_PERSON)
 

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from sqlmodel import Session, select
 
-from memory import uploads
-from memory.models import Resident, utcnow
-from memory.pii import (
+from tongban.memory import uploads
+from tongban.memory.models import Resident, utcnow
+from tongban.memory.pii import (
     Vault,
     mask_id_number,
     mask_name,

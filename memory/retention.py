@@ -16,9 +16,9 @@ from pathlib import Path
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from memory import audit, forms, uploads
-from memory.models import InboundMessage, QuestionLog, TranscriptMessage
-from memory.transcripts import audio_dir
+from tongban.memory import audit, forms, uploads
+from tongban.memory.models import InboundMessage, QuestionLog, TranscriptMessage
+from tongban.memory.transcripts import audio_dir
 
 
 @dataclass

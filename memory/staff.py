@@ -18,8 +18,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 from sqlmodel import Session, col, func, select
 
-from memory import audit
-from memory.models import AuditLog, StaffAccount, StaffRole, StaffSession, utcnow
+from tongban.memory import audit
+from tongban.memory.models import AuditLog, StaffAccount, StaffRole, StaffSession, utcnow
 
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("tongban-no-such-user")  # unknown names cost as much as wrong passwords

@@ -11,11 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from memory import migrate
-from memory.db import make_engine, session_scope
-from memory.demo import load_demo
-from memory.pii import Vault, vault_for
-from memory.settings import MemorySettings, get_memory_settings
+from tongban.memory import migrate
+from tongban.memory.db import make_engine, session_scope
+from tongban.memory.demo import load_demo
+from tongban.memory.pii import Vault, vault_for
+from tongban.memory.settings import MemorySettings, get_memory_settings
 
 
 @dataclass

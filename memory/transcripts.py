@@ -15,8 +15,8 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from memory.models import TranscriptMessage, TranscriptRole, utcnow
-from memory.pii import Vault
+from tongban.memory.models import TranscriptMessage, TranscriptRole, utcnow
+from tongban.memory.pii import Vault
 
 _AUDIO_REF = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{2,5}")
 

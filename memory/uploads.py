@@ -17,9 +17,9 @@ from sqlalchemy import delete
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, or_, select
 
-from memory.models import Upload, utcnow
-from memory.pii import Vault
-from memory.settings import TongbanSettings
+from tongban.memory.models import Upload, utcnow
+from tongban.memory.pii import Vault
+from tongban.memory.settings import TongbanSettings
 
 
 class UploadSettings(TongbanSettings):

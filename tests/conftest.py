@@ -20,15 +20,15 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from memory.db import make_engine
-from memory.settings import MemorySettings
-from memory.store import Store
 from tests.privacy_watch import (  # noqa: F401  (hooks: the suite-wide privacy scan of the logs)
     pytest_configure,
     pytest_runtest_protocol,
     pytest_sessionfinish,
     pytest_terminal_summary,
 )
+from tongban.memory.db import make_engine
+from tongban.memory.settings import MemorySettings
+from tongban.memory.store import Store
 
 TODAY = dt.date(2026, 11, 24)
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -96,8 +96,8 @@ def any_store(request: pytest.FixtureRequest) -> Store:
 @pytest.fixture(scope="session")
 def service_index(template_db: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One retrieval index over the demo catalog for the whole session (built once)."""
-    from tools.services import ServiceIndex
-    from tools.settings import ToolsSettings
+    from tongban.tools.services import ServiceIndex
+    from tongban.tools.settings import ToolsSettings
 
     directory = tmp_path_factory.mktemp("index")
     path = directory / "tongban.db"

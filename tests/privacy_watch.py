@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from memory.pii import PiiMaskingFilter, is_valid_id_number
+from tongban.memory.pii import PiiMaskingFilter, is_valid_id_number
 
 _ID = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[\dXx](?![0-9A-Za-z])")
 _PHONE = re.compile(r"(?<![0-9])(?:\+?86)?1[3-9]\d{9}(?![0-9])")

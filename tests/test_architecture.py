@@ -20,10 +20,16 @@ def _imports(path: Path) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
+            found.update(_layer(alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
+            found.add(_layer(node.module))
     return found
+
+
+def _layer(module: str) -> str:
+    """`tongban.agent.service` → `agent`; anything else → its top-level name."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "tongban" and len(parts) > 1 else parts[0]
 
 
 def test_layers_import_only_downwards() -> None:

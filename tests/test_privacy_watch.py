@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from memory.pii import PiiMaskingFilter
 from tests.privacy_watch import Watch, personal_data_in
+from tongban.memory.pii import PiiMaskingFilter
 
 
 @pytest.mark.parametrize(("line", "found"), [

@@ -22,7 +22,7 @@ from types import ModuleType
 
 import pytest
 
-from memory.pii import is_valid_id_number, mask_text, normalise_phone
+from tongban.memory.pii import is_valid_id_number, mask_text, normalise_phone
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_RSS_GROWTH_MB = 40.0

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from memory.booking import BookingError, active_appointments, book, cancel, choose_slot
-from memory.models import Appointment, Hall, ServiceItem, Slot
-from tools.confirmation import Confirmation, NeedsConfirmation
+from tongban.memory.booking import BookingError, active_appointments, book, cancel, choose_slot
+from tongban.memory.models import Appointment, Hall, ServiceItem, Slot
+from tongban.tools.confirmation import Confirmation, NeedsConfirmation
 
 WEEKDAYS = "一二三四五六日"
 

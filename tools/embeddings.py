@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 import numpy as np
 
-from tools.settings import ToolsSettings
+from tongban.tools.settings import ToolsSettings
 
 BATCH = 64
 

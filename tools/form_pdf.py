@@ -23,8 +23,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from memory.models import FormField
-from memory.settings import TongbanSettings
+from tongban.memory.models import FormField
+from tongban.memory.settings import TongbanSettings
 
 DEFAULT_FONTS = (
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),  # Debian/Ubuntu: fonts-wqy-zenhei

@@ -23,9 +23,9 @@ from rapidfuzz import fuzz
 from sqlmodel import Session, select
 from stdnum import luhn
 
-from memory import forms
-from memory.models import FormField, FormFill, Resident, ServiceItem
-from memory.pii import (
+from tongban.memory import forms
+from tongban.memory.models import FormField, FormFill, Resident, ServiceItem
+from tongban.memory.pii import (
     InvalidIdentifier,
     Vault,
     mask_id_number,
@@ -34,7 +34,7 @@ from memory.pii import (
     normalise_id_number,
     normalise_phone,
 )
-from memory.residents import identity_of
+from tongban.memory.residents import identity_of
 
 with contextlib.redirect_stdout(io.StringIO()):  # jionlp prints a banner on import
     import jionlp as jio
@@ -254,7 +254,7 @@ def mask_value(f: FormField, value: str) -> str:
 
 def pdf_of(session: Session, vault: Vault, fill: FormFill) -> bytes:
     """The printable form of a confirmed fill (clear values: for its owner or the staff holding it)."""
-    from tools import form_pdf  # reportlab loads only when a form is printed
+    from tongban.tools import form_pdf  # reportlab loads only when a form is printed
 
     item = item_with_form(session, fill.item_code)
     values = forms.values_of(fill, vault)

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from memory.calendar import is_open, next_open_days
-from memory.models import Handoff, HandoffStatus, utcnow
+from tongban.memory.calendar import is_open, next_open_days
+from tongban.memory.models import Handoff, HandoffStatus, utcnow
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 STAFFED = ((dt.time(9, 0), dt.time(12, 0)), (dt.time(14, 30), dt.time(17, 30)))

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 from sqlmodel import Session, col, select
 
-from memory.models import Appointment, AppointmentStatus, LifeEvent, Resident, ServiceItem
-from memory.progress import applications_of
+from tongban.memory.models import Appointment, AppointmentStatus, LifeEvent, Resident, ServiceItem
+from tongban.memory.progress import applications_of
 
 MAX_OFFERS = 3
 

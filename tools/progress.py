@@ -6,9 +6,15 @@ import datetime as dt
 
 from sqlmodel import Session
 
-from memory.models import Resident
-from memory.pii import Vault
-from memory.progress import Outcome, ProgressResult, ProgressView, applications_of, query_progress
+from tongban.memory.models import Resident
+from tongban.memory.pii import Vault
+from tongban.memory.progress import (
+    Outcome,
+    ProgressResult,
+    ProgressView,
+    applications_of,
+    query_progress,
+)
 
 __all__ = ["Outcome", "ProgressResult", "ProgressView", "check_progress", "my_applications"]
 

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from tools.embeddings import Embedder
-from tools.lexical import LexicalIndex
-from tools.text import clean, normalise, pinyin_grams, shared_tokenizer
-from tools.vectors import Kind, VectorStore, index_kind
+from tongban.tools.embeddings import Embedder
+from tongban.tools.lexical import LexicalIndex
+from tongban.tools.text import clean, normalise, pinyin_grams, shared_tokenizer
+from tongban.tools.vectors import Kind, VectorStore, index_kind
 
 # bump when passages, tokenisation or the stored layout change: old indexes are rebuilt
 INDEX_VERSION = 1

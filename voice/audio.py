@@ -179,7 +179,7 @@ def _ffmpeg(audio: bytes, max_seconds: float) -> bytes:
 
 def _silk(audio: bytes, max_seconds: float) -> bytes:
     """pysilk in a child process: a malformed file may abort the decoder, never this server."""
-    command = [sys.executable, "-m", "voice._silk", str(RATE), str(_cap(max_seconds))]
+    command = [sys.executable, "-m", "tongban.voice._silk", str(RATE), str(_cap(max_seconds))]
     return _run(command, "silk", max_seconds, stdin=audio)
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from voice.audio import missing_tools
-from voice.pipeline import VoicePipeline
-from voice.recognizer import FunASRRecognizer, Recognizer, RoutedRecognizer, VoiceConfigError
-from voice.runtime import RuntimeRecognizer
-from voice.settings import VoiceSettings
+from tongban.voice.audio import missing_tools
+from tongban.voice.pipeline import VoicePipeline
+from tongban.voice.recognizer import (
+    FunASRRecognizer,
+    Recognizer,
+    RoutedRecognizer,
+    VoiceConfigError,
+)
+from tongban.voice.runtime import RuntimeRecognizer
+from tongban.voice.settings import VoiceSettings
 
 
 def build_recognizer(settings: VoiceSettings) -> Recognizer:

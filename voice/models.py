@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from voice.recognizer import INSTALL_HINT, FunASRRecognizer, VoiceConfigError
+from tongban.voice.recognizer import INSTALL_HINT, FunASRRecognizer, VoiceConfigError
 
 log = logging.getLogger(__name__)
 

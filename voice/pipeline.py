@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 from prometheus_client import Counter, Histogram
 
-from voice.audio import MINIPROGRAM_MAX_SECONDS, OA_MAX_SECONDS, RATE, AudioError, decode
-from voice.recognizer import RecognitionError, Recognizer
+from tongban.voice.audio import MINIPROGRAM_MAX_SECONDS, OA_MAX_SECONDS, RATE, AudioError, decode
+from tongban.voice.recognizer import RecognitionError, Recognizer
 
 log = logging.getLogger(__name__)
 

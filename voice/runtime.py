@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from voice.recognizer import Heard, RecognitionError, heuristic_confidence, parse_rich
+from tongban.voice.recognizer import Heard, RecognitionError, heuristic_confidence, parse_rich
 
 CHUNK_BYTES = 1920  # 60 ms of 16 kHz PCM, what the reference client sends per message
 BYTES_PER_SECOND = 32000

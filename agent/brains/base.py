@@ -6,10 +6,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent.brains.naming import ItemTerms
-from agent.brains.slots import HallRef
-from agent.state import ConversationState
-from tools.services import ServiceIndex
+from tongban.agent.brains.naming import ItemTerms
+from tongban.agent.brains.slots import HallRef
+from tongban.agent.state import ConversationState
+from tongban.tools.services import ServiceIndex
 
 
 @dataclass

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.brains.base import BrainContext
-from agent.state import ConversationState
+from tongban.agent.brains.base import BrainContext
+from tongban.agent.state import ConversationState
 
 # channels whose residents have no browser identity to open /forms/… with (no cookie, no token)
 BROWSERLESS = ("wechat", "sms")

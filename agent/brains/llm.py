@@ -19,13 +19,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from agent.brains.base import BrainContext
-from agent.brains.offline import OfflineBrain
-from agent.brains.prompts import ELDERLY, SYSTEM
-from agent.metrics import LLM_FALLBACKS
-from agent.state import ConversationState
-from agent.toolbox import TOOLS
-from memory.pii import mask_text
+from tongban.agent.brains.base import BrainContext
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.brains.prompts import ELDERLY, SYSTEM
+from tongban.agent.metrics import LLM_FALLBACKS
+from tongban.agent.state import ConversationState
+from tongban.agent.toolbox import TOOLS
+from tongban.memory.pii import mask_text
 
 # the model may only ask for reads and for writes the gates protect; progress and erasure
 # are decided by the offline brain, which holds the unmasked factors
@@ -68,7 +68,7 @@ class LLMBrain:
 
     @classmethod
     def from_settings(cls) -> LLMBrain:
-        from agent.brains.models import chat_model_from_settings
+        from tongban.agent.brains.models import chat_model_from_settings
 
         return cls(chat_model_from_settings())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.language_models import BaseChatModel
 
-from agent.settings import AgentSettings, get_agent_settings
+from tongban.agent.settings import AgentSettings, get_agent_settings
 
 
 def chat_model_from_settings(settings: AgentSettings | None = None) -> BaseChatModel:

@@ -12,10 +12,10 @@ import re
 import unicodedata
 from typing import Any
 
-from agent.brains import replies
-from agent.brains.base import BrainContext
-from agent.brains.intents import cues
-from agent.brains.slots import (
+from tongban.agent.brains import replies
+from tongban.agent.brains.base import BrainContext
+from tongban.agent.brains.intents import cues
+from tongban.agent.brains.slots import (
     HallRef,
     extract_id_last4,
     extract_phone,
@@ -24,9 +24,9 @@ from agent.brains.slots import (
     match_hall,
     normalise,
 )
-from agent.state import ConversationState
-from tools.forms import SKIP
-from tools.retrieval import Hit
+from tongban.agent.state import ConversationState
+from tongban.tools.forms import SKIP
+from tongban.tools.retrieval import Hit
 
 ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))

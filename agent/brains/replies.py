@@ -12,9 +12,9 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from agent.brains.base import BrainContext
-from agent.brains.form_replies import compose_form, confirm_text
-from agent.state import ConversationState
+from tongban.agent.brains.base import BrainContext
+from tongban.agent.brains.form_replies import compose_form, confirm_text
+from tongban.agent.state import ConversationState
 
 CAPABILITIES = "我可以帮您：查询办事指南（材料、流程、收费、时限、办理地点），预约办事大厅，查询办件进度，或转接人工服务。"
 WEEKDAYS = "一二三四五六日"

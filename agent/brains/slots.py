@@ -24,7 +24,7 @@ import opencc
 from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz
 
-from memory.pii import InvalidIdentifier, normalise_id_number, normalise_phone
+from tongban.memory.pii import InvalidIdentifier, normalise_id_number, normalise_phone
 
 with contextlib.redirect_stdout(io.StringIO()):  # jionlp prints a banner on import
     import jionlp as jio

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from channels.console import api, auth, live, questions
-from channels.console.outbox import HUB_POKE
-from channels.console.settings import ConsoleSettings
+from tongban.channels.console import api, auth, live, questions
+from tongban.channels.console.outbox import HUB_POKE
+from tongban.channels.console.settings import ConsoleSettings
 
 STATIC = Path(__file__).with_name("static")
 PAGE_HEADERS = {

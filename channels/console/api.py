@@ -17,16 +17,16 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import Session, col, select
 
-from channels import keys
-from channels.chat_api import MAX_TEXT, BadInput, TooLarge, error, json_reply, read_json
-from channels.console import outbox
-from channels.console.auth import STAFF, actor
-from channels.console.cards import card, focus_of, line, masker, revealed, status_of
-from memory import audit, transcripts, uploads
-from memory.models import Handoff, HandoffStatus, Resident, TranscriptMessage
-from memory.residents import Identity, identity_of
-from memory.staff import StaffView
-from tools import handoff as handoffs
+from tongban.channels import keys
+from tongban.channels.chat_api import MAX_TEXT, BadInput, TooLarge, error, json_reply, read_json
+from tongban.channels.console import outbox
+from tongban.channels.console.auth import STAFF, actor
+from tongban.channels.console.cards import card, focus_of, line, masker, revealed, status_of
+from tongban.memory import audit, transcripts, uploads
+from tongban.memory.models import Handoff, HandoffStatus, Resident, TranscriptMessage
+from tongban.memory.residents import Identity, identity_of
+from tongban.memory.staff import StaffView
+from tongban.tools import handoff as handoffs
 
 SHANGHAI = handoffs.SHANGHAI
 _AUDIO_TYPES = {"webm": "audio/webm", "ogg": "audio/ogg", "mp3": "audio/mpeg", "wav": "audio/wav",

@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from channels import keys
-from channels.chat_api import BadInput, TooLarge, error, json_reply, read_json, same_origin
-from channels.console.settings import ConsoleSettings
-from channels.ratelimit import refusal
-from memory import audit, staff
-from memory.models import utcnow
-from memory.staff import StaffView
+from tongban.channels import keys
+from tongban.channels.chat_api import BadInput, TooLarge, error, json_reply, read_json, same_origin
+from tongban.channels.console.settings import ConsoleSettings
+from tongban.channels.ratelimit import refusal
+from tongban.memory import audit, staff
+from tongban.memory.models import utcnow
+from tongban.memory.staff import StaffView
 
 COOKIE = "tongban_console"
 CONSOLE_SETTINGS = web.AppKey("console_settings", ConsoleSettings)

@@ -13,13 +13,21 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from agent.service import Agent
-from memory import uploads
-from memory.models import FormFill, FormFillStatus, Hall, Handoff, Resident, ServiceItem, utcnow
-from memory.pii import Vault, mask_id_number, mask_name, mask_phone, mask_text
-from memory.residents import Identity, identity_of
-from memory.transcripts import Entry
-from tools.review.review import summarise
+from tongban.agent.service import Agent
+from tongban.memory import uploads
+from tongban.memory.models import (
+    FormFill,
+    FormFillStatus,
+    Hall,
+    Handoff,
+    Resident,
+    ServiceItem,
+    utcnow,
+)
+from tongban.memory.pii import Vault, mask_id_number, mask_name, mask_phone, mask_text
+from tongban.memory.residents import Identity, identity_of
+from tongban.memory.transcripts import Entry
+from tongban.tools.review.review import summarise
 
 _GIVEN = ("hall", "date", "period", "time", "receipt_no")  # shown as the resident gave them
 _ROLES_SHOWN = {"resident": "居民", "bot": "智能助手", "staff": "工作人员", "note": "内部备注", "system": "系统通知"}

@@ -11,13 +11,13 @@ from typing import Annotated
 
 import typer
 
-from memory.models import StaffRole
+from tongban.memory.models import StaffRole
 
 staff_app = typer.Typer(help="Staff console accounts", no_args_is_help=True)
 
 
 def _store():  # type: ignore[no-untyped-def]
-    from memory.store import Store
+    from tongban.memory.store import Store
 
     try:
         return Store.from_settings()
@@ -36,7 +36,7 @@ def add(
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
 ) -> None:
     """Create a console account."""
-    from memory import staff
+    from tongban.memory import staff
 
     if role not in (StaffRole.STAFF, StaffRole.SUPERVISOR):
         typer.secho("--role 只能是 staff 或 supervisor", fg=typer.colors.RED, err=True)
@@ -61,7 +61,7 @@ def add(
 @staff_app.command("deactivate")
 def deactivate(username: Annotated[str, typer.Argument()]) -> None:
     """Disable an account; its open sessions end at once."""
-    from memory import staff
+    from tongban.memory import staff
 
     store = _store()
     with store.session(actor="cli:staff") as session:

@@ -20,16 +20,16 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from sqlmodel import col, select
 
-from channels import keys
-from channels.chat_api import error, same_origin
-from channels.console import outbox
-from channels.console.auth import current_staff, settings_of
-from channels.console.cards import line, masker
-from memory import transcripts
-from memory.models import Handoff, HandoffStatus, Resident, utcnow
-from memory.residents import Identity, identity_of
-from memory.staff import StaffView
-from tools.handoff import UNCLAIMED_NOTICE, mark_notified, staffed, unclaimed
+from tongban.channels import keys
+from tongban.channels.chat_api import error, same_origin
+from tongban.channels.console import outbox
+from tongban.channels.console.auth import current_staff, settings_of
+from tongban.channels.console.cards import line, masker
+from tongban.memory import transcripts
+from tongban.memory.models import Handoff, HandoffStatus, Resident, utcnow
+from tongban.memory.residents import Identity, identity_of
+from tongban.memory.staff import StaffView
+from tongban.tools.handoff import UNCLAIMED_NOTICE, mark_notified, staffed, unclaimed
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from channels import delivery, keys
-from channels.console.cards import line, masker
-from memory import transcripts
-from memory.models import Handoff, Resident
-from memory.residents import Identity, identity_of
+from tongban.channels import delivery, keys
+from tongban.channels.console.cards import line, masker
+from tongban.memory import transcripts
+from tongban.memory.models import Handoff, Resident
+from tongban.memory.residents import Identity, identity_of
 
 HUB_POKE = web.AppKey("console_poke", object)  # a callable that wakes the live hub
 

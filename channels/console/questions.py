@@ -13,12 +13,12 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import select
 
-from channels import keys
-from channels.chat_api import BadInput, TooLarge, error, json_reply, read_json
-from channels.console.auth import STAFF, actor
-from memory import questions
-from memory.models import ServiceItem
-from tools.handoff import SHANGHAI
+from tongban.channels import keys
+from tongban.channels.chat_api import BadInput, TooLarge, error, json_reply, read_json
+from tongban.channels.console.auth import STAFF, actor
+from tongban.memory import questions
+from tongban.memory.models import ServiceItem
+from tongban.tools.handoff import SHANGHAI
 
 
 async def report(request: web.Request) -> web.StreamResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from memory.settings import TongbanSettings
+from tongban.memory.settings import TongbanSettings
 
 DEFAULT_CANNED = [
     "您好，我是政务服务中心工作人员，请问有什么可以帮您？",

@@ -6,7 +6,7 @@ sending number is their identity (proven by the network). See `channel.py` for t
 
 from __future__ import annotations
 
-from channels.sms.channel import SMS, SMS_SETTINGS, SmsChannel, setup
-from channels.sms.settings import SmsSettings, get_sms_settings
+from tongban.channels.sms.channel import SMS, SMS_SETTINGS, SmsChannel, setup
+from tongban.channels.sms.settings import SmsSettings, get_sms_settings
 
 __all__ = ["SMS", "SMS_SETTINGS", "SmsChannel", "SmsSettings", "get_sms_settings", "setup"]

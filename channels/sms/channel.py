@@ -26,14 +26,14 @@ from typing import Any, TypeVar
 from aiohttp import web
 from sqlmodel import Session, col, select
 
-from agent.messages import Inbound
-from channels import delivery, keys
-from channels.sms.compose import Choice, choose
-from channels.sms.menu import interpret
-from channels.sms.senders import Sender, Sent, make_sender
-from channels.sms.settings import SmsSettings, get_sms_settings
-from channels.sms.templates import Rendered, Template, TemplateError, registry, render
-from channels.sms.wire import (
+from tongban.agent.messages import Inbound
+from tongban.channels import delivery, keys
+from tongban.channels.sms.compose import Choice, choose
+from tongban.channels.sms.menu import interpret
+from tongban.channels.sms.senders import Sender, Sent, make_sender
+from tongban.channels.sms.settings import SmsSettings, get_sms_settings
+from tongban.channels.sms.templates import Rendered, Template, TemplateError, registry, render
+from tongban.channels.sms.wire import (
     SHANGHAI,
     TOKEN_HEADER,
     Incoming,
@@ -42,11 +42,11 @@ from channels.sms.wire import (
     parse_aliyun,
     parse_tencent,
 )
-from memory.inbound import accept, mark, record_reply
-from memory.models import InboundMessage, InboundStatus
-from memory.pii import mask_phone
-from memory.residents import Identity
-from memory.store import Store
+from tongban.memory.inbound import accept, mark, record_reply
+from tongban.memory.models import InboundMessage, InboundStatus
+from tongban.memory.pii import mask_phone
+from tongban.memory.residents import Identity
+from tongban.memory.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from agent.messages import Reply, ToolCall
+from tongban.agent.messages import Reply, ToolCall
 
 WEEKDAYS = "一二三四五六日"
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from channels.sms.settings import SmsSettings
-from channels.sms.templates import Rendered
-from memory.pii import mask_phone
+from tongban.channels.sms.settings import SmsSettings
+from tongban.channels.sms.templates import Rendered
+from tongban.memory.pii import mask_phone
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from memory.settings import TongbanSettings
+from tongban.memory.settings import TongbanSettings
 
 Provider = Literal["console", "aliyun", "tencent"]
 

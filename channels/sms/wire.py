@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from channels.sms.settings import SmsSettings
-from memory.pii import InvalidIdentifier, normalise_phone
+from tongban.channels.sms.settings import SmsSettings
+from tongban.memory.pii import InvalidIdentifier, normalise_phone
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOKEN_HEADER = "X-Tongban-Token"

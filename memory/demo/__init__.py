@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from memory import audit
-from memory.applications import add_application
-from memory.calendar import is_open
-from memory.catalog import link_hall, upsert_item
-from memory.life_events import upsert_life_event
-from memory.models import (
+from tongban.memory import audit
+from tongban.memory.applications import add_application
+from tongban.memory.calendar import is_open
+from tongban.memory.catalog import link_hall, upsert_item
+from tongban.memory.life_events import upsert_life_event
+from tongban.memory.models import (
     Hall,
     HallBase,
     LifeEventCreate,
@@ -28,7 +28,7 @@ from memory.models import (
     ServiceItemCreate,
     Slot,
 )
-from memory.pii import Vault
+from tongban.memory.pii import Vault
 
 SLOT_MINUTES = 30
 

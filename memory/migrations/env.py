@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import memory.models  # noqa: F401  (registers the tables)
+import tongban.memory.models  # noqa: F401  (registers the tables)
 
 target_metadata = SQLModel.metadata
 
@@ -13,7 +13,7 @@ target_metadata = SQLModel.metadata
 def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
-        from memory.db import make_engine
+        from tongban.memory.db import make_engine
 
         engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
         with engine.begin() as connection:

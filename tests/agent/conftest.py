@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.brains.base import Brain
-from agent.messages import Inbound, Reply
-from agent.service import Agent
-from memory.residents import Identity
-from memory.store import Store
 from tests.conftest import NOW
+from tongban.agent.brains.base import Brain
+from tongban.agent.messages import Inbound, Reply
+from tongban.agent.service import Agent
+from tongban.memory.residents import Identity
+from tongban.memory.store import Store
 
 TESTER = Identity(name="测试用户", phone="13800000000", id_number="450102199001011231")
 
@@ -32,7 +32,7 @@ class Chat:
 @pytest.fixture
 def make_agent(store: Store, service_index) -> Callable[..., Agent]:  # type: ignore[no-untyped-def]
     def make(brain: Brain | None = None, fallback: Brain | None = None) -> Agent:
-        from memory.checkpoints import sqlite_checkpointer
+        from tongban.memory.checkpoints import sqlite_checkpointer
 
         return Agent(store, brain=brain, fallback=fallback, clock=lambda: NOW, index=service_index,
                      checkpointer=sqlite_checkpointer(":memory:"))

@@ -6,13 +6,13 @@ import asyncio
 
 from sqlmodel import select
 
-from agent.messages import Inbound
-from agent.service import Agent
-from memory.applications import add_application
-from memory.models import Appointment, AppointmentStatus, Handoff, Resident
-from memory.store import Store
 from tests.agent.conftest import Chat
 from tests.conftest import NOW
+from tongban.agent.messages import Inbound
+from tongban.agent.service import Agent
+from tongban.memory.applications import add_application
+from tongban.memory.models import Appointment, AppointmentStatus, Handoff, Resident
+from tongban.memory.store import Store
 
 
 def appointments(store: Store) -> list[Appointment]:

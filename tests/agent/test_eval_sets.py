@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.evaluation import format_report, run_eval
-from agent.service import make_agent
 from tests.conftest import SHARED
+from tongban.agent.evaluation import format_report, run_eval
+from tongban.agent.service import make_agent
 
 HERE = Path(__file__).parent
 

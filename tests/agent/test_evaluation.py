@@ -14,20 +14,20 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from agent import evaluation
-from agent.evaluation import (
+from tests.conftest import SHARED
+from tongban.agent import evaluation
+from tongban.agent.evaluation import (
     Templates,
     format_report,
     load_cases,
     main_cli,
     run_eval,
 )
-from agent.messages import Inbound, Reply, ToolCall, Transcript
-from memory.booking import active_appointments, book, cancel, choose_slot
-from memory.models import Application, Hall, Resident, ServiceItem
-from memory.residents import resolve
-from memory.store import Store
-from tests.conftest import SHARED
+from tongban.agent.messages import Inbound, Reply, ToolCall, Transcript
+from tongban.memory.booking import active_appointments, book, cancel, choose_slot
+from tongban.memory.models import Application, Hall, Resident, ServiceItem
+from tongban.memory.residents import resolve
+from tongban.memory.store import Store
 
 CST = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=CST)
@@ -680,10 +680,10 @@ def fake_service(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         calls.append({"brain": brain, "now": clock()})
         return ScriptedAgent(store, clock(), {"你好": says("您好", intent="chitchat")})
 
-    module = types.ModuleType("agent.service")
+    module = types.ModuleType("tongban.agent.service")
     module.make_agent = make_agent  # type: ignore[attr-defined]
     module.shared_index = lambda store: None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "agent.service", module)
+    monkeypatch.setitem(sys.modules, "tongban.agent.service", module)
     return calls
 
 

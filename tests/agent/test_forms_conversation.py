@@ -8,16 +8,16 @@ from collections.abc import Callable
 
 from sqlmodel import select
 
-from agent.brains.llm import LLMBrain
-from agent.brains.offline import OfflineBrain
-from agent.messages import Reply
-from agent.service import Agent
-from memory import forms as form_store
-from memory.models import FormFill, FormFillStatus, Resident
-from memory.store import Store
 from tests.agent.conftest import Chat
 from tests.fakes import ScriptedChatModel, call
-from tools.forms import pdf_of
+from tongban.agent.brains.llm import LLMBrain
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.messages import Reply
+from tongban.agent.service import Agent
+from tongban.memory import forms as form_store
+from tongban.memory.models import FormFill, FormFillStatus, Resident
+from tongban.memory.store import Store
+from tongban.tools.forms import pdf_of
 
 CARD = "6222021001123456789"
 RENT_ANSWERS = {  # 住房公积金提取（租房）: the fields the verified identity cannot fill

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from agent.messages import Inbound, Reply, Transcript
-from memory.models import Appointment
-from memory.store import Store
 from tests.agent.conftest import TESTER, Chat
 from tests.conftest import NOW
+from tongban.agent.messages import Inbound, Reply, Transcript
+from tongban.memory.models import Appointment
+from tongban.memory.store import Store
 
 BOOK = "我想预约明天上午去南宁市民中心换身份证"
 

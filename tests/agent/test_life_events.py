@@ -8,16 +8,16 @@ from pathlib import Path
 
 from sqlmodel import func, select
 
-from agent.service import Agent
-from memory.catalog import read_rows
-from memory.demo import life_event_rows, load_demo
-from memory.life_events import import_life_events
-from memory.models import LifeEvent
-from memory.residents import Identity
-from memory.store import Store
 from tests.agent.conftest import Chat
 from tests.conftest import TODAY
-from tools.life_events import next_items
+from tongban.agent.service import Agent
+from tongban.memory.catalog import read_rows
+from tongban.memory.demo import life_event_rows, load_demo
+from tongban.memory.life_events import import_life_events
+from tongban.memory.models import LifeEvent
+from tongban.memory.residents import Identity
+from tongban.memory.store import Store
+from tongban.tools.life_events import next_items
 
 OFFER = "办完这个，您可能还需要："
 BIRTH = [["出生医学证明办理"], ["出生登记"], ["城乡居民基本医疗保险参保登记"], ["社会保障卡申领"]]

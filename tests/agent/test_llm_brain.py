@@ -7,14 +7,14 @@ from collections.abc import Callable
 from prometheus_client import REGISTRY
 from sqlmodel import select
 
-from agent.brains.llm import LLMBrain
-from agent.brains.offline import OfflineBrain
-from agent.service import Agent
-from memory.applications import add_application
-from memory.models import Appointment
-from memory.store import Store
 from tests.agent.conftest import Chat
 from tests.fakes import ScriptedChatModel, call, say
+from tongban.agent.brains.llm import LLMBrain
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.service import Agent
+from tongban.memory.applications import add_application
+from tongban.memory.models import Appointment
+from tongban.memory.store import Store
 
 
 def _chat(make_agent: Callable[..., Agent], model: ScriptedChatModel, **kwargs: object) -> Chat:

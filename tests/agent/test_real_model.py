@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from agent.brains.llm import LLMBrain, _schema
-from agent.brains.models import llamacpp_model
-from agent.brains.offline import OfflineBrain
-from agent.toolbox import TOOLS
-from memory.models import Appointment
-from memory.store import Store
 from tests.agent.conftest import Chat
+from tongban.agent.brains.llm import LLMBrain, _schema
+from tongban.agent.brains.models import llamacpp_model
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.toolbox import TOOLS
+from tongban.memory.models import Appointment
+from tongban.memory.store import Store
 
 GGUF = os.environ.get("TONGBAN_TEST_GGUF")
 pytestmark = pytest.mark.skipif(

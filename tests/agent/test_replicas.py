@@ -6,13 +6,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import select
 
-from agent.messages import Inbound
-from agent.service import Agent
-from memory.checkpoints import make_checkpointer
-from memory.models import Appointment
-from memory.store import Store
 from tests.agent.conftest import TESTER
 from tests.conftest import NOW
+from tongban.agent.messages import Inbound
+from tongban.agent.service import Agent
+from tongban.memory.checkpoints import make_checkpointer
+from tongban.memory.models import Appointment
+from tongban.memory.store import Store
 
 
 def test_messages_split_across_replicas_all_land_in_one_thread(pg_store: Store, service_index) -> None:  # type: ignore[no-untyped-def]

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from agent.messages import Inbound
-from agent.service import Agent
-from memory.checkpoints import apply_retention, sqlite_checkpointer
-from memory.models import Appointment
-from memory.store import Store
 from tests.agent.conftest import TESTER
 from tests.conftest import NOW
+from tongban.agent.messages import Inbound
+from tongban.agent.service import Agent
+from tongban.memory.checkpoints import apply_retention, sqlite_checkpointer
+from tongban.memory.models import Appointment
+from tongban.memory.store import Store
 
 
 def _count(saver, thread: str) -> int:  # type: ignore[no-untyped-def]
@@ -45,7 +45,7 @@ def test_idle_conversations_are_deleted(store: Store, service_index, tmp_path: P
 
 
 def test_pruning_on_postgresql(pg_store: Store, service_index) -> None:  # type: ignore[no-untyped-def]
-    from memory.checkpoints import make_checkpointer
+    from tongban.memory.checkpoints import make_checkpointer
 
     saver = make_checkpointer(pg_store.settings)
     agent = Agent(pg_store, clock=lambda: NOW, index=service_index, checkpointer=saver)

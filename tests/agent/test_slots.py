@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.brains.slots import (
+from tongban.agent.brains.slots import (
     HallRef,
     When,
     classify_answer,

@@ -7,12 +7,12 @@ from collections.abc import Callable
 import pytest
 from aiohttp import web
 
-from agent.service import Agent
-from channels.server import create_app
-from channels.settings import ChannelSettings
-from memory.checkpoints import sqlite_checkpointer
-from memory.store import Store
 from tests.conftest import NOW
+from tongban.agent.service import Agent
+from tongban.channels.server import create_app
+from tongban.channels.settings import ChannelSettings
+from tongban.memory.checkpoints import sqlite_checkpointer
+from tongban.memory.store import Store
 
 
 @pytest.fixture

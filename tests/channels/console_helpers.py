@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from memory import staff
-from memory.store import Store
+from tongban.memory import staff
+from tongban.memory.store import Store
 
 PASSWORD = "correct-horse-battery"
 XHR = {"X-Requested-With": "XMLHttpRequest"}

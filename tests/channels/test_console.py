@@ -8,9 +8,6 @@ import json
 import pytest
 from sqlmodel import select
 
-from channels.console.auth import CONSOLE_SETTINGS, COOKIE
-from channels.console.settings import ConsoleSettings
-from memory.models import AuditLog, Handoff, TranscriptMessage
 from tests.channels.console_helpers import (
     PASSWORD,
     XHR,
@@ -21,6 +18,9 @@ from tests.channels.console_helpers import (
     queue,
     sign_in,
 )
+from tongban.channels.console.auth import CONSOLE_SETTINGS, COOKIE
+from tongban.channels.console.settings import ConsoleSettings
+from tongban.memory.models import AuditLog, Handoff, TranscriptMessage
 
 
 @pytest.fixture
@@ -204,9 +204,9 @@ async def test_csrf_is_refused(aiohttp_client, console) -> None:  # type: ignore
 
 
 async def _verified_resident_handed_off(app) -> None:  # type: ignore[no-untyped-def]
-    from agent.messages import Inbound
-    from channels import keys
-    from memory.residents import Identity
+    from tongban.agent.messages import Inbound
+    from tongban.channels import keys
+    from tongban.memory.residents import Identity
 
     agent = app[keys.AGENT]
     identity = Identity(name="王小芳", phone="13977112345", id_number="450102199001011231")
@@ -313,7 +313,7 @@ async def test_a_reply_needs_the_claim_and_others_cannot_hand_back(aiohttp_clien
 
 
 async def test_a_channel_without_a_sender_keeps_the_reply_as_undelivered(aiohttp_client, console) -> None:  # type: ignore[no-untyped-def]
-    from channels import keys
+    from tongban.channels import keys
 
     app = console()
     resident = await aiohttp_client(app)

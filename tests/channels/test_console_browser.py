@@ -13,14 +13,14 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from agent.messages import Inbound
-from channels import keys
-from channels.console.auth import CONSOLE_SETTINGS
-from channels.console.settings import ConsoleSettings
-from memory.models import Handoff, utcnow
-from memory.residents import Identity
 from tests.channels.console_helpers import PASSWORD, add_accounts
 from tests.channels.test_web import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+from tongban.agent.messages import Inbound
+from tongban.channels import keys
+from tongban.channels.console.auth import CONSOLE_SETTINGS
+from tongban.channels.console.settings import ConsoleSettings
+from tongban.memory.models import Handoff, utcnow
+from tongban.memory.residents import Identity
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUE_SHOT = ROOT / "docs" / "screenshots" / "console-queue.png"

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from agent.service import Agent
-from channels.server import create_app
-from memory.checkpoints import sqlite_checkpointer
-from memory.models import QuestionLog
 from tests.channels.console_helpers import PASSWORD, add_accounts, ask, sign_in
 from tests.channels.test_web import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
 from tests.conftest import NOW
-from tools.services import ServiceIndex
-from tools.settings import ToolsSettings
+from tongban.agent.service import Agent
+from tongban.channels.server import create_app
+from tongban.memory.checkpoints import sqlite_checkpointer
+from tongban.memory.models import QuestionLog
+from tongban.tools.services import ServiceIndex
+from tongban.tools.settings import ToolsSettings
 
 UNPLACED = "我想办理摆摊的手续"  # no item says 摆摊: the offline brain guesses without the item being named
 REPHRASED = "摆地摊要办什么证"

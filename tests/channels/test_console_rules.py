@@ -10,16 +10,16 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from agent.messages import Inbound
-from agent.service import Agent
-from channels.console.cli import staff_app
-from memory import staff, transcripts
-from memory.checkpoints import sqlite_checkpointer
-from memory.models import AuditLog, Handoff, StaffAccount, TranscriptMessage
-from memory.residents import resolve
-from memory.store import Store
 from tests.conftest import NOW
-from tools import handoff as handoffs
+from tongban.agent.messages import Inbound
+from tongban.agent.service import Agent
+from tongban.channels.console.cli import staff_app
+from tongban.memory import staff, transcripts
+from tongban.memory.checkpoints import sqlite_checkpointer
+from tongban.memory.models import AuditLog, Handoff, StaffAccount, TranscriptMessage
+from tongban.memory.residents import resolve
+from tongban.memory.store import Store
+from tongban.tools import handoff as handoffs
 
 SHANGHAI = handoffs.SHANGHAI
 
@@ -120,7 +120,7 @@ def test_opening_hours_notice(now: dt.datetime, expected: str | None) -> None:
 
 
 def test_a_make_up_working_day_is_staffed() -> None:
-    from memory.calendar import day_status
+    from tongban.memory.calendar import day_status
 
     saturday = dt.date(2026, 9, 20)
     if day_status(saturday).reason != "调休上班":
@@ -129,10 +129,10 @@ def test_a_make_up_working_day_is_staffed() -> None:
 
 
 async def test_nobody_claims_in_time_the_resident_is_told_once(aiohttp_client, make_app, store) -> None:  # type: ignore[no-untyped-def]
-    from channels.console.auth import CONSOLE_SETTINGS
-    from channels.console.live import tell_unclaimed
-    from channels.console.settings import ConsoleSettings
     from tests.channels.console_helpers import XHR, origin
+    from tongban.channels.console.auth import CONSOLE_SETTINGS
+    from tongban.channels.console.live import tell_unclaimed
+    from tongban.channels.console.settings import ConsoleSettings
 
     app = make_app()
     app[CONSOLE_SETTINGS] = ConsoleSettings(console_unclaimed_after_s=60)
@@ -194,9 +194,9 @@ async def test_voice_is_stored_encrypted_and_played_to_signed_in_staff(aiohttp_c
 async def test_a_web_voice_message_keeps_its_recording_beside_the_transcript(aiohttp_client, make_app, store) -> None:  # type: ignore[no-untyped-def]
     from aiohttp import FormData
 
-    from agent.messages import Transcript
-    from channels.voice_hook import VOICE
     from tests.channels.console_helpers import XHR
+    from tongban.agent.messages import Transcript
+    from tongban.channels.voice_hook import VOICE
 
     async def transcribe(audio: bytes, fmt: str) -> tuple[str, Transcript] | None:
         return "社保卡丢了怎么办", Transcript(confidence=0.95)

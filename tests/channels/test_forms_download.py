@@ -13,10 +13,10 @@ import pytest
 from pypdf import PdfReader
 from sqlmodel import select
 
-from memory.models import AuditLog, FormFill, FormFillStatus
 from tests.channels.console_helpers import act, add_accounts, ask, queue, sign_in
 from tests.channels.test_web import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
-from tools.form_pdf import DEFAULT_FONTS
+from tongban.memory.models import AuditLog, FormFill, FormFillStatus
+from tongban.tools.form_pdf import DEFAULT_FONTS
 
 pytestmark = pytest.mark.skipif(not any(f.is_file() for f in DEFAULT_FONTS),
                                 reason="no Chinese font to embed in forms: apt-get install fonts-wqy-zenhei")

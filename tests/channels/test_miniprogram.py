@@ -12,15 +12,15 @@ import pytest
 from aiohttp import FormData
 from sqlmodel import func, select
 
-from agent.messages import Transcript
-from channels import keys
-from channels.base import AI_LABEL
-from channels.settings import ChannelSettings
-from channels.tokens import TokenSigner
-from channels.voice_hook import NO_VOICE, VOICE
-from memory.models import InboundMessage, InboundStatus, Resident
-from memory.residents import resolve
 from tests.channels.mp_server import APP_ID, APP_SECRET, MockWeChat
+from tongban.agent.messages import Transcript
+from tongban.channels import keys
+from tongban.channels.base import AI_LABEL
+from tongban.channels.settings import ChannelSettings
+from tongban.channels.tokens import TokenSigner
+from tongban.channels.voice_hook import NO_VOICE, VOICE
+from tongban.memory.models import InboundMessage, InboundStatus, Resident
+from tongban.memory.residents import resolve
 
 PUSH_TOKEN = "push-token-for-tests"
 SESSION_SECRET = "test-session-secret-0123456789"

@@ -18,14 +18,14 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from sqlmodel import select
 
-from channels import keys, miniprogram
-from channels.ratelimit import EXEMPT, THROTTLED, Door, policy_for
-from channels.settings import ChannelSettings
-from channels.sms import SMS, SMS_SETTINGS, SmsSettings
-from memory.models import InboundMessage, InboundStatus
 from tests.channels.console_helpers import origin
 from tests.channels.test_wechat_oa import APP_ID, SECRET, opened, sealed, text_xml, wechat_settings
 from tests.channels.wechat_server import FakeWeChat
+from tongban.channels import keys, miniprogram
+from tongban.channels.ratelimit import EXEMPT, THROTTLED, Door, policy_for
+from tongban.channels.settings import ChannelSettings
+from tongban.channels.sms import SMS, SMS_SETTINGS, SmsSettings
+from tongban.memory.models import InboundMessage, InboundStatus
 
 XHR = {"X-Requested-With": "XMLHttpRequest"}
 REDIS = "redis://127.0.0.1:6379/0"
@@ -280,7 +280,7 @@ async def test_redis_down_falls_back_to_memory_limits_not_to_none_or_to_refusing
 async def test_redis_failing_mid_run_falls_back_at_once_and_is_retried_later(caplog) -> None:  # type: ignore[no-untyped-def]
     from limits import parse_many
 
-    from channels.ratelimit import RETRY_S, _Counters
+    from tongban.channels.ratelimit import RETRY_S, _Counters
 
     counters = _Counters("redis://127.0.0.1:1/0", "tongban-test")  # as if Redis had just gone away
     assert counters.where == "redis"

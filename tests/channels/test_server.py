@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from channels import keys
-from memory.db import make_engine
+from tongban.channels import keys
+from tongban.memory.db import make_engine
 
 
 async def test_health_and_readiness(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
@@ -35,14 +35,14 @@ async def test_not_ready_when_the_database_is_gone_but_still_alive(aiohttp_clien
 
 async def test_metrics_are_exposed(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
     client = await aiohttp_client(make_app())
-    await client.app[keys.AGENT].respond(__import__("agent.messages", fromlist=["Inbound"]).Inbound("web", "m1", "你好"))
+    await client.app[keys.AGENT].respond(__import__("tongban.agent.messages", fromlist=["Inbound"]).Inbound("web", "m1", "你好"))
     body = await (await client.get("/metrics")).text()
     assert "tongban_turns_total" in body and 'channel="web"' in body
     assert "tongban_turn_seconds_bucket" in body
 
 
 async def test_gateway_acks_are_timed_and_late_ones_counted(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
-    from channels.metrics import DEADLINES
+    from tongban.channels.metrics import DEADLINES
 
     DEADLINES["/test-slow"] = ("test", 0.01)
     app = make_app()

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from agent.messages import Reply, ToolCall
-from channels import keys
-from channels.sms import SMS, SMS_SETTINGS, SmsSettings
-from channels.sms.compose import choose
-from channels.sms.menu import Turn, interpret
-from channels.sms.senders import ConsoleSender, TencentSender
-from channels.sms.templates import (
+from tests.channels.sms_servers import AliyunMock, Sent, TencentMock
+from tongban.agent.messages import Reply, ToolCall
+from tongban.channels import keys
+from tongban.channels.sms import SMS, SMS_SETTINGS, SmsSettings
+from tongban.channels.sms.compose import choose
+from tongban.channels.sms.menu import Turn, interpret
+from tongban.channels.sms.senders import ConsoleSender, TencentSender
+from tongban.channels.sms.templates import (
     DEFAULTS,
     Template,
     TemplateError,
@@ -28,11 +29,16 @@ from channels.sms.templates import (
     render,
     segments,
 )
-from channels.sms.wire import Malformed, authorised, parse_aliyun, parse_tencent
-from memory.applications import add_application
-from memory.models import Appointment, AppointmentStatus, Handoff, InboundMessage, InboundStatus
-from memory.store import Store
-from tests.channels.sms_servers import AliyunMock, Sent, TencentMock
+from tongban.channels.sms.wire import Malformed, authorised, parse_aliyun, parse_tencent
+from tongban.memory.applications import add_application
+from tongban.memory.models import (
+    Appointment,
+    AppointmentStatus,
+    Handoff,
+    InboundMessage,
+    InboundStatus,
+)
+from tongban.memory.store import Store
 
 TOKEN = "sms-webhook-token-0123"
 PHONE = "13912345678"
@@ -380,7 +386,7 @@ async def test_the_budget_counts_segments(sms, store: Store) -> None:  # type: i
 
 
 async def test_staff_messages_go_out_as_a_notice_template_never_as_text(sms, store: Store) -> None:  # type: ignore[no-untyped-def]
-    from channels import delivery
+    from tongban.channels import delivery
 
     client = await sms(settings(sms_daily_budget=1, sms_budget_unit="messages"))
     words = "您好，您的材料已收到，明天下午三点前来取件"

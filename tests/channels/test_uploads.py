@@ -15,17 +15,17 @@ import pytest
 from aiohttp import FormData
 from sqlmodel import func, select
 
-from channels.console.auth import CONSOLE_SETTINGS
-from channels.console.settings import ConsoleSettings
-from channels.settings import ChannelSettings
-from memory import uploads
-from memory.models import AuditLog, TranscriptMessage, Upload
-from memory.residents import Identity, resolve
-from memory.retention import purge_before
 from tests.channels.console_helpers import PASSWORD, XHR, add_accounts, ask, queue, sign_in
 from tests.channels.mp_server import APP_ID, APP_SECRET, MockWeChat
 from tests.specimens import APPLICANT, APPLICANT_ID, OTHER, encode, font_missing, specimens
-from tools.review.review import DISCLAIMER
+from tongban.channels.console.auth import CONSOLE_SETTINGS
+from tongban.channels.console.settings import ConsoleSettings
+from tongban.channels.settings import ChannelSettings
+from tongban.memory import uploads
+from tongban.memory.models import AuditLog, TranscriptMessage, Upload
+from tongban.memory.residents import Identity, resolve
+from tongban.memory.retention import purge_before
+from tongban.tools.review.review import DISCLAIMER
 
 MISSING = font_missing() or (
     None if importlib.util.find_spec("rapidocr_onnxruntime") else "the ocr extra is not installed: pip install -e '.[ocr]'"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from aiohttp import FormData
 
-from channels.settings import ChannelSettings
-from channels.voice_hook import NO_VOICE
-from channels.web import COOKIE, STATIC
+from tongban.channels.settings import ChannelSettings
+from tongban.channels.voice_hook import NO_VOICE
+from tongban.channels.web import COOKIE, STATIC
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "screenshots" / "web-chat.png"

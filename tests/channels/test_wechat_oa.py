@@ -14,20 +14,20 @@ from aiohttp import web
 from sqlmodel import func, select
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
-from agent.messages import Inbound, Reply, Transcript
-from agent.service import Agent
-from channels import keys
-from channels.server import create_app
-from channels.settings import ChannelSettings
-from channels.wechat.api import RetryPolicy
-from channels.wechat.content import MENU, NOT_HEARD, UNSUPPORTED, WELCOME
-from channels.wechat.security import Envelope, Refused, sign
-from channels.wechat_oa import CLIENT, VOICE, WECHAT
-from memory.checkpoints import make_checkpointer, sqlite_checkpointer
-from memory.models import Appointment, InboundMessage, InboundStatus
-from memory.store import Store
 from tests.channels.wechat_server import AMR, BUSY, OUT_OF_TIME, FakeWeChat
 from tests.conftest import NOW
+from tongban.agent.messages import Inbound, Reply, Transcript
+from tongban.agent.service import Agent
+from tongban.channels import keys
+from tongban.channels.server import create_app
+from tongban.channels.settings import ChannelSettings
+from tongban.channels.wechat.api import RetryPolicy
+from tongban.channels.wechat.content import MENU, NOT_HEARD, UNSUPPORTED, WELCOME
+from tongban.channels.wechat.security import Envelope, Refused, sign
+from tongban.channels.wechat_oa import CLIENT, VOICE, WECHAT
+from tongban.memory.checkpoints import make_checkpointer, sqlite_checkpointer
+from tongban.memory.models import Appointment, InboundMessage, InboundStatus
+from tongban.memory.store import Store
 
 TOKEN = "tongban-test-token"
 APP_ID = "wx0123456789abcdef"

@@ -33,8 +33,9 @@ import xmltodict
 from sqlmodel import col, select
 from wechatpy.crypto import WeChatCrypto
 
-from channels.wechat.security import sign
-from memory.models import (
+from tests.channels.wechat_server import FakeWeChat
+from tongban.channels.wechat.security import sign
+from tongban.memory.models import (
     Appointment,
     AppointmentStatus,
     AuditLog,
@@ -42,9 +43,8 @@ from memory.models import (
     InboundStatus,
     Resident,
 )
-from memory.settings import MemorySettings
-from memory.store import Store
-from tests.channels.wechat_server import FakeWeChat
+from tongban.memory.settings import MemorySettings
+from tongban.memory.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "faults-token"

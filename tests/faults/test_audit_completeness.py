@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlmodel import select
 
-from channels.console.auth import CONSOLE_SETTINGS
-from channels.console.settings import ConsoleSettings
-from memory import staff
-from memory.models import (
+from tests.channels.console_helpers import PASSWORD, XHR, act, add_accounts, ask, queue, sign_in
+from tongban.channels.console.auth import CONSOLE_SETTINGS
+from tongban.channels.console.settings import ConsoleSettings
+from tongban.memory import staff
+from tongban.memory.models import (
     Appointment,
     AppointmentStatus,
     AuditLog,
@@ -23,8 +24,7 @@ from memory.models import (
     HandoffStatus,
     StaffAccount,
 )
-from memory.store import Store
-from tests.channels.console_helpers import PASSWORD, XHR, act, add_accounts, ask, queue, sign_in
+from tongban.memory.store import Store
 
 
 def audit(store: Store) -> list[AuditLog]:

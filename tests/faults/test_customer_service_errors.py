@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from channels import keys
-from channels.wechat.api import RetryPolicy
-from channels.wechat_oa import WECHAT, sweep
-from memory.models import InboundStatus
-from memory.store import Store
 from tests.channels.test_wechat_oa import agent_of, post, rows, text_xml
 from tests.channels.wechat_server import BUSY, OUT_OF_TIME, TOO_MANY
+from tongban.channels import keys
+from tongban.channels.wechat.api import RetryPolicy
+from tongban.channels.wechat_oa import WECHAT, sweep
+from tongban.memory.models import InboundStatus
+from tongban.memory.store import Store
 
 BACKOFF = RetryPolicy(attempts=3, first_delay_s=0.05, factor=2.0)
 

@@ -12,15 +12,15 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from agent.service import Agent
-from channels.server import create_app
-from channels.settings import ChannelSettings
-from memory.checkpoints import make_checkpointer
-from memory.models import Appointment
-from memory.settings import MemorySettings
-from memory.store import Store
 from tests.conftest import NOW
 from tests.faults.proxy import Proxy
+from tongban.agent.service import Agent
+from tongban.channels.server import create_app
+from tongban.channels.settings import ChannelSettings
+from tongban.memory.checkpoints import make_checkpointer
+from tongban.memory.models import Appointment
+from tongban.memory.settings import MemorySettings
+from tongban.memory.store import Store
 
 HEADERS = {"X-Requested-With": "fetch"}
 

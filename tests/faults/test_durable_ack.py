@@ -18,9 +18,9 @@ import aiohttp
 from aiohttp import web
 from sqlmodel import select
 
-from memory.models import InboundMessage, InboundStatus
 from tests.channels.wechat_server import FakeWeChat
 from tests.faults.harness import APP_ID, SECRET, Server, WeChat, free_port, store_for
+from tongban.memory.models import InboundMessage, InboundStatus
 
 HEADERS = {"X-Requested-With": "fetch"}
 

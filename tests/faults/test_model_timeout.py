@@ -14,15 +14,15 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from agent.brains.llm import LLMBrain
-from agent.brains.models import chat_model_from_settings
-from agent.brains.offline import OfflineBrain
-from agent.messages import Inbound
-from agent.service import Agent
-from agent.settings import AgentSettings
-from memory.checkpoints import sqlite_checkpointer
-from memory.store import Store
 from tests.conftest import NOW
+from tongban.agent.brains.llm import LLMBrain
+from tongban.agent.brains.models import chat_model_from_settings
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.messages import Inbound
+from tongban.agent.service import Agent
+from tongban.agent.settings import AgentSettings
+from tongban.memory.checkpoints import sqlite_checkpointer
+from tongban.memory.store import Store
 
 TIMEOUT_S = 0.5
 

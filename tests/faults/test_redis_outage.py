@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from channels import keys
-from channels.wechat_oa import CLIENT
-from memory.models import InboundStatus
-from memory.store import Store
 from tests.channels.test_wechat_oa import agent_of, post, rows, text_xml
 from tests.faults.proxy import Proxy
+from tongban.channels import keys
+from tongban.channels.wechat_oa import CLIENT
+from tongban.memory.models import InboundStatus
+from tongban.memory.store import Store
 
 REDIS = ("127.0.0.1", 6379)
 

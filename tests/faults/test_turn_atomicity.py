@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from agent.service import Agent
-from memory.models import Appointment, AppointmentStatus
-from memory.store import Store
 from tests.agent.conftest import Chat
+from tongban.agent.service import Agent
+from tongban.memory.models import Appointment, AppointmentStatus
+from tongban.memory.store import Store
 
 
 def confirmed(store: Store) -> list[Appointment]:

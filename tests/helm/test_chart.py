@@ -458,14 +458,14 @@ NOT_READ_YET = {"TONGBAN_VOICE_RUNTIME_URL"}
 
 
 def _app_variables() -> set[str]:
-    from agent.settings import AgentSettings
-    from channels.settings import ChannelSettings
-    from memory.settings import MemorySettings
-    from tools.settings import ToolsSettings
+    from tongban.agent.settings import AgentSettings
+    from tongban.channels.settings import ChannelSettings
+    from tongban.memory.settings import MemorySettings
+    from tongban.tools.settings import ToolsSettings
 
     classes: list[type] = [AgentSettings, ChannelSettings, MemorySettings, ToolsSettings]
     try:
-        from voice.settings import VoiceSettings
+        from tongban.voice.settings import VoiceSettings
     except ImportError:  # speech settings not in this tree yet
         pass
     else:

@@ -9,10 +9,10 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from memory.booking import BookingError, book, cancel, choose_slot, reschedule
-from memory.models import Appointment, AppointmentStatus, Hall, Resident, ServiceItem, Slot
-from memory.store import Store
 from tests.conftest import NOW
+from tongban.memory.booking import BookingError, book, cancel, choose_slot, reschedule
+from tongban.memory.models import Appointment, AppointmentStatus, Hall, Resident, ServiceItem, Slot
+from tongban.memory.store import Store
 
 ID_RENEWAL = "居民身份证换领"
 CITY_HALL = "南宁市民中心"
@@ -156,7 +156,7 @@ def test_refuses_past_and_closed_days_with_a_reason(store: Store, day: dt.date, 
 
 
 def test_statutory_holiday_is_closed_and_makeup_day_is_open() -> None:
-    from memory.calendar import day_status
+    from tongban.memory.calendar import day_status
 
     assert day_status(dt.date(2026, 10, 1)) .reason == "国庆节"
     assert not day_status(dt.date(2026, 10, 1)).open
@@ -164,7 +164,7 @@ def test_statutory_holiday_is_closed_and_makeup_day_is_open() -> None:
 
 
 def test_demo_slots_skip_closed_days(store: Store) -> None:
-    from memory.calendar import is_open
+    from tongban.memory.calendar import is_open
 
     with store.session() as session:
         days = set(session.exec(select(Slot.date)).all())
@@ -192,7 +192,7 @@ def test_refuses_items_the_hall_does_not_handle(store: Store) -> None:
 
 
 def test_every_booking_is_audited(store: Store) -> None:
-    from memory.models import AuditLog
+    from tongban.memory.models import AuditLog
 
     with store.session(actor="resident:42") as session:
         resident, item, hall = _setup(session)

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import col, select
 
-from memory.booking import BookingError, book
-from memory.models import Appointment, AppointmentStatus, Hall, Resident, ServiceItem, Slot
-from memory.store import Store
 from tests.conftest import NOW
+from tongban.memory.booking import BookingError, book
+from tongban.memory.models import Appointment, AppointmentStatus, Hall, Resident, ServiceItem, Slot
+from tongban.memory.store import Store
 
 ATTEMPTS = 1000
 WORKERS = 20

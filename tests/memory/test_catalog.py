@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlmodel import func, select
 from typer.testing import CliRunner
 
-from memory.catalog import export_items, import_applications, import_items, read_rows
-from memory.models import Application, HallItem, ServiceItem
-from memory.store import Store
 from tests.conftest import SHARED
+from tongban.memory.catalog import export_items, import_applications, import_items, read_rows
+from tongban.memory.models import Application, HallItem, ServiceItem
+from tongban.memory.store import Store
 
 GOOD = {
     "code": "450000-TEST-0001", "name": "测试事项登记", "department": "测试部门",
@@ -94,7 +94,7 @@ def test_application_import_rejects_bad_id_numbers_and_unknown_items(store: Stor
 
 
 def test_cli_import_reports_line_numbers_and_exit_status(store: Store, tmp_path: Path, monkeypatch) -> None:
-    from channels.cli import app
+    from tongban.channels.cli import app
 
     monkeypatch.setenv("TONGBAN_DATABASE_URL", str(store.engine.url))
     monkeypatch.setenv("TONGBAN_DATA_DIR", str(tmp_path))
@@ -106,7 +106,7 @@ def test_cli_import_reports_line_numbers_and_exit_status(store: Store, tmp_path:
 
 
 def test_demo_catalog_has_every_required_item_and_hall(store: Store) -> None:
-    from memory.demo import catalog_rows, hall_rows
+    from tongban.memory.demo import catalog_rows, hall_rows
 
     required = (SHARED / "catalog" / "REQUIRED.md")
     names = {r["name"] for r in catalog_rows()}

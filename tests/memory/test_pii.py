@@ -7,8 +7,8 @@ import logging
 import pytest
 from sqlalchemy import text
 
-from memory.applications import add_application
-from memory.pii import (
+from tongban.memory.applications import add_application
+from tongban.memory.pii import (
     InvalidIdentifier,
     PiiMaskingFilter,
     mask_id_number,
@@ -17,8 +17,8 @@ from memory.pii import (
     normalise_id_number,
     normalise_phone,
 )
-from memory.residents import Identity, resolve
-from memory.store import Store
+from tongban.memory.residents import Identity, resolve
+from tongban.memory.store import Store
 
 ID = "450102199001011231"
 PHONE = "13800000000"
@@ -75,7 +75,7 @@ def test_a_database_dump_shows_no_personal_data_in_clear(store: Store) -> None:
 
 
 def test_shipped_demo_applications_are_valid_and_encrypted(store: Store) -> None:
-    from memory.demo import application_rows
+    from tongban.memory.demo import application_rows
 
     rows = application_rows()
     assert len(rows) >= 24
@@ -89,7 +89,7 @@ def test_shipped_demo_applications_are_valid_and_encrypted(store: Store) -> None
 def test_libraries_that_log_request_lines_are_masked_where_the_record_is_made() -> None:
     """An SMS SDK's URL names the phone; a handler without the filter (a log shipper's) must
     still get it masked, so the mask sits on the library's logger, not on our handlers."""
-    from memory.pii import mask_library_logs
+    from tongban.memory.pii import mask_library_logs
 
     mask_library_logs()
     seen: list[str] = []

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from memory.applications import add_application
-from memory.progress import Outcome, applications_of, query_progress
-from memory.residents import Identity, resolve
-from memory.store import Store
 from tests.conftest import NOW
+from tongban.memory.applications import add_application
+from tongban.memory.progress import Outcome, applications_of, query_progress
+from tongban.memory.residents import Identity, resolve
+from tongban.memory.store import Store
 
 APPLICATION = {
     "receipt_no": "GX20261118000123",

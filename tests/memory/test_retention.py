@@ -6,13 +6,20 @@ import datetime as dt
 
 from sqlmodel import func, select
 
-from memory import uploads
-from memory.inbound import accept
-from memory.models import AuditLog, InboundMessage, QuestionLog, Resident, TranscriptMessage, Upload
-from memory.retention import purge_before
-from memory.store import Store
-from memory.transcripts import append, audio_dir, save_audio
-from memory.uploads import UploadSettings
+from tongban.memory import uploads
+from tongban.memory.inbound import accept
+from tongban.memory.models import (
+    AuditLog,
+    InboundMessage,
+    QuestionLog,
+    Resident,
+    TranscriptMessage,
+    Upload,
+)
+from tongban.memory.retention import purge_before
+from tongban.memory.store import Store
+from tongban.memory.transcripts import append, audio_dir, save_audio
+from tongban.memory.uploads import UploadSettings
 
 NOW = dt.datetime(2026, 11, 24, 1, 30, tzinfo=dt.UTC)
 

@@ -10,9 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, func, select
 
-from memory.models import Hall, ServiceItem, Slot
-from memory.settings import MemorySettings
-from memory.store import Store
+from tongban.memory.models import Hall, ServiceItem, Slot
+from tongban.memory.settings import MemorySettings
+from tongban.memory.store import Store
 
 
 def test_migrations_match_the_models(any_store: Store) -> None:

@@ -34,18 +34,18 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from agent.brains.llm import LLMBrain
-from agent.brains.offline import OfflineBrain
-from agent.evaluation import run_eval
-from agent.messages import Inbound
-from agent.service import Agent
-from memory.applications import add_application
-from memory.checkpoints import sqlite_checkpointer
-from memory.models import AuditLog
-from memory.residents import Identity
-from memory.store import Store
 from tests.conftest import NOW, SHARED
 from tests.fakes import ScriptedChatModel, call, say
+from tongban.agent.brains.llm import LLMBrain
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.evaluation import run_eval
+from tongban.agent.messages import Inbound
+from tongban.agent.service import Agent
+from tongban.memory.applications import add_application
+from tongban.memory.checkpoints import sqlite_checkpointer
+from tongban.memory.models import AuditLog
+from tongban.memory.residents import Identity
+from tongban.memory.store import Store
 
 HERE = Path(__file__).parent
 

@@ -20,15 +20,15 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 from sqlmodel import select
 
-from agent.brains.llm import LLMBrain
-from agent.brains.offline import OfflineBrain
-from agent.evaluation import format_report, load_cases, run_eval
-from agent.service import Agent, make_agent
-from memory.booking import book, choose_slot
-from memory.models import Appointment, AppointmentStatus, Hall, ServiceItem
-from memory.residents import Identity, resolve
-from memory.store import Store
 from tests.fakes import ScriptedChatModel, call, say
+from tongban.agent.brains.llm import LLMBrain
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.evaluation import format_report, load_cases, run_eval
+from tongban.agent.service import Agent, make_agent
+from tongban.memory.booking import book, choose_slot
+from tongban.memory.models import Appointment, AppointmentStatus, Hall, ServiceItem
+from tongban.memory.residents import Identity, resolve
+from tongban.memory.store import Store
 
 HERE = Path(__file__).parent
 REDTEAM = HERE / "redteam.jsonl"

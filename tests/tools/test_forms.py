@@ -12,14 +12,14 @@ from pypdf import PdfReader
 from sqlalchemy import text
 from sqlmodel import select
 
-from memory import forms as form_store
-from memory.models import FormFill, FormFillStatus, Resident
-from memory.residents import Identity, resolve
-from memory.retention import purge_before
-from memory.store import Store
 from tests.conftest import NOW
-from tools import form_pdf, forms
-from tools.forms import InvalidAnswer
+from tongban.memory import forms as form_store
+from tongban.memory.models import FormFill, FormFillStatus, Resident
+from tongban.memory.residents import Identity, resolve
+from tongban.memory.retention import purge_before
+from tongban.memory.store import Store
+from tongban.tools import form_pdf, forms
+from tongban.tools.forms import InvalidAnswer
 
 RENT = "450000-GJJ-0001"  # 住房公积金提取（租房）
 SOCIAL_CARD = "450000-RS-0001"  # 社会保障卡申领

@@ -9,14 +9,14 @@ import faiss
 import pytest
 from sqlmodel import select
 
-from memory.catalog import upsert_item
-from memory.models import ServiceItem, ServiceItemBase, ServiceItemCreate
-from memory.store import Store
 from tests.tools.conftest import CountingEmbedder
-from tools import services, vectors
-from tools.retrieval import META, Document, HybridIndex
-from tools.services import ServiceIndex, documents_from_db
-from tools.settings import ToolsSettings
+from tongban.memory.catalog import upsert_item
+from tongban.memory.models import ServiceItem, ServiceItemBase, ServiceItemCreate
+from tongban.memory.store import Store
+from tongban.tools import services, vectors
+from tongban.tools.retrieval import META, Document, HybridIndex
+from tongban.tools.services import ServiceIndex, documents_from_db
+from tongban.tools.settings import ToolsSettings
 
 
 def test_second_build_loads_from_disk_without_embedding(

@@ -9,10 +9,10 @@ import faiss
 import pytest
 from sqlmodel import select
 
-from memory.models import Hall
-from memory.store import Store
 from tests.tools.conftest import CountingEmbedder
-from tools.retrieval import Document, Fusion, HybridIndex
+from tongban.memory.models import Hall
+from tongban.memory.store import Store
+from tongban.tools.retrieval import Document, Fusion, HybridIndex
 
 SHARED_EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval" / "dev.jsonl"
 

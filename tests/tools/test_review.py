@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from memory.demo import catalog_rows
 from tests.specimens import (
     APPLICANT,
     APPLICANT_ID,
@@ -27,9 +26,10 @@ from tests.specimens import (
     specimens,
     text_pdf,
 )
-from tools.review.checks import Applicant, parse_validity
-from tools.review.documents import KINDS_FILE, catalogue, load
-from tools.review.ocr import (
+from tongban.memory.demo import catalog_rows
+from tongban.tools.review.checks import Applicant, parse_validity
+from tongban.tools.review.documents import KINDS_FILE, catalogue, load
+from tongban.tools.review.ocr import (
     OcrEngine,
     OcrUnavailable,
     Reading,
@@ -37,7 +37,7 @@ from tools.review.ocr import (
     shared_engine,
     sniff,
 )
-from tools.review.review import (
+from tongban.tools.review.review import (
     DISCLAIMER,
     Reviewed,
     reply_text,

@@ -9,12 +9,12 @@ import httpx
 import numpy as np
 import pytest
 
-from memory.store import Store
 from tests.tools.conftest import CountingEmbedder
-from tools import services
-from tools.embeddings import OpenAIEmbedder, SentenceTransformerEmbedder, get_embedder
-from tools.services import ServiceIndex, lookup, service_detail
-from tools.settings import ToolsSettings
+from tongban.memory.store import Store
+from tongban.tools import services
+from tongban.tools.embeddings import OpenAIEmbedder, SentenceTransformerEmbedder, get_embedder
+from tongban.tools.services import ServiceIndex, lookup, service_detail
+from tongban.tools.settings import ToolsSettings
 
 
 def test_service_detail_has_everything_an_answer_needs(store: Store) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.text import Tokenizer, normalise, pinyin_grams, pinyin_syllables
+from tongban.tools.text import Tokenizer, normalise, pinyin_grams, pinyin_syllables
 
 
 def test_full_width_and_traditional_become_plain_simplified() -> None:
@@ -47,7 +47,7 @@ def test_tokenizer_keeps_catalog_terms_and_drops_question_words() -> None:
 def test_repeated_queries_reuse_their_embedding() -> None:
     import numpy as np
 
-    from tools.embeddings import CachedQueries
+    from tongban.tools.embeddings import CachedQueries
 
     class Counting:
         name, dim, calls = "counting", 2, 0

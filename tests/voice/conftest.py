@@ -87,7 +87,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Randomly initialised Paraformer and SenseVoiceSmall directories (~100k parameters each)."""
     need_models()
-    from voice.tiny import build_paraformer, build_sensevoice
+    from tongban.voice.tiny import build_paraformer, build_sensevoice
 
     folder = tmp_path_factory.mktemp("models")
     return {"paraformer": build_paraformer(folder / "paraformer"),
@@ -96,13 +96,13 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def sensevoice(tiny_models: dict[str, Path]):  # type: ignore[no-untyped-def]
-    from voice.recognizer import FunASRRecognizer
+    from tongban.voice.recognizer import FunASRRecognizer
 
     return FunASRRecognizer(tiny_models["sensevoice"], threads=1).load()
 
 
 @pytest.fixture(scope="session")
 def paraformer(tiny_models: dict[str, Path]):  # type: ignore[no-untyped-def]
-    from voice.recognizer import FunASRRecognizer
+    from tongban.voice.recognizer import FunASRRecognizer
 
     return FunASRRecognizer(tiny_models["paraformer"], threads=1).load()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.voice.conftest import Clips
-from voice import audio
-from voice.audio import NOT_HEARD, AudioError, decode, sniff
+from tongban.voice import audio
+from tongban.voice.audio import NOT_HEARD, AudioError, decode, sniff
 
 FORMATS = [("voice.amr", "amr", "amr"), ("voice.silk", "silk", "silk"), ("voice.mp3", "mp3", "mp3"),
            ("voice.aac", "aac", "aac"), ("voice.m4a", "aac", "m4a"), ("voice.wav", "wav", "wav"),
@@ -86,7 +86,7 @@ def test_a_crashing_silk_decoder_only_ends_its_child(clips: Clips, monkeypatch: 
     real = audio.subprocess.run
 
     def aborting(command, **kwargs):  # type: ignore[no-untyped-def]
-        if command[:3] == [sys.executable, "-m", "voice._silk"]:
+        if command[:3] == [sys.executable, "-m", "tongban.voice._silk"]:
             command = [sys.executable, "-c", "import os; os.abort()"]
         return real(command, **kwargs)
 

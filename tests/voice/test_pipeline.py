@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from agent.messages import Transcript
-from channels.voice_setup import make_transcribe
 from tests.voice.conftest import Clips
-from voice.audio import NOT_HEARD, AudioError
-from voice.pipeline import Transcription, VoiceBusy, VoicePipeline, max_seconds_for
-from voice.recognizer import LANGUAGES, Heard, RecognitionError
+from tongban.agent.messages import Transcript
+from tongban.channels.voice_setup import make_transcribe
+from tongban.voice.audio import NOT_HEARD, AudioError
+from tongban.voice.pipeline import Transcription, VoiceBusy, VoicePipeline, max_seconds_for
+from tongban.voice.recognizer import LANGUAGES, Heard, RecognitionError
 
 FORMATS = [("voice.amr", "amr"), ("voice.silk", "silk"), ("voice.mp3", "mp3"), ("voice.aac", "aac"),
            ("voice.m4a", "m4a"), ("voice.wav", "wav"), ("voice.pcm", "pcm")]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.voice.conftest import Clips
-from voice.audio import decode
-from voice.recognizer import (
+from tongban.voice.audio import decode
+from tongban.voice.recognizer import (
     LANGUAGES,
     FunASRRecognizer,
     Heard,

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import WSMsgType, web
 
-from voice.recognizer import RecognitionError
-from voice.runtime import RuntimeRecognizer
+from tongban.voice.recognizer import RecognitionError
+from tongban.voice.runtime import RuntimeRecognizer
 
 
 @dataclass

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from agent.messages import Transcript
-from channels.voice_hook import VOICE, transcriber
-from channels.voice_setup import voice_context
 from tests.voice.conftest import Clips
 from tests.voice.test_runtime import FakeRuntime
-from voice.recognizer import VoiceConfigError
+from tongban.agent.messages import Transcript
+from tongban.channels.voice_hook import VOICE, transcriber
+from tongban.channels.voice_setup import voice_context
+from tongban.voice.recognizer import VoiceConfigError
 
 VARIABLES = ("TONGBAN_VOICE_MODEL_DIR", "TONGBAN_VOICE_RUNTIME_URL", "TONGBAN_VOICE_MANDARIN_DIR")
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from memory.pii import InvalidIdentifier, mask_id_number, mask_name, normalise_id_number
+from tongban.memory.pii import InvalidIdentifier, mask_id_number, mask_name, normalise_id_number
 
 _DATE = re.compile(r"(\d{4})\D{1,2}(\d{1,2})\D{1,2}(\d{1,2})")
 _OCR_DIGITS = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "x": "X"})

@@ -218,7 +218,7 @@ def shared_engine() -> OcrEngine:
     global _ENGINE
     with _ENGINE_LOCK:
         if _ENGINE is None:
-            from tools.review.settings import get_review_settings
+            from tongban.tools.review.settings import get_review_settings
 
             _ENGINE = OcrEngine(threads=get_review_settings().review_ocr_threads)
         return _ENGINE

@@ -18,13 +18,13 @@ from typing import Any
 
 from sqlmodel import Session
 
-from memory import uploads
-from memory.models import ServiceItem, Upload
-from memory.pii import mask_name
-from tools.review import checks
-from tools.review.checks import Applicant
-from tools.review.documents import Catalogue, catalogue, recognise
-from tools.review.ocr import OcrEngine, OcrUnavailable, Reading, normalise
+from tongban.memory import uploads
+from tongban.memory.models import ServiceItem, Upload
+from tongban.memory.pii import mask_name
+from tongban.tools.review import checks
+from tongban.tools.review.checks import Applicant
+from tongban.tools.review.documents import Catalogue, catalogue, recognise
+from tongban.tools.review.ocr import OcrEngine, OcrUnavailable, Reading, normalise
 
 REVIEWED, UNAVAILABLE = "reviewed", "unavailable"
 _WORD = re.compile(r"[\u3400-\u9fff0-9A-Za-z]")  # a stray "O" in a photo of hills is not text

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from pydantic import Field
 
-from memory.settings import TongbanSettings
+from tongban.memory.settings import TongbanSettings
 
 
 class ReviewSettings(TongbanSettings):

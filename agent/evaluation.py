@@ -27,14 +27,14 @@ from sqlmodel import Session, col, select
 from tongban.agent.messages import Inbound, Intent, Reply, Transcript
 from tongban.memory.applications import ApplicantIn, ApplicationIn, add_application
 from tongban.memory.booking import BookingError, active_appointments, book, choose_slot
+from tongban.memory.clock import SHANGHAI
 from tongban.memory.models import Appointment, AppointmentStatus, Hall, Resident, ServiceItem, Slot
 from tongban.memory.pii import normalise_phone
 from tongban.memory.residents import Identity, resolve
 from tongban.memory.settings import MemorySettings
 from tongban.memory.store import Store
 
-CST = dt.timezone(dt.timedelta(hours=8))
-DEFAULT_NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=CST)
+DEFAULT_NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=SHANGHAI)
 EVAL_SECRET = "tongban-evaluation-secret-key"  # throwaway databases; never a deployment's key
 _CHANNEL_COLUMN = {"wechat": "wechat_openid", "miniprogram": "miniprogram_openid", "web": "web_id"}
 
@@ -153,7 +153,7 @@ class Case(_Model):
     @field_validator("now")
     @classmethod
     def _aware(cls, value: dt.datetime) -> dt.datetime:
-        return value.replace(tzinfo=CST) if value.tzinfo is None else value
+        return value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value
 
     @property
     def channel(self) -> str:
@@ -480,7 +480,7 @@ def _public(appointment: dict[str, Any]) -> dict[str, Any]:
 
 
 def _date_forms(at: dt.datetime) -> set[str]:
-    day = (at.astimezone(CST) if at.tzinfo else at).date()
+    day = (at.astimezone(SHANGHAI) if at.tzinfo else at).date()
     return {
         day.isoformat(),
         f"{day.year}年{day.month}月{day.day}日",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 from typing import Any
@@ -219,7 +218,7 @@ def _remember(state: ConversationState, runtime: TurnRuntime) -> None:
     if item and state.get("intent") in ("service_lookup", "book_appointment"):
         recent = [i for i in memory.get("recent_items", []) if i != item]
         memory["recent_items"] = [item, *recent][:5]
-        memory["last_seen"] = dt.date.today().isoformat()
+        memory["last_seen"] = ctx.now.date().isoformat()
     if memory != (ctx.resident.memory or {}):
         residents.remember(ctx.session, ctx.resident, **memory)
         runtime.brain_ctx.memory = memory

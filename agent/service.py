@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 from tongban.agent.brains.base import Brain, BrainContext
 from tongban.agent.brains.naming import ItemTerms
 from tongban.agent.brains.offline import OfflineBrain
-from tongban.agent.brains.slots import SHANGHAI, HallRef, warm_up
+from tongban.agent.brains.slots import HallRef, warm_up
 from tongban.agent.graph import build_graph
 from tongban.agent.messages import Inbound, Reply, ToolCall, clip_text
 from tongban.agent.metrics import HANDOFFS, TURN_SECONDS, TURNS
@@ -37,6 +37,7 @@ from tongban.agent.state import RESET
 from tongban.agent.toolbox import ToolContext
 from tongban.memory import transcripts
 from tongban.memory.checkpoints import AfterCommit, make_checkpointer
+from tongban.memory.clock import SHANGHAI, Clock, system_clock
 from tongban.memory.db import is_postgres
 from tongban.memory.models import Hall, ServiceItem, TranscriptRole
 from tongban.memory.pii import mask_phone
@@ -46,12 +47,6 @@ from tongban.tools.handoff import after_hours_notice, mark_notified, open_handof
 from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], dt.datetime]
-
-
-def system_clock() -> dt.datetime:
-    return dt.datetime.now(SHANGHAI)
 
 
 class Agent:

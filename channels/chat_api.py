@@ -7,7 +7,6 @@ the status codes live in one visible place per endpoint.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +17,7 @@ from sqlmodel import select
 from tongban.agent.messages import Inbound, Reply
 from tongban.channels import keys, ratelimit
 from tongban.channels.base import AI_LABEL
+from tongban.channels.jsonio import json_error, json_response
 from tongban.channels.voice_hook import NO_VOICE, NOT_HEARD, transcriber
 from tongban.memory.models import Resident
 from tongban.memory.transcripts import save_audio
@@ -42,7 +42,7 @@ class TooLarge(ValueError):
 
 def error(status: int, code: str, message: str) -> web.Response:
     """A clear JSON error: a stable code for programs, a sentence for people."""
-    return web.json_response({"error": code, "message": message}, status=status)
+    return json_error(status, code, message)
 
 
 def same_origin(request: web.Request) -> bool:
@@ -154,7 +154,7 @@ def reply_json(reply: Reply, *, heard: str | None = None) -> dict[str, Any]:
 
 
 def json_reply(body: dict[str, Any], status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+    return json_response(body, status=status)
 
 
 async def respond_to_voice(app: web.Application, inbound: Inbound, audio: bytes, fmt: str) -> dict[str, Any]:

@@ -29,14 +29,26 @@ def _logging(verbose: bool) -> None:
     install_log_masking()
 
 
+def _memory_settings():  # type: ignore[no-untyped-def]
+    from tongban.memory.settings import MemorySettings
+
+    try:
+        return MemorySettings()
+    except ValueError as exc:  # e.g. a default secret in production
+        typer.secho(f"配置错误: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+
+
 def _store():  # type: ignore[no-untyped-def]
     from tongban.memory.store import Store
 
     try:
-        return Store.from_settings()
+        store = Store.from_settings()
     except ValueError as exc:  # settings validation (e.g. a default secret in production)
         typer.secho(f"配置错误: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
+    store.settings.keep_scratch_files_here()
+    return store
 
 
 @app.command()
@@ -71,6 +83,7 @@ def retention(
     import datetime as dt
 
     from tongban.memory.checkpoints import apply_retention, make_checkpointer
+    from tongban.memory.clock import system_clock
     from tongban.memory.migrate import is_current
     from tongban.memory.retention import purge_before
     from tongban.memory.uploads import get_upload_settings
@@ -80,7 +93,7 @@ def retention(
     if not is_current(store.engine):
         typer.secho("数据库结构不是最新的：请先运行 tongban migrate", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
-    now = dt.datetime.now(dt.UTC)
+    now = system_clock()
     pruned, deleted = apply_retention(make_checkpointer(store.settings), now=now, idle_days=days)
     typer.echo(f"保留 {pruned} 个会话的最新状态，删除 {deleted} 个闲置超过 {days} 天的会话")
     with store.session(actor="system:retention") as session:
@@ -148,6 +161,7 @@ def serve(
 
     from tongban.channels.server import create_app
     from tongban.channels.settings import get_channel_settings
+    from tongban.tools.settings import ToolsSettings
 
     _logging(False)
     logging.getLogger("aiohttp.access").setLevel(logging.INFO)
@@ -157,8 +171,13 @@ def serve(
         typer.secho(f"配置错误: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
     host, port = host or settings.host, port or settings.port
-    typer.echo(f"通办 tongban 正在启动: http://{host}:{port}/ （首次启动需建立检索索引，约半分钟）")
-    web.run_app(create_app(settings), host=host, port=port, shutdown_timeout=30, print=None)
+    memory = _memory_settings()
+    memory.keep_scratch_files_here()
+    for progress in ("tongban.tools.progress", "tongban.channels.server"):  # index build, ready after N s
+        logging.getLogger(progress).setLevel(logging.INFO)
+    first = not any(ToolsSettings().resolved_index_dir(memory).glob("*/meta.json"))
+    typer.echo(f"通办 tongban 正在启动: http://{host}:{port}/" + ("（首次启动需建立检索索引，约半分钟；页面会显示进度）" if first else ""))
+    web.run_app(create_app(settings, load_in_background=True), host=host, port=port, shutdown_timeout=30, print=None)
 
 
 @app.command()
@@ -174,7 +193,8 @@ def chat(
     import datetime as dt
 
     from tongban.agent.messages import Inbound
-    from tongban.agent.service import make_agent, system_clock
+    from tongban.agent.service import make_agent
+    from tongban.memory.clock import system_clock
     from tongban.memory.pii import InvalidIdentifier
     from tongban.memory.residents import Identity
 

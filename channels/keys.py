@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+
 import aiohttp
 from aiohttp import web
 
@@ -17,6 +21,11 @@ AGENT = web.AppKey("agent", Agent)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 DELIVERIES = web.AppKey("deliveries", Deliveries)
 READY = web.AppKey("ready", dict)
+# the one clock business rules read (WeChat's 48-hour window, today's statistics): the injected
+# one, else the agent's once it is loaded, else Beijing time (tongban.memory.clock)
+CLOCK = web.AppKey("clock", Callable[[], dt.datetime])
+STARTED = web.AppKey("started", float)
+AGENT_READY = web.AppKey("agent_ready", asyncio.Event)  # set once AGENT is loaded  # monotonic time the app began warming up
 RATE_LIMITS = web.AppKey("rate_limits", Door)  # per address and per resident (channels.ratelimit)
 # channel name → OutputChannel that reaches a resident outside a reply (staff messages, notices);
 # each channel module registers its own in setup(app) — see channels.delivery

@@ -37,6 +37,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from prometheus_client import Counter
 
+from tongban.channels.jsonio import json_error
 from tongban.channels.settings import ChannelSettings
 
 log = logging.getLogger(__name__)
@@ -310,14 +311,10 @@ class Door:
         return ALLOWED
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
-    """The shape of channels.chat_api.error (not imported: chat_api needs keys, which needs this)."""
-    return web.json_response({"error": code, "message": message}, status=status)
-
 
 def too_large(limit: int) -> web.Response:
     size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{max(1, limit // 1024)} KB"
-    return _error(413, "too_large", f"内容太大，请不要超过 {size}")
+    return json_error(413, "too_large", f"内容太大，请不要超过 {size}")
 
 
 def refusal(request: web.Request, verdict: Verdict) -> web.Response:
@@ -325,7 +322,7 @@ def refusal(request: web.Request, verdict: Verdict) -> web.Response:
     wait = max(1, verdict.retry_after)
     message = f"{THROTTLED}（约 {wait} 秒后）"
     if request.path.startswith(("/api/", "/console/api/")) or "json" in request.headers.get("Accept", ""):
-        response = _error(429, "rate_limited", message)
+        response = json_error(429, "rate_limited", message)
     else:
         response = web.Response(status=429, text=message, charset="utf-8")
     response.headers["Retry-After"] = str(wait)

@@ -9,7 +9,6 @@ once it is back.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,8 @@ from collections.abc import Awaitable, Callable
 import psycopg
 from aiohttp import web
 from sqlalchemy import exc as sa
+
+from tongban.channels.jsonio import json_error
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,4 @@ async def database_unavailable(
         return await handler(request)
     except UNAVAILABLE as exc:
         log.warning("%s %s: database unavailable (%s)", request.method, request.path, type(exc).__name__)
-        return web.json_response({"error": "unavailable", "message": MESSAGE}, status=503,
-                                 headers={"Retry-After": str(RETRY_AFTER_S)},
-                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        return json_error(503, "unavailable", MESSAGE, headers={"Retry-After": str(RETRY_AFTER_S)})

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 async def voice_context(app: web.Application) -> AsyncIterator[None]:
     settings = VoiceSettings()
     if not settings.enabled or app.get(VOICE) is not None:  # off, or a hook was injected
+        if app.get(VOICE) is None:
+            log.info("voice: off (set TONGBAN_VOICE_MODEL_DIR or TONGBAN_VOICE_RUNTIME_URL to recognise "
+                     "voice messages); residents are asked to type")
         yield
         return
     from tongban.voice.factory import build_pipeline

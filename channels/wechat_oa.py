@@ -25,11 +25,9 @@ import datetime as dt
 import functools
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import update
@@ -73,6 +71,7 @@ from tongban.channels.wechat.security import (
     read_message,
     verify,
 )
+from tongban.memory.clock import SHANGHAI
 from tongban.memory.db import is_postgres
 from tongban.memory.inbound import accept, committed_reply, mark, record_reply
 from tongban.memory.models import InboundMessage, InboundStatus, utcnow
@@ -83,7 +82,6 @@ __all__ = ["CLIENT", "VOICE", "WECHAT", "OfficialAccount", "setup"]
 log = logging.getLogger(__name__)
 
 CHANNEL = "wechat"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 SUCCESS = "success"  # WeChat's "received, nothing to say now"
 T = TypeVar("T")
 
@@ -376,7 +374,7 @@ async def _push(app: web.Application, row_id: int, openid: str, text: str, sent_
     """Push a stored reply: DELIVERED, FAILED when it can never arrive (window closed), or left
     ANSWERED — queued for the next sweep — when WeChat is failing or throttling now."""
     account, store = app[WECHAT], app[keys.STORE]
-    if account.client is None or time.time() - sent_at > CUSTOMER_SERVICE_WINDOW_S:
+    if account.client is None or app[keys.CLOCK]().timestamp() - sent_at > CUSTOMER_SERVICE_WINDOW_S:
         await account.db(_mark, store, row_id, InboundStatus.FAILED, None)
         return
     outcome = await push_text(
@@ -397,6 +395,7 @@ async def _push(app: web.Application, row_id: int, openid: str, text: str, sent_
 
 async def _sweep_forever(app: web.Application) -> None:
     account = app[WECHAT]
+    await app[keys.AGENT_READY].wait()  # orphans are answered by the agent: wait for it to load
     while True:
         try:
             await sweep(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -46,6 +48,19 @@ class MemorySettings(TongbanSettings):
     @property
     def url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'tongban.db'}"
+
+    def keep_scratch_files_here(self) -> Path:
+        """Point the process's temporary files (and its children's: sox, ffmpeg) into the data dir.
+
+        Libraries write caches and scratch files to the system temp dir (jieba's dictionary
+        cache, decoded audio); a server must write only under its data dir, which the operator
+        backs up, mounts and cleans. Called by the `tongban` commands, never by library code.
+        """
+        scratch = self.data_dir / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tempfile.tempdir = str(scratch)
+        os.environ["TMPDIR"] = str(scratch)
+        return scratch
 
 
 @lru_cache

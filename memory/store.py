@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from tongban.memory import migrate
+from tongban.memory.clock import system_clock
 from tongban.memory.db import make_engine, session_scope
 from tongban.memory.demo import load_demo
 from tongban.memory.pii import Vault, vault_for
@@ -48,13 +49,13 @@ class Store:
         migrate.upgrade(self.engine)
 
     def initialise(self, *, today: dt.date | None = None) -> dict[str, int]:
-        """Create or upgrade the schema and load the demo data; safe to repeat."""
+        """Create or upgrade the schema, load the demo data into an empty catalog, open slots."""
         self.migrate()
         with self.session(actor="system:init") as session:
             return load_demo(
                 session,
                 self.vault,
-                today=today or dt.date.today(),
+                today=today or system_clock().date(),
                 weeks=self.settings.slot_weeks,
                 capacity=self.settings.slot_capacity,
             )

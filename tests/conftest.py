@@ -29,10 +29,16 @@ from tests.privacy_watch import (  # noqa: F401  (hooks: the suite-wide privacy 
 from tongban.memory.db import make_engine
 from tongban.memory.settings import MemorySettings
 from tongban.memory.store import Store
+from tongban.tools.form_pdf import DEFAULT_FONTS
 
 TODAY = dt.date(2026, 11, 24)
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+# Debian packages some tests need: without them those tests skip with the reason, never fail
+needs_cjk_font = pytest.mark.skipif(
+    not any(f.is_file() for f in DEFAULT_FONTS), reason="no Chinese font to embed in forms: apt-get install fonts-wqy-zenhei"
+)
 
 
 def _settings(url: str, data_dir: Path) -> MemorySettings:

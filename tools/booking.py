@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from tongban.memory.booking import BookingError, active_appointments, book, cancel, choose_slot
+from tongban.memory.clock import WEEKDAYS
 from tongban.memory.models import Appointment, Hall, ServiceItem, Slot
 from tongban.tools.confirmation import Confirmation, NeedsConfirmation
-
-WEEKDAYS = "一二三四五六日"
 
 
 @dataclass

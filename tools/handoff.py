@@ -15,9 +15,9 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from tongban.memory.calendar import is_open, next_open_days
+from tongban.memory.clock import SHANGHAI
 from tongban.memory.models import Handoff, HandoffStatus, utcnow
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 STAFFED = ((dt.time(9, 0), dt.time(12, 0)), (dt.time(14, 30), dt.time(17, 30)))
 HOTLINE = "12345"
 UNCLAIMED_NOTICE = (

@@ -25,6 +25,7 @@ import numpy as np
 
 from tongban.tools.embeddings import Embedder
 from tongban.tools.lexical import LexicalIndex
+from tongban.tools.progress import embed_passages
 from tongban.tools.text import clean, normalise, pinyin_grams, shared_tokenizer
 from tongban.tools.vectors import Kind, VectorStore, index_kind
 
@@ -217,7 +218,7 @@ class HybridIndex:
     def _add_all(self, docs: list[Document]) -> None:
         total = sum(len(d.passages) for d in docs)
         self.vectors = VectorStore(self.embedder.dim, index_kind(total, self.ann_threshold))
-        vectors = self.embedder.embed_passages([clean(t) for d in docs for _, t in d.passages])
+        vectors = embed_passages(self.embedder, [clean(t) for d in docs for _, t in d.passages])
         for doc in docs:  # the whole vocabulary first, so every item is cut with it
             shared_tokenizer().add_words(doc.vocabulary())
         row = 0

@@ -37,9 +37,12 @@ def build_recognizer(settings: VoiceSettings) -> Recognizer:
 
 
 def build_pipeline(settings: VoiceSettings) -> VoicePipeline:
+    """The settings are checked first (a model name instead of a folder is the commonest mistake),
+    then the audio tools the pipeline decodes with."""
+    recognizer = build_recognizer(settings)
     missing = missing_tools()
     if missing:
         raise VoiceConfigError(f"voice needs {', '.join(missing)} (apt-get install sox libsox-fmt-all ffmpeg; "
                                "pip install 'tongban[voice]')")
-    return VoicePipeline(build_recognizer(settings), workers=settings.voice_workers, max_queue=settings.voice_queue,
+    return VoicePipeline(recognizer, workers=settings.voice_workers, max_queue=settings.voice_queue,
                          pcm_rate=settings.voice_pcm_rate, default_max_seconds=settings.voice_max_seconds)

@@ -25,6 +25,7 @@ from tongban.agent.brains.prompts import ELDERLY, SYSTEM
 from tongban.agent.metrics import LLM_FALLBACKS
 from tongban.agent.state import ConversationState
 from tongban.agent.toolbox import TOOLS
+from tongban.memory.clock import WEEKDAYS
 from tongban.memory.pii import mask_text
 
 # the model may only ask for reads and for writes the gates protect; progress and erasure
@@ -43,7 +44,6 @@ INTENT_OF_TOOL = {
 }
 CJK = re.compile(r"[\u4e00-\u9fff]")
 REST_S = 30.0  # after a timeout or a refused connection, turns skip the model this long
-WEEKDAYS = "一二三四五六日"
 
 
 class ModelFailure(RuntimeError):

@@ -15,9 +15,9 @@ from rapidfuzz import fuzz
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.form_replies import compose_form, confirm_text
 from tongban.agent.state import ConversationState
+from tongban.memory.clock import WEEKDAYS
 
 CAPABILITIES = "我可以帮您：查询办事指南（材料、流程、收费、时限、办理地点），预约办事大厅，查询办件进度，或转接人工服务。"
-WEEKDAYS = "一二三四五六日"
 
 
 def _result(state: ConversationState, name: str) -> dict[str, Any] | None:

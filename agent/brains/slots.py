@@ -24,6 +24,7 @@ import opencc
 from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz
 
+from tongban.memory.clock import SHANGHAI
 from tongban.memory.pii import InvalidIdentifier, normalise_id_number, normalise_phone
 
 with contextlib.redirect_stdout(io.StringIO()):  # jionlp prints a banner on import
@@ -31,7 +32,6 @@ with contextlib.redirect_stdout(io.StringIO()):  # jionlp prints a banner on imp
 
 log = logging.getLogger(__name__)
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")  # no DST since 1991
 
 Period = Literal["上午", "下午"]
 Answer = Literal["yes", "no", "other"]

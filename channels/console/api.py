@@ -23,12 +23,12 @@ from tongban.channels.console import outbox
 from tongban.channels.console.auth import STAFF, actor
 from tongban.channels.console.cards import card, focus_of, line, masker, revealed, status_of
 from tongban.memory import audit, transcripts, uploads
+from tongban.memory.clock import SHANGHAI
 from tongban.memory.models import Handoff, HandoffStatus, Resident, TranscriptMessage
 from tongban.memory.residents import Identity, identity_of
 from tongban.memory.staff import StaffView
 from tongban.tools import handoff as handoffs
 
-SHANGHAI = handoffs.SHANGHAI
 _AUDIO_TYPES = {"webm": "audio/webm", "ogg": "audio/ogg", "mp3": "audio/mpeg", "wav": "audio/wav",
                 "m4a": "audio/mp4", "aac": "audio/aac", "amr": "audio/amr"}
 
@@ -159,7 +159,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
 async def figures(request: web.Request) -> web.StreamResponse:
     """Supervisors: handed off today, median wait until claimed, counts by reason."""
     store = request.app[keys.STORE]
-    today = dt.datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = request.app[keys.CLOCK]().astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
 
     def load() -> dict[str, Any]:
         with store.read_session() as session:

@@ -17,15 +17,15 @@ from tongban.channels import keys
 from tongban.channels.chat_api import BadInput, TooLarge, error, json_reply, read_json
 from tongban.channels.console.auth import STAFF, actor
 from tongban.memory import questions
+from tongban.memory.clock import SHANGHAI
 from tongban.memory.models import ServiceItem
-from tongban.tools.handoff import SHANGHAI
 
 
 async def report(request: web.Request) -> web.StreamResponse:
     """GET ?week=YYYY-MM-DD (any day of it; default this week)."""
     store = request.app[keys.STORE]
     try:
-        day = dt.date.fromisoformat(request.query["week"]) if request.query.get("week") else dt.datetime.now(SHANGHAI).date()
+        day = dt.date.fromisoformat(request.query["week"]) if request.query.get("week") else request.app[keys.CLOCK]().astimezone(SHANGHAI).date()
     except ValueError:
         return error(400, "bad_week", "week 应为 YYYY-MM-DD")
 

@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from tongban.agent.messages import Inbound
 from tongban.channels import delivery, keys
+from tongban.channels.jsonio import json_response
 from tongban.channels.sms.compose import Choice, choose
 from tongban.channels.sms.menu import interpret
 from tongban.channels.sms.senders import Sender, Sent, make_sender
@@ -79,10 +80,16 @@ class SmsChannel:
         self.settings = app.get(SMS_SETTINGS) or get_sms_settings()
         self.templates = registry(self.settings.sms_templates, variable_limit=self.settings.sms_variable_limit)
         self.sender = self.sender or make_sender(self.settings)
-        if self.settings.sms_webhook_token is None and not self.settings.sms_allowed_ips:
-            log.warning("sms: no webhook token or allowed IPs configured: every push is refused")
-        if self.settings.env == "production" and self.settings.sms_provider == "console":
+        self.clock = lambda: app[keys.CLOCK]()
+        # warn only about what an operator configured and left broken; untouched, SMS is just off
+        inbound = self.settings.sms_webhook_token is not None or bool(self.settings.sms_allowed_ips)
+        outbound = self.settings.sms_provider != "console"
+        if outbound and not inbound:
+            log.warning("sms: a gateway is configured but no webhook token or allowed IPs: every push is refused")
+        elif inbound and not outbound and self.settings.env == "production":
             log.warning("sms: no gateway configured (TONGBAN_SMS_PROVIDER): replies are only logged")
+        elif not inbound:
+            log.info("sms: off (set TONGBAN_SMS_WEBHOOK_TOKEN or TONGBAN_SMS_ALLOWED_IPS and a gateway to turn it on)")
         self._db = ThreadPoolExecutor(2, thread_name_prefix="sms-db")
         self._api = ThreadPoolExecutor(4, thread_name_prefix="sms-api")
         yield
@@ -133,7 +140,7 @@ async def receive(request: web.Request, *, provider: str) -> web.Response:
         messages = PARSERS[provider](await request.read())
     except Malformed as exc:
         log.warning("sms/%s: malformed push: %s", provider, exc)
-        return web.json_response(malformed(str(exc)), status=400)
+        return json_response(malformed(str(exc)), status=400)
     store = request.app[keys.STORE]
     fresh = await channel.db(_accept_all, store, messages)
     for incoming, row_id in fresh:  # spawned in arrival order; the per-number lock keeps it
@@ -141,7 +148,7 @@ async def receive(request: web.Request, *, provider: str) -> web.Response:
             await channel.db(_flooded, store, row_id)  # a flood spends no turns and no SMS budget
             continue
         request.app[keys.DELIVERIES].spawn(_answer(request.app, incoming, row_id), name=f"sms:{incoming.key}")
-    return web.json_response(ok)
+    return json_response(ok)
 
 
 # ---------------------------------------------------------------------------- the turn

@@ -13,8 +13,6 @@ from typing import Any
 
 from tongban.agent.messages import Reply, ToolCall
 
-WEEKDAYS = "一二三四五六日"
-
 
 @dataclass(frozen=True)
 class Choice:

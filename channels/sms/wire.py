@@ -15,12 +15,11 @@ import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tongban.channels.sms.settings import SmsSettings
+from tongban.memory.clock import SHANGHAI
 from tongban.memory.pii import InvalidIdentifier, normalise_phone
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOKEN_HEADER = "X-Tongban-Token"
 MAX_TEXT = 1000  # a long SMS is at most a few hundred characters
 

@@ -47,8 +47,10 @@
 
   function addSystem(text) {
     const stack = row("bot");
-    stack.appendChild(el("div", "bubble system", text));
+    const bubble = el("div", "bubble system", text);
+    stack.appendChild(bubble);
     scrollDown();
+    return bubble;
   }
 
   // While staff hold the conversation the bot answers nothing: the page shows no bot bubble.
@@ -354,7 +356,32 @@
     try { localStorage.setItem("tongban-large", large ? "1" : "0"); } catch (e) { /* private mode */ }
   });
 
+  // A server that has just started loads its models and index in the background: say so,
+  // with its estimate, and let the resident type once it is ready.
+  async function waitUntilReady() {
+    let notice = null;
+    for (;;) {
+      let body = null;
+      try {
+        const response = await fetch("/readyz", { cache: "no-store" });
+        body = await response.json();
+      } catch (e) { body = null; }
+      if (body && body.ready) {
+        if (notice) notice.closest(".row").remove();
+        setBusy(false);
+        return;
+      }
+      const wait = body && body.estimate_s ? "约 " + body.estimate_s + " 秒后" : "稍后";
+      const index = body && body.index ? "（检索索引 " + body.index.embedded + "/" + body.index.total + "）" : "";
+      const text = "通办正在准备，" + wait + "就可以提问了" + index + "。";
+      if (notice) notice.textContent = text;
+      else { notice = addSystem(text); notice.dataset.starting = "1"; setBusy(true); }
+      await new Promise(function (resolve) { setTimeout(resolve, 2000); });
+    }
+  }
+
   async function start() {
+    await waitUntilReady();
     try {
       const body = await call("/api/web/history", { headers: HEADERS });
       const messages = (body && body.messages) || [];

@@ -1,7 +1,8 @@
 """The demo data tongban ships: Guangxi halls, the service catalog, life events, applications, slots.
 
-Loading is idempotent: items and halls are upserted by code, applications by receipt
-number, and only missing slots are added, so `tongban init` can run any number of times.
+The catalog (items, halls, applications, life events) is loaded only into an empty catalog, so
+an operator's edits and imports are never overwritten at the next start; slots for the coming
+weeks are added every time (only the missing ones), so `tongban init` can run any number of times.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def life_event_rows() -> list[dict[str, Any]]:
 def load_demo(
     session: Session, vault: Vault, *, today: dt.date, weeks: int = 3, capacity: int = 4
 ) -> dict[str, int]:
+    if session.exec(select(ServiceItem.id).limit(1)).first() is not None:
+        halls = list(session.exec(select(Hall)))  # a catalog is there: keep it, only open slots
+        slots = open_slots(session, halls, today=today, weeks=weeks, capacity=capacity)
+        return {"items": 0, "halls": 0, "applications": 0, "life_events": 0, "slots": slots, "kept": 1}
     session.info["audit"] = False  # one summary record instead of thousands of rows
     items = [upsert_item(session, ServiceItemCreate.model_validate(r)) for r in catalog_rows()]
     by_name = {i.name: i for i in items}

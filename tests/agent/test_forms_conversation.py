@@ -9,6 +9,7 @@ from collections.abc import Callable
 from sqlmodel import select
 
 from tests.agent.conftest import Chat
+from tests.conftest import needs_cjk_font
 from tests.fakes import ScriptedChatModel, call
 from tongban.agent.brains.llm import LLMBrain
 from tongban.agent.brains.offline import OfflineBrain
@@ -55,6 +56,7 @@ def forms_of(store: Store) -> list[FormFill]:
         return list(session.exec(select(FormFill)))
 
 
+@needs_cjk_font
 def test_a_verified_resident_is_asked_only_what_is_missing_each_thing_once(make_agent: Callable[..., Agent],
                                                                           store: Store) -> None:
     chat = Chat(make_agent(), channel="miniprogram")

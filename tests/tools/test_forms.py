@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from sqlalchemy import text
 from sqlmodel import select
 
-from tests.conftest import NOW
+from tests.conftest import NOW, needs_cjk_font
 from tongban.memory import forms as form_store
 from tongban.memory.models import FormFill, FormFillStatus, Resident
 from tongban.memory.residents import Identity, resolve
@@ -112,6 +112,7 @@ def test_values_are_sealed_at_rest_and_masked_for_display(any_store: Store) -> N
     assert shown["reason"] == "无房职工租住商品住房", "what is not personal is shown as it is"
 
 
+@needs_cjk_font
 def test_the_pdf_opens_and_holds_every_value_in_chinese_with_the_font_embedded(store: Store) -> None:
     with store.session() as session:
         person = resident(session, store)

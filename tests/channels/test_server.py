@@ -58,3 +58,62 @@ async def test_gateway_acks_are_timed_and_late_ones_counted(aiohttp_client, make
     assert 'tongban_acks_late_total{channel="test"} 1.0' in body
     assert 'tongban_ack_seconds_count{channel="test"} 1.0' in body
     del DEADLINES["/test-slow"]
+
+
+async def test_the_port_answers_while_the_agent_loads_and_says_it_is_getting_ready(  # type: ignore[no-untyped-def]
+    aiohttp_client, store, service_index, channel_settings
+) -> None:
+    """`tongban serve` opens its port at once: probes and the page answer, what needs the agent
+    says in plain Chinese that it is getting ready, and everything answers once it has loaded."""
+    import asyncio
+    import threading
+
+    from tests.conftest import NOW
+    from tongban.agent.service import Agent
+    from tongban.channels.server import create_app
+    from tongban.memory.checkpoints import sqlite_checkpointer
+
+    loaded = threading.Event()
+
+    def slow_agent(s):  # type: ignore[no-untyped-def]
+        loaded.wait(30)  # the index build, held until the test lets it finish
+        return Agent(s, clock=lambda: NOW, index=service_index, checkpointer=sqlite_checkpointer(":memory:"))
+
+    app = create_app(channel_settings, store=store, agent_factory=slow_agent, load_in_background=True)
+    client = await aiohttp_client(app)
+    assert (await client.get("/healthz")).status == 200
+    page = await client.get("/")
+    assert page.status == 200 and "通办" in await page.text()
+    ready = await client.get("/readyz")
+    body = await ready.json()
+    assert ready.status == 503 and body["agent"] is False and body["database"] is True
+    assert "agent" in body["loading"] and body["estimate_s"] >= 1
+    asked = await client.post("/api/web/messages", json={"text": "身份证到期了怎么换"},
+                              headers={"X-Requested-With": "XMLHttpRequest"})
+    raw = await asked.text()
+    assert asked.status == 503 and int(asked.headers["Retry-After"]) >= 1
+    assert "正在准备" in raw and "\\u" not in raw, "the error is readable Chinese, not \\u escapes"
+
+    loaded.set()
+    for _ in range(200):
+        if (await client.get("/readyz")).status == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert (await client.get("/readyz")).status == 200
+    answered = await client.post("/api/web/messages", json={"text": "身份证到期了怎么换"},
+                                 headers={"X-Requested-With": "XMLHttpRequest"})
+    assert answered.status == 200 and "居民身份证" in (await answered.json())["text"]
+    assert client.app[keys.CLOCK]() == NOW, "business rules read the agent's clock once it is loaded"
+
+
+async def test_an_unconfigured_channel_warns_nothing(aiohttp_client, make_app, caplog) -> None:  # type: ignore[no-untyped-def]
+    """Start-up warnings name only what is configured and broken: SMS and voice left alone are
+    simply off (said at INFO), not a warning an operator learns to ignore."""
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        await aiohttp_client(make_app())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [w for w in warnings if "sms" in w.lower() or "voice" in w.lower()], warnings
+    infos = " ".join(r.getMessage() for r in caplog.records)
+    assert "sms: off" in infos and "voice: off" in infos

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlmodel import func, select
 from typer.testing import CliRunner
 
-from tests.conftest import SHARED
+from tests.conftest import SHARED, TODAY
 from tongban.memory.catalog import export_items, import_applications, import_items, read_rows
 from tongban.memory.models import Application, HallItem, ServiceItem
 from tongban.memory.store import Store
@@ -121,3 +121,30 @@ def test_demo_catalog_has_every_required_item_and_hall(store: Store) -> None:
     for row in catalog_rows():
         assert row["legal_basis"] and len(row["materials"]) >= 2 and len(row["steps"]) >= 3, row["name"]
         assert row["faqs"] and row["keywords"], row["name"]
+
+
+def test_starting_again_never_overwrites_the_operators_catalog(store: Store) -> None:
+    """Demo data goes only into an empty catalog: an edited or removed demo item stays as the
+    operator left it when the server (or `tongban init`) starts again; slots are still opened."""
+    from tongban.memory.models import Slot
+
+    with store.session(actor="test") as session:
+        used = set(session.exec(select(Application.item_id)).all())
+        items = session.exec(select(ServiceItem)).all()
+        edited = items[0]
+        removed = next(i for i in items if i.id not in used and i.id != edited.id)
+        edited.keywords = ["运营方自己加的词"]
+        edited.description = "运营方改过的说明"
+        session.add(edited)
+        removed_code = removed.code
+        for link in session.exec(select(HallItem).where(HallItem.item_id == removed.id)).all():
+            session.delete(link)
+        session.flush()
+        session.delete(removed)
+    summary = store.initialise(today=TODAY)
+    assert summary["items"] == 0 and summary["kept"] == 1
+    with store.session(actor="test") as session:
+        again = session.exec(select(ServiceItem).where(ServiceItem.code == edited.code)).one()
+        assert again.keywords == ["运营方自己加的词"] and again.description == "运营方改过的说明"
+        assert session.exec(select(ServiceItem).where(ServiceItem.code == removed_code)).first() is None
+        assert session.exec(select(Slot).limit(1)).first() is not None

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from tongban.channels import logs
 from tongban.channels.console.cli import staff_app
 from tongban.memory.pii import install_log_masking
 
@@ -19,13 +20,12 @@ app.add_typer(voice_app, name="voice")
 app.add_typer(staff_app, name="staff")
 
 
-def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _logging(verbose: bool, *, level: str | None = None, fmt: str = "text") -> None:
+    """Root logging at `level` (debug with --verbose, else warning), masked, as text or JSON lines."""
+    chosen = getattr(logging, (level or ("debug" if verbose else "warning")).upper())
+    logging.basicConfig(level=chosen, handlers=[logs.handler(fmt)], force=True)
     for chatty in ("jieba", "bm25s"):  # they log their dictionary loading at DEBUG to stderr
-        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
+        logging.getLogger(chatty).setLevel(max(chosen, logging.INFO))
     install_log_masking()
 
 
@@ -155,6 +155,8 @@ def catalog_export(file: Annotated[Path, typer.Argument(dir_okay=False)]) -> Non
 def serve(
     host: Annotated[str | None, typer.Option(help="listen address (default TONGBAN_HOST or 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default TONGBAN_PORT or 8080)")] = None,
+    log_level: Annotated[str, typer.Option(envvar="TONGBAN_LOG_LEVEL", help="debug, info, warning or error")] = "warning",
+    log_format: Annotated[str, typer.Option(envvar="TONGBAN_LOG_FORMAT", help="text, or json (one object a line, for log collectors)")] = "text",
 ) -> None:
     """Run the server: web chat at /, WeChat webhooks, mini-program API, health and metrics."""
     from aiohttp import web
@@ -163,7 +165,9 @@ def serve(
     from tongban.channels.settings import get_channel_settings
     from tongban.tools.settings import ToolsSettings
 
-    _logging(False)
+    if log_level.lower() not in logs.LEVELS or log_format.lower() not in logs.FORMATS:
+        raise typer.BadParameter(f"--log-level is one of {', '.join(logs.LEVELS)}; --log-format one of {', '.join(logs.FORMATS)}")
+    _logging(False, level=log_level.lower(), fmt=log_format.lower())
     logging.getLogger("aiohttp.access").setLevel(logging.INFO)
     try:
         settings = get_channel_settings()

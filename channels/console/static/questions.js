@@ -40,12 +40,6 @@
     document.body.dataset.ready = "1";
   }
 
-  function today() {
-    const now = new Date();
-    const local = new Date(now.getTime() - now.getTimezoneOffset() * 60000);
-    return local.toISOString().slice(0, 10);
-  }
-
   function keywordForm(question) {
     const form = el("form", "keyword");
     const phrase = el("input");
@@ -115,9 +109,12 @@
     $("unplaced-empty").hidden = report.unplaced.length > 0;
   }
 
+  // Without a week the server answers for its own "this week" (its clock, not the browser's).
   async function load(week) {
     try {
-      render(await call("/console/api/questions?week=" + encodeURIComponent(week)));
+      const report = await call("/console/api/questions" + (week ? "?week=" + encodeURIComponent(week) : ""));
+      if (!week) $("week").value = report.week;
+      render(report);
       $("report").hidden = false;
       document.body.dataset.ready = "1";
     } catch (error) {
@@ -138,12 +135,11 @@
       refuse("需要值班主管权限", "问题分析只对值班主管开放。");
       return;
     }
-    $("week").value = today();
     $("week-form").addEventListener("submit", function (event) {
       event.preventDefault();
       load($("week").value);
     });
-    await load($("week").value);
+    await load(null);
   }
 
   start();

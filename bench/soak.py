@@ -684,8 +684,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if model is not None:
         overrides["TONGBAN_VOICE_MODEL_DIR"] = str(model)
     os.environ.update(overrides)  # this process reads the same settings: the limits and the retention job
-    from tongban.channels.ratelimit import Door
-    from tongban.channels.settings import ChannelSettings
+    from tongban.channels.app.ratelimit import Door
+    from tongban.channels.app.settings import ChannelSettings
 
     limits = {k: v for k, v in Door(ChannelSettings()).describe().items() if k != "storage"}
     log_path = data_dir / "server.log"

@@ -45,7 +45,7 @@ MAX_IN_FLIGHT = 2000  # bounds the client: beyond this a request counts as refus
 
 
 def serve(port: int) -> None:
-    from tongban.channels.server import create_app
+    from tongban.channels.app.server import create_app
 
     web.run_app(create_app(), host="127.0.0.1", port=port, print=None, access_log=None)
 

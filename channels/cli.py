@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tongban.channels import logs
+from tongban.channels.app import logs
 from tongban.channels.console.cli import staff_app
 from tongban.memory.pii import install_log_masking
 
@@ -161,8 +161,8 @@ def serve(
     """Run the server: web chat at /, WeChat webhooks, mini-program API, health and metrics."""
     from aiohttp import web
 
-    from tongban.channels.server import create_app
-    from tongban.channels.settings import get_channel_settings
+    from tongban.channels.app.server import create_app
+    from tongban.channels.app.settings import get_channel_settings
     from tongban.tools.settings import ToolsSettings
 
     if log_level.lower() not in logs.LEVELS or log_format.lower() not in logs.FORMATS:
@@ -177,7 +177,7 @@ def serve(
     host, port = host or settings.host, port or settings.port
     memory = _memory_settings()
     memory.keep_scratch_files_here()
-    for progress in ("tongban.tools.progress", "tongban.channels.server"):  # index build, ready after N s
+    for progress in ("tongban.tools.progress", "tongban.channels.app.server"):  # index build, ready after N s
         logging.getLogger(progress).setLevel(logging.INFO)
     first = not any(ToolsSettings().resolved_index_dir(memory).glob("*/meta.json"))
     typer.echo(f"通办 tongban 正在启动: http://{host}:{port}/" + ("（首次启动需建立检索索引，约半分钟；页面会显示进度）" if first else ""))

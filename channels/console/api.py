@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import Session, col, select
 
-from tongban.channels import keys
-from tongban.channels.chat_api import MAX_TEXT, BadInput, TooLarge, error, json_reply, read_json
+from tongban.channels.app import keys
+from tongban.channels.app.chat_api import MAX_TEXT, BadInput, TooLarge, error, json_reply, read_json
 from tongban.channels.console import outbox
 from tongban.channels.console.auth import STAFF, actor
 from tongban.channels.console.cards import card, focus_of, line, masker, revealed, status_of

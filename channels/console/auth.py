@@ -16,10 +16,17 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from tongban.channels import keys
-from tongban.channels.chat_api import BadInput, TooLarge, error, json_reply, read_json, same_origin
+from tongban.channels.app import keys
+from tongban.channels.app.chat_api import (
+    BadInput,
+    TooLarge,
+    error,
+    json_reply,
+    read_json,
+    same_origin,
+)
+from tongban.channels.app.ratelimit import refusal
 from tongban.channels.console.settings import ConsoleSettings
-from tongban.channels.ratelimit import refusal
 from tongban.memory import audit, staff
 from tongban.memory.models import utcnow
 from tongban.memory.staff import StaffView

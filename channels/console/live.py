@@ -20,8 +20,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from sqlmodel import col, select
 
-from tongban.channels import keys
-from tongban.channels.chat_api import error, same_origin
+from tongban.channels.app import keys
+from tongban.channels.app.chat_api import error, same_origin
 from tongban.channels.console import outbox
 from tongban.channels.console.auth import current_staff, settings_of
 from tongban.channels.console.cards import line, masker

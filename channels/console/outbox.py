@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tongban.channels import delivery, keys
+from tongban.channels.app import delivery, keys
 from tongban.channels.console.cards import line, masker
 from tongban.memory import transcripts
 from tongban.memory.models import Handoff, Resident

@@ -27,8 +27,8 @@ from aiohttp import web
 from sqlmodel import Session, col, select
 
 from tongban.agent.messages import Inbound
-from tongban.channels import delivery, keys
-from tongban.channels.jsonio import json_response
+from tongban.channels.app import delivery, keys
+from tongban.channels.app.jsonio import json_response
 from tongban.channels.sms.compose import Choice, choose
 from tongban.channels.sms.menu import interpret
 from tongban.channels.sms.senders import Sender, Sent, make_sender

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from tests.conftest import NOW
 from tongban.agent.service import Agent
-from tongban.channels.server import create_app
-from tongban.channels.settings import ChannelSettings
+from tongban.channels.app.server import create_app
+from tongban.channels.app.settings import ChannelSettings
 from tongban.memory.checkpoints import sqlite_checkpointer
 from tongban.memory.store import Store
 

@@ -205,7 +205,7 @@ async def test_csrf_is_refused(aiohttp_client, console) -> None:  # type: ignore
 
 async def _verified_resident_handed_off(app) -> None:  # type: ignore[no-untyped-def]
     from tongban.agent.messages import Inbound
-    from tongban.channels import keys
+    from tongban.channels.app import keys
     from tongban.memory.residents import Identity
 
     agent = app[keys.AGENT]
@@ -313,7 +313,7 @@ async def test_a_reply_needs_the_claim_and_others_cannot_hand_back(aiohttp_clien
 
 
 async def test_a_channel_without_a_sender_keeps_the_reply_as_undelivered(aiohttp_client, console) -> None:  # type: ignore[no-untyped-def]
-    from tongban.channels import keys
+    from tongban.channels.app import keys
 
     app = console()
     resident = await aiohttp_client(app)

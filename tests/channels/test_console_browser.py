@@ -16,7 +16,7 @@ from sqlmodel import select
 from tests.channels.console_helpers import PASSWORD, add_accounts
 from tests.channels.test_web import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
 from tongban.agent.messages import Inbound
-from tongban.channels import keys
+from tongban.channels.app import keys
 from tongban.channels.console.auth import CONSOLE_SETTINGS
 from tongban.channels.console.settings import ConsoleSettings
 from tongban.memory.models import Handoff, utcnow

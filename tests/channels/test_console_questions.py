@@ -12,7 +12,7 @@ from tests.channels.console_helpers import PASSWORD, add_accounts, ask, sign_in
 from tests.channels.test_web import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
 from tests.conftest import NOW
 from tongban.agent.service import Agent
-from tongban.channels.server import create_app
+from tongban.channels.app.server import create_app
 from tongban.memory.checkpoints import sqlite_checkpointer
 from tongban.memory.models import QuestionLog
 from tongban.tools.services import ServiceIndex

@@ -196,7 +196,7 @@ async def test_a_web_voice_message_keeps_its_recording_beside_the_transcript(aio
 
     from tests.channels.console_helpers import XHR
     from tongban.agent.messages import Transcript
-    from tongban.channels.voice_hook import VOICE
+    from tongban.channels.app.voice_hook import VOICE
 
     async def transcribe(audio: bytes, fmt: str) -> tuple[str, Transcript] | None:
         return "社保卡丢了怎么办", Transcript(confidence=0.95)

@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from tongban.channels import logs
+from tongban.channels.app import logs
 from tongban.memory.pii import install_log_masking
 
 

@@ -14,11 +14,11 @@ from sqlmodel import func, select
 
 from tests.channels.mp_server import APP_ID, APP_SECRET, MockWeChat
 from tongban.agent.messages import Transcript
-from tongban.channels import keys
-from tongban.channels.base import AI_LABEL
-from tongban.channels.settings import ChannelSettings
-from tongban.channels.tokens import TokenSigner
-from tongban.channels.voice_hook import NO_VOICE, VOICE
+from tongban.channels.app import keys
+from tongban.channels.app.base import AI_LABEL
+from tongban.channels.app.settings import ChannelSettings
+from tongban.channels.app.tokens import TokenSigner
+from tongban.channels.app.voice_hook import NO_VOICE, VOICE
 from tongban.memory.models import InboundMessage, InboundStatus, Resident
 from tongban.memory.residents import resolve
 

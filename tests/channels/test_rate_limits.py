@@ -21,10 +21,11 @@ from sqlmodel import select
 from tests.channels.console_helpers import origin
 from tests.channels.test_wechat_oa import APP_ID, SECRET, opened, sealed, text_xml, wechat_settings
 from tests.channels.wechat_server import FakeWeChat
-from tongban.channels import keys, miniprogram
-from tongban.channels.ratelimit import EXEMPT, THROTTLED, Door, policy_for
-from tongban.channels.settings import ChannelSettings
+from tongban.channels.app import keys
+from tongban.channels.app.ratelimit import EXEMPT, THROTTLED, Door, policy_for
+from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.sms import SMS, SMS_SETTINGS, SmsSettings
+from tongban.channels.wechat.miniprogram import chat as miniprogram
 from tongban.memory.models import InboundMessage, InboundStatus
 
 XHR = {"X-Requested-With": "XMLHttpRequest"}
@@ -280,7 +281,7 @@ async def test_redis_down_falls_back_to_memory_limits_not_to_none_or_to_refusing
 async def test_redis_failing_mid_run_falls_back_at_once_and_is_retried_later(caplog) -> None:  # type: ignore[no-untyped-def]
     from limits import parse_many
 
-    from tongban.channels.ratelimit import RETRY_S, _Counters
+    from tongban.channels.app.ratelimit import RETRY_S, _Counters
 
     counters = _Counters("redis://127.0.0.1:1/0", "tongban-test")  # as if Redis had just gone away
     assert counters.where == "redis"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tongban.channels import keys
+from tongban.channels.app import keys
 from tongban.memory.db import make_engine
 
 
@@ -42,7 +42,7 @@ async def test_metrics_are_exposed(aiohttp_client, make_app) -> None:  # type: i
 
 
 async def test_gateway_acks_are_timed_and_late_ones_counted(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
-    from tongban.channels.metrics import DEADLINES
+    from tongban.channels.app.metrics import DEADLINES
 
     DEADLINES["/test-slow"] = ("test", 0.01)
     app = make_app()
@@ -70,7 +70,7 @@ async def test_the_port_answers_while_the_agent_loads_and_says_it_is_getting_rea
 
     from tests.conftest import NOW
     from tongban.agent.service import Agent
-    from tongban.channels.server import create_app
+    from tongban.channels.app.server import create_app
     from tongban.memory.checkpoints import sqlite_checkpointer
 
     loaded = threading.Event()

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from tests.channels.sms_servers import AliyunMock, Sent, TencentMock
 from tongban.agent.messages import Reply, ToolCall
-from tongban.channels import keys
+from tongban.channels.app import keys
 from tongban.channels.sms import SMS, SMS_SETTINGS, SmsSettings
 from tongban.channels.sms.compose import choose
 from tongban.channels.sms.menu import Turn, interpret
@@ -386,7 +386,7 @@ async def test_the_budget_counts_segments(sms, store: Store) -> None:  # type: i
 
 
 async def test_staff_messages_go_out_as_a_notice_template_never_as_text(sms, store: Store) -> None:  # type: ignore[no-untyped-def]
-    from tongban.channels import delivery
+    from tongban.channels.app import delivery
 
     client = await sms(settings(sms_daily_budget=1, sms_budget_unit="messages"))
     words = "您好，您的材料已收到，明天下午三点前来取件"

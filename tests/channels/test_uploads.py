@@ -18,9 +18,9 @@ from sqlmodel import func, select
 from tests.channels.console_helpers import PASSWORD, XHR, add_accounts, ask, queue, sign_in
 from tests.channels.mp_server import APP_ID, APP_SECRET, MockWeChat
 from tests.specimens import APPLICANT, APPLICANT_ID, OTHER, encode, font_missing, specimens
+from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.console.auth import CONSOLE_SETTINGS
 from tongban.channels.console.settings import ConsoleSettings
-from tongban.channels.settings import ChannelSettings
 from tongban.memory import uploads
 from tongban.memory.models import AuditLog, TranscriptMessage, Upload
 from tongban.memory.residents import Identity, resolve

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from aiohttp import FormData
 
-from tongban.channels.settings import ChannelSettings
-from tongban.channels.voice_hook import NO_VOICE
-from tongban.channels.web import COOKIE, STATIC
+from tongban.channels.app.settings import ChannelSettings
+from tongban.channels.app.voice_hook import NO_VOICE
+from tongban.channels.web.chat import COOKIE, STATIC
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "screenshots" / "web-chat.png"

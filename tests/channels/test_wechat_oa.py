@@ -18,13 +18,13 @@ from tests.channels.wechat_server import AMR, BUSY, OUT_OF_TIME, FakeWeChat
 from tests.conftest import NOW
 from tongban.agent.messages import Inbound, Reply, Transcript
 from tongban.agent.service import Agent
-from tongban.channels import keys
-from tongban.channels.server import create_app
-from tongban.channels.settings import ChannelSettings
+from tongban.channels.app import keys
+from tongban.channels.app.server import create_app
+from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.wechat.api import RetryPolicy
-from tongban.channels.wechat.content import MENU, NOT_HEARD, UNSUPPORTED, WELCOME
+from tongban.channels.wechat.oa.content import MENU, NOT_HEARD, UNSUPPORTED, WELCOME
+from tongban.channels.wechat.oa.webhook import CLIENT, VOICE, WECHAT
 from tongban.channels.wechat.security import Envelope, Refused, sign
-from tongban.channels.wechat_oa import CLIENT, VOICE, WECHAT
 from tongban.memory.checkpoints import make_checkpointer, sqlite_checkpointer
 from tongban.memory.models import Appointment, InboundMessage, InboundStatus
 from tongban.memory.store import Store

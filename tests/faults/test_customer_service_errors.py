@@ -11,9 +11,9 @@ import pytest
 
 from tests.channels.test_wechat_oa import agent_of, post, rows, text_xml
 from tests.channels.wechat_server import BUSY, OUT_OF_TIME, TOO_MANY
-from tongban.channels import keys
+from tongban.channels.app import keys
 from tongban.channels.wechat.api import RetryPolicy
-from tongban.channels.wechat_oa import WECHAT, sweep
+from tongban.channels.wechat.oa.webhook import WECHAT, sweep
 from tongban.memory.models import InboundStatus
 from tongban.memory.store import Store
 

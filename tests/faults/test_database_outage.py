@@ -15,8 +15,8 @@ from sqlmodel import select
 from tests.conftest import NOW
 from tests.faults.proxy import Proxy
 from tongban.agent.service import Agent
-from tongban.channels.server import create_app
-from tongban.channels.settings import ChannelSettings
+from tongban.channels.app.server import create_app
+from tongban.channels.app.settings import ChannelSettings
 from tongban.memory.checkpoints import make_checkpointer
 from tongban.memory.models import Appointment
 from tongban.memory.settings import MemorySettings

@@ -10,8 +10,8 @@ import pytest
 
 from tests.channels.test_wechat_oa import agent_of, post, rows, text_xml
 from tests.faults.proxy import Proxy
-from tongban.channels import keys
-from tongban.channels.wechat_oa import CLIENT
+from tongban.channels.app import keys
+from tongban.channels.wechat.oa.webhook import CLIENT
 from tongban.memory.models import InboundStatus
 from tongban.memory.store import Store
 

@@ -459,7 +459,7 @@ NOT_READ_YET = {"TONGBAN_VOICE_RUNTIME_URL"}
 
 def _app_variables() -> set[str]:
     from tongban.agent.settings import AgentSettings
-    from tongban.channels.settings import ChannelSettings
+    from tongban.channels.app.settings import ChannelSettings
     from tongban.memory.settings import MemorySettings
     from tongban.tools.settings import ToolsSettings
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.voice.conftest import Clips
 from tongban.agent.messages import Transcript
-from tongban.channels.voice_setup import make_transcribe
+from tongban.channels.app.voice_setup import make_transcribe
 from tongban.voice.audio import NOT_HEARD, AudioError
 from tongban.voice.pipeline import Transcription, VoiceBusy, VoicePipeline, max_seconds_for
 from tongban.voice.recognizer import LANGUAGES, Heard, RecognitionError

@@ -10,8 +10,8 @@ from aiohttp import web
 from tests.voice.conftest import Clips
 from tests.voice.test_runtime import FakeRuntime
 from tongban.agent.messages import Transcript
-from tongban.channels.voice_hook import VOICE, transcriber
-from tongban.channels.voice_setup import voice_context
+from tongban.channels.app.voice_hook import VOICE, transcriber
+from tongban.channels.app.voice_setup import voice_context
 from tongban.voice.recognizer import VoiceConfigError
 
 VARIABLES = ("TONGBAN_VOICE_MODEL_DIR", "TONGBAN_VOICE_RUNTIME_URL", "TONGBAN_VOICE_MANDARIN_DIR")

@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from tongban.agent.messages import Inbound
-from tongban.channels import delivery, keys, mp_push, uploads
-from tongban.channels.chat_api import (
+from tongban.channels.app import delivery, keys, uploads
+from tongban.channels.app.chat_api import (
     BadInput,
     TooLarge,
     bad_input,
@@ -30,15 +30,16 @@ from tongban.channels.chat_api import (
     respond_to_voice,
     too_large,
 )
-from tongban.channels.delivery import NotDelivered
-from tongban.channels.mp_client import (
+from tongban.channels.app.delivery import NotDelivered
+from tongban.channels.app.tokens import InvalidToken, TokenSigner
+from tongban.channels.wechat.miniprogram import push as mp_push
+from tongban.channels.wechat.miniprogram.client import (
     INVALID_CODE,
     MiniProgramClient,
     NotConfigured,
     WeChatError,
     WeChatUnavailable,
 )
-from tongban.channels.tokens import InvalidToken, TokenSigner
 from tongban.memory.residents import resolve
 
 log = logging.getLogger(__name__)

@@ -19,14 +19,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tongban.agent.service import Agent, make_agent
-from tongban.channels import keys
-from tongban.channels.base import Deliveries
-from tongban.channels.jsonio import json_error, json_response
-from tongban.channels.metrics import ack_timing
-from tongban.channels.ratelimit import Door
-from tongban.channels.settings import ChannelSettings, get_channel_settings
-from tongban.channels.unavailable import database_unavailable
-from tongban.channels.voice_setup import voice_context
+from tongban.channels.app import keys
+from tongban.channels.app.base import Deliveries
+from tongban.channels.app.jsonio import json_error, json_response
+from tongban.channels.app.metrics import ack_timing
+from tongban.channels.app.ratelimit import Door
+from tongban.channels.app.settings import ChannelSettings, get_channel_settings
+from tongban.channels.app.unavailable import database_unavailable
+from tongban.channels.app.voice_setup import voice_context
 from tongban.memory.clock import Clock, system_clock
 from tongban.memory.pii import mask_library_logs
 from tongban.memory.store import Store
@@ -85,8 +85,8 @@ def _channel_modules() -> list:  # type: ignore[type-arg]
     import importlib
 
     found = []
-    for name in ("tongban.channels.wechat_oa", "tongban.channels.miniprogram", "tongban.channels.web", "tongban.channels.sms", "tongban.channels.items",
-                 "tongban.channels.console", "tongban.channels.forms"):
+    for name in ("tongban.channels.wechat.oa.webhook", "tongban.channels.wechat.miniprogram.chat", "tongban.channels.web.chat", "tongban.channels.sms", "tongban.channels.pages.items",
+                 "tongban.channels.console", "tongban.channels.pages.forms"):
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:

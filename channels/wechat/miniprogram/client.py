@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from tongban.channels.settings import ChannelSettings
+from tongban.channels.app.settings import ChannelSettings
 
 log = logging.getLogger(__name__)
 

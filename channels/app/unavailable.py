@@ -17,7 +17,7 @@ import psycopg
 from aiohttp import web
 from sqlalchemy import exc as sa
 
-from tongban.channels.jsonio import json_error
+from tongban.channels.app.jsonio import json_error
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from prometheus_client import Counter
 
-from tongban.channels.jsonio import json_error
-from tongban.channels.settings import ChannelSettings
+from tongban.channels.app.jsonio import json_error
+from tongban.channels.app.settings import ChannelSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def web_resident(request: web.Request) -> str | None:
     """The web chat's resident: the signed cookie's web id (none yet: the address alone counts)."""
-    from tongban.channels.tokens import InvalidToken
-    from tongban.channels.web import COOKIE, SIGNER
+    from tongban.channels.app.tokens import InvalidToken
+    from tongban.channels.web.chat import COOKIE, SIGNER
 
     signer = request.app.get(SIGNER)
     try:
@@ -70,8 +70,8 @@ def web_resident(request: web.Request) -> str | None:
 
 def mp_resident(request: web.Request) -> str | None:
     """The mini-program's resident: the Bearer token's openid (the same bucket as its pushes)."""
-    from tongban.channels.miniprogram import SIGNER
-    from tongban.channels.tokens import InvalidToken
+    from tongban.channels.app.tokens import InvalidToken
+    from tongban.channels.wechat.miniprogram.chat import SIGNER
 
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     signer = request.app.get(SIGNER)

@@ -10,9 +10,9 @@ import aiohttp
 from aiohttp import web
 
 from tongban.agent.service import Agent
-from tongban.channels.base import Deliveries
-from tongban.channels.ratelimit import Door
-from tongban.channels.settings import ChannelSettings
+from tongban.channels.app.base import Deliveries
+from tongban.channels.app.ratelimit import Door
+from tongban.channels.app.settings import ChannelSettings
 from tongban.memory.store import Store
 
 SETTINGS = web.AppKey("settings", ChannelSettings)

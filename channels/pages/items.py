@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tongban.channels import keys
+from tongban.channels.app import keys
 from tongban.tools.services import service_detail
 
 

@@ -19,11 +19,12 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlmodel import Session, select
 
-from tongban.channels import keys, miniprogram
-from tongban.channels import web as web_chat
-from tongban.channels.chat_api import error
+from tongban.channels.app import keys
+from tongban.channels.app.chat_api import error
+from tongban.channels.app.tokens import InvalidToken
 from tongban.channels.console import auth
-from tongban.channels.tokens import InvalidToken
+from tongban.channels.web import chat as web_chat
+from tongban.channels.wechat.miniprogram import chat as miniprogram
 from tongban.memory import audit, forms
 from tongban.memory.models import (
     FormFill,

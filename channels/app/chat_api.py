@@ -15,10 +15,10 @@ from langchain_core.messages import AIMessage, HumanMessage
 from sqlmodel import select
 
 from tongban.agent.messages import Inbound, Reply
-from tongban.channels import keys, ratelimit
-from tongban.channels.base import AI_LABEL
-from tongban.channels.jsonio import json_error, json_response
-from tongban.channels.voice_hook import NO_VOICE, NOT_HEARD, transcriber
+from tongban.channels.app import keys, ratelimit
+from tongban.channels.app.base import AI_LABEL
+from tongban.channels.app.jsonio import json_error, json_response
+from tongban.channels.app.voice_hook import NO_VOICE, NOT_HEARD, transcriber
 from tongban.memory.models import Resident
 from tongban.memory.transcripts import save_audio
 

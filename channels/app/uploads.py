@@ -20,8 +20,8 @@ from aiohttp import BodyPartReader, web
 from sqlmodel import Session, select
 
 from tongban.agent.service import Agent
-from tongban.channels import keys
-from tongban.channels.chat_api import error, json_reply, too_large
+from tongban.channels.app import keys
+from tongban.channels.app.chat_api import error, json_reply, too_large
 from tongban.channels.console.outbox import HUB_POKE
 from tongban.memory import transcripts, uploads
 from tongban.memory.models import ServiceItem, TranscriptRole

@@ -36,11 +36,11 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import create_reply
 
 from tongban.agent.messages import Inbound
-from tongban.channels import delivery, keys
-from tongban.channels.delivery import NotDelivered
-from tongban.channels.ratelimit import THROTTLED
-from tongban.channels.settings import ChannelSettings
-from tongban.channels.voice_hook import VOICE, transcriber
+from tongban.channels.app import delivery, keys
+from tongban.channels.app.delivery import NotDelivered
+from tongban.channels.app.ratelimit import THROTTLED
+from tongban.channels.app.settings import ChannelSettings
+from tongban.channels.app.voice_hook import VOICE, transcriber
 from tongban.channels.wechat.api import (
     CUSTOMER_SERVICE_WINDOW_S,
     UNDELIVERABLE,
@@ -50,7 +50,7 @@ from tongban.channels.wechat.api import (
     redis_lock,
     token_storage,
 )
-from tongban.channels.wechat.content import (
+from tongban.channels.wechat.oa.content import (
     FAILED,
     MENU,
     NOT_HEARD,
@@ -62,7 +62,7 @@ from tongban.channels.wechat.content import (
     message_key,
     render,
 )
-from tongban.channels.wechat.pacing import TurnGate
+from tongban.channels.wechat.oa.pacing import TurnGate
 from tongban.channels.wechat.security import (
     Envelope,
     Malformed,

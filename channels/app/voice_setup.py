@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from tongban.agent.messages import Transcript
-from tongban.channels.voice_hook import VOICE, Transcribe
+from tongban.channels.app.voice_hook import VOICE, Transcribe
 from tongban.voice.settings import VoiceSettings
 
 if TYPE_CHECKING:

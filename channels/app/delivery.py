@@ -2,7 +2,7 @@
 
 Each channel module registers one `OutputChannel` under its channel name in `setup(app)`:
 
-    from tongban.channels import delivery
+    from tongban.channels.app import delivery
     delivery.register(app, MyOutput())   # MyOutput.name == "wechat"; async send_text(recipient, text)
 
 `send_text` raises `NotDelivered` (or any exception) when the resident cannot be reached now
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tongban.channels import keys
-from tongban.channels.base import OutputChannel
+from tongban.channels.app import keys
+from tongban.channels.app.base import OutputChannel
 from tongban.memory.models import Resident
 from tongban.memory.pii import Vault
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tongban.channels import delivery
-from tongban.channels.chat_api import error, same_origin
-from tongban.channels.delivery import NotDelivered
+from tongban.channels.app import delivery
+from tongban.channels.app.chat_api import error, same_origin
+from tongban.channels.app.delivery import NotDelivered
 
 log = logging.getLogger(__name__)
 

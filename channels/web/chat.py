@@ -15,8 +15,8 @@ from pathlib import Path
 from aiohttp import web
 
 from tongban.agent.messages import Inbound
-from tongban.channels import keys, uploads, web_live
-from tongban.channels.chat_api import (
+from tongban.channels.app import keys, uploads
+from tongban.channels.app.chat_api import (
     BadInput,
     TooLarge,
     bad_input,
@@ -30,7 +30,8 @@ from tongban.channels.chat_api import (
     respond_to_voice,
     too_large,
 )
-from tongban.channels.tokens import InvalidToken, TokenSigner
+from tongban.channels.app.tokens import InvalidToken, TokenSigner
+from tongban.channels.web import live as web_live
 
 STATIC = Path(__file__).with_name("static")
 COOKIE = "tongban_web"

@@ -20,10 +20,10 @@ from typing import Any
 from aiohttp import web
 
 from tongban.agent.messages import Inbound
-from tongban.channels import keys
-from tongban.channels.base import send_reply
-from tongban.channels.chat_api import MAX_TEXT, error, reply_json
-from tongban.channels.mp_client import (
+from tongban.channels.app import keys
+from tongban.channels.app.base import send_reply
+from tongban.channels.app.chat_api import MAX_TEXT, error, reply_json
+from tongban.channels.wechat.miniprogram.client import (
     MiniProgramClient,
     NotConfigured,
     WeChatError,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from wechatpy.messages import BaseMessage
 
 from tongban.agent.messages import Reply, Transcript
-from tongban.channels.base import labelled_text
+from tongban.channels.app.base import labelled_text
 
 # menu CLICK keys → what the resident would have typed (configure the menu with these keys)
 MENU: dict[str, str] = {

@@ -1,0 +1,1 @@
+"""The aiohttp application every channel plugs into: create_app, keys, limits, probes, delivery."""

@@ -1,0 +1,1 @@
+"""The resident web chat: page, JSON API, live socket and static files."""

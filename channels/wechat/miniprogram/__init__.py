@@ -1,0 +1,1 @@
+"""The WeChat mini-program: login, chat API, voice, uploads and the message push."""

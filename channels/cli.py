@@ -177,7 +177,7 @@ def serve(
     host, port = host or settings.host, port or settings.port
     memory = _memory_settings()
     memory.keep_scratch_files_here()
-    for progress in ("tongban.tools.progress", "tongban.channels.app.server"):  # index build, ready after N s
+    for progress in ("tongban.tools.index_progress", "tongban.channels.app.server"):  # index build, ready after N s
         logging.getLogger(progress).setLevel(logging.INFO)
     first = not any(ToolsSettings().resolved_index_dir(memory).glob("*/meta.json"))
     typer.echo(f"通办 tongban 正在启动: http://{host}:{port}/" + ("（首次启动需建立检索索引，约半分钟；页面会显示进度）" if first else ""))

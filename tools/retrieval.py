@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from tongban.tools.embeddings import Embedder
+from tongban.tools.index_progress import embed_passages
 from tongban.tools.lexical import LexicalIndex
-from tongban.tools.progress import embed_passages
 from tongban.tools.text import clean, normalise, pinyin_grams, shared_tokenizer
 from tongban.tools.vectors import Kind, VectorStore, index_kind
 

@@ -30,7 +30,7 @@ from tongban.channels.app.voice_setup import voice_context
 from tongban.memory.clock import Clock, system_clock
 from tongban.memory.pii import mask_library_logs
 from tongban.memory.store import Store
-from tongban.tools.progress import BUILD
+from tongban.tools.index_progress import BUILD
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,6 @@ from tongban.memory import transcripts
 from tongban.memory.models import Handoff, Resident
 from tongban.memory.residents import Identity, identity_of
 
-HUB_POKE = web.AppKey("console_poke", object)  # a callable that wakes the live hub
-
 
 @dataclass(frozen=True)
 class Target:
@@ -62,7 +60,7 @@ async def send(
             return transcripts.get(session, store.vault, row.id or 0)  # type: ignore[return-value]
 
     entry = await asyncio.to_thread(record)
-    poke = app.get(HUB_POKE)
+    poke = app.get(keys.STAFF_POKE)
     if callable(poke):
         poke()
     return line(entry, masker(identity))

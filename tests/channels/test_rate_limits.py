@@ -22,7 +22,7 @@ from tests.channels.console_helpers import origin
 from tests.channels.test_wechat_oa import APP_ID, SECRET, opened, sealed, text_xml, wechat_settings
 from tests.channels.wechat_server import FakeWeChat
 from tongban.channels.app import keys
-from tongban.channels.app.ratelimit import EXEMPT, THROTTLED, Door, policy_for
+from tongban.channels.app.ratelimit import EXEMPT, THROTTLED, Door
 from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.sms import SMS, SMS_SETTINGS, SmsSettings
 from tongban.channels.wechat.miniprogram import chat as miniprogram
@@ -56,6 +56,7 @@ async def assert_refused(response: Any, *, as_json: bool = True) -> int:
 def test_every_route_but_the_probes_has_a_per_address_limit(make_app) -> None:  # type: ignore[no-untyped-def]
     """New endpoints are covered by default: whatever is mounted gets at least the address limit."""
     app = make_app(limited(wechat_token="t"))
+    policy_for = app[keys.RATE_LIMITS].policy_for  # what the channels registered in their setup
     paths = {info.get("path") or info.get("formatter") or info.get("prefix")
              for info in (r.get_info() for r in app.router.resources())}
     assert {"/wechat", "/api/web/messages", "/sms/aliyun", "/items/{code}", "/console/api/sign-in"} <= paths
@@ -200,6 +201,7 @@ async def test_wechat_per_openid_gets_a_fast_polite_passive_reply(aiohttp_client
 
 async def test_wechat_servers_address_is_limited_generously_and_can_be_exempted(make_app) -> None:  # type: ignore[no-untyped-def]
     defaults = limited()
+    policy_for = make_app(defaults)[keys.RATE_LIMITS].policy_for
     assert policy_for("/wechat").address == "rate_gateway_address"
     from limits import parse
 

@@ -23,6 +23,7 @@ from tongban.agent.messages import Inbound
 from tongban.channels.app import keys
 from tongban.channels.app.base import send_reply
 from tongban.channels.app.chat_api import MAX_TEXT, error, reply_json
+from tongban.channels.app.ratelimit import GATEWAY
 from tongban.channels.wechat.miniprogram.client import (
     MiniProgramClient,
     NotConfigured,
@@ -38,6 +39,7 @@ TEXT_ONLY = "目前只能处理文字消息，请用文字告诉我您想办什�
 
 
 def setup(app: web.Application) -> None:
+    app[keys.RATE_LIMITS].limit("/api/mp/push", GATEWAY)  # per resident below, once the body says who
     app.router.add_get("/api/mp/push", verify)
     app.router.add_post("/api/mp/push", receive)
 

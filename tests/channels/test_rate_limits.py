@@ -18,9 +18,9 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from sqlmodel import select
 
-from tests.channels.console_helpers import origin
-from tests.channels.test_wechat_oa import APP_ID, SECRET, opened, sealed, text_xml, wechat_settings
-from tests.channels.wechat_server import FakeWeChat
+from tests.helpers.console import origin
+from tests.helpers.wechat_oa import APP_ID, SECRET, opened, sealed, text_xml, wechat_settings
+from tests.helpers.wechat_server import FakeWeChat
 from tongban.channels.app import keys
 from tongban.channels.app.ratelimit import EXEMPT, THROTTLED, Door
 from tongban.channels.app.settings import ChannelSettings
@@ -326,7 +326,7 @@ async def test_a_body_without_content_length_is_cut_at_the_routes_limit(aiohttp_
     web_chat = await client.post("/api/web/messages", data=chunks(8192),
                                  headers={**XHR, "Content-Type": "application/json"})
     assert web_chat.status == 413 and "2 KB" in (await web_chat.json())["message"]
-    from tests.channels.test_wechat_oa import signed
+    from tests.helpers.wechat_oa import signed
 
     webhook = await client.post("/wechat", params=signed(token="t"), data=chunks(8192))
     assert webhook.status == 413 and "4 KB" in (await webhook.json())["message"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from tests.channels.console_helpers import PASSWORD, XHR, act, add_accounts, ask, queue, sign_in
+from tests.helpers.console import PASSWORD, XHR, act, add_accounts, ask, queue, sign_in
 from tongban.channels.console.auth import CONSOLE_SETTINGS
 from tongban.channels.console.settings import ConsoleSettings
 from tongban.memory import staff

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from tests.conftest import NOW
-from tests.faults.proxy import Proxy
+from tests.helpers.proxy import Proxy
 from tongban.agent.service import Agent
 from tongban.channels.app.server import create_app
 from tongban.channels.app.settings import ChannelSettings

@@ -18,8 +18,8 @@ import aiohttp
 from aiohttp import web
 from sqlmodel import select
 
-from tests.channels.wechat_server import FakeWeChat
-from tests.faults.harness import APP_ID, SECRET, Server, WeChat, free_port, store_for
+from tests.helpers.harness import APP_ID, SECRET, Server, WeChat, free_port, store_for
+from tests.helpers.wechat_server import FakeWeChat
 from tongban.memory.models import InboundMessage, InboundStatus
 
 HEADERS = {"X-Requested-With": "fetch"}

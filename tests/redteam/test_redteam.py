@@ -20,7 +20,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 from sqlmodel import select
 
-from tests.fakes import ScriptedChatModel, call, say
+from tests.helpers.fakes import ScriptedChatModel, call, say
 from tongban.agent.brains.llm import LLMBrain
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.evaluation import format_report, load_cases, run_eval

@@ -60,7 +60,7 @@ def create_app(
     """
     settings = settings or get_channel_settings()
     mask_library_logs()  # SDKs and access logs print phones in URLs and bodies: mask them at the source
-    door = Door(settings)  # rate and body limits on every route but the probes (channels.ratelimit)
+    door = Door(settings)  # rate and body limits on every route but the probes (channels.app.ratelimit)
     app = web.Application(client_max_size=settings.max_upload_bytes,
                           middlewares=[door.middleware, ack_timing, database_unavailable, getting_ready])
     app[keys.SETTINGS] = settings

@@ -1,6 +1,6 @@
 """Sending to a resident from the console (staff replies, notices) and recording it.
 
-The message goes out through the resident's own channel (`channels.delivery`) and is then
+The message goes out through the resident's own channel (`channels.app.delivery`) and is then
 written to the transcript with whether it arrived, so staff see "未送达" rather than guess.
 """
 

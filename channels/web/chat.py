@@ -143,7 +143,7 @@ async def voice(request: web.Request, web_id: str) -> web.StreamResponse:
 
 
 async def upload(request: web.Request, web_id: str) -> web.StreamResponse:
-    """A photo or PDF of a material: reviewed, stored sealed, answered item by item (channels.uploads)."""
+    """A photo or PDF of a material: reviewed, stored sealed, answered item by item (channels.app.uploads)."""
     return await uploads.receive(request, channel="web", user_id=web_id)
 
 

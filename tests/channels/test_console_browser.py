@@ -11,6 +11,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
@@ -28,6 +29,7 @@ CONVERSATION_SHOT = ROOT / "docs" / "screenshots" / "console-conversation.png"
 NAME, PHONE, ID_NUMBER = "黄秀英", "13977112345", "450102199001011231"
 
 
+@pytest.mark.slow  # a real browser
 async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server, make_app, store) -> None:  # type: ignore[no-untyped-def]
     async_playwright = browser_or_skip()
     from playwright.async_api import expect

@@ -87,6 +87,7 @@ async def test_keyword_needs_a_known_item_and_a_phrase(aiohttp_client, app) -> N
     assert short.status == 400
 
 
+@pytest.mark.slow  # a real browser
 async def test_the_supervisor_places_a_question_from_the_console_page_in_headless_chromium(
     aiohttp_client, app, tmp_path,  # type: ignore[no-untyped-def]
 ) -> None:

@@ -104,6 +104,7 @@ async def test_staff_print_a_form_only_while_they_hold_its_owners_handoff(aiohtt
     assert downloads(store)[-1][0] == "staff:wangfang"
 
 
+@pytest.mark.slow  # a real browser
 async def test_the_form_card_in_the_web_chat_downloads_in_a_real_browser(aiohttp_server, make_app) -> None:  # type: ignore[no-untyped-def]
     async_playwright = browser_or_skip()
     server = await aiohttp_server(make_app())

@@ -261,6 +261,7 @@ async def test_erasing_my_data_deletes_my_uploads(aiohttp_client, make_app, stor
         assert [u.id for u in session.exec(select(Upload)).all()] == [theirs] and mine != theirs
 
 
+@pytest.mark.slow  # a real browser
 async def test_the_web_page_sends_a_photo_and_staff_see_the_review(aiohttp_server, make_app, store, photos, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 

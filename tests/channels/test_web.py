@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from aiohttp import FormData
 
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
@@ -99,6 +100,7 @@ def test_the_page_is_self_contained_and_escapes_text() -> None:
 # ------------------------------------------------------------------ in a real browser
 
 
+@pytest.mark.slow  # a real browser
 async def test_the_chat_in_headless_chromium(aiohttp_server, make_app) -> None:  # type: ignore[no-untyped-def]
     async_playwright = browser_or_skip()
     server = await aiohttp_server(make_app())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
 from tests.helpers.console import PASSWORD, XHR, act, add_accounts, ask, queue, sign_in
@@ -25,6 +26,8 @@ from tongban.memory.models import (
     StaffAccount,
 )
 from tongban.memory.store import Store
+
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
 
 
 def audit(store: Store) -> list[AuditLog]:

@@ -17,6 +17,8 @@ from tongban.channels.wechat.oa.webhook import WECHAT, sweep
 from tongban.memory.models import InboundStatus
 from tongban.memory.store import Store
 
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
+
 BACKOFF = RetryPolicy(attempts=3, first_delay_s=0.05, factor=2.0)
 
 

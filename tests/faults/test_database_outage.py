@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
@@ -21,6 +22,8 @@ from tongban.memory.checkpoints import make_checkpointer
 from tongban.memory.models import Appointment
 from tongban.memory.settings import MemorySettings
 from tongban.memory.store import Store
+
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
 
 HEADERS = {"X-Requested-With": "fetch"}
 

@@ -15,6 +15,8 @@ from tongban.channels.wechat.oa.webhook import CLIENT
 from tongban.memory.models import InboundStatus
 from tongban.memory.store import Store
 
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
+
 REDIS = ("127.0.0.1", 6379)
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.harness import run_trials
+
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
 
 TRIALS = 8
 

@@ -47,6 +47,8 @@ from tongban.memory.models import AuditLog
 from tongban.memory.residents import Identity
 from tongban.memory.store import Store
 
+pytestmark = pytest.mark.slow  # runs whole evaluation and red-team sets through the agent
+
 HERE = Path(__file__).parent
 
 ZHAO = Identity(name="赵丽华", phone="13877776666", id_number="450102198503147628")  # verified, never types her name

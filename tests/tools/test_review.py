@@ -46,6 +46,8 @@ from tongban.tools.review.review import (
     verdicts,
 )
 
+pytestmark = pytest.mark.slow  # real OCR over synthetic documents
+
 TODAY = dt.date(2026, 11, 24)
 ME = Applicant(name=APPLICANT, id_number=APPLICANT_ID)
 MISSING = font_missing() or (

@@ -60,7 +60,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/mp/login", login)
     app.router.add_post("/api/mp/messages", messages)
     app.router.add_post("/api/mp/voice", voice)
-    app.router.add_post("/api/mp/upload", upload)  # materials for review (channels.uploads)
+    app.router.add_post("/api/mp/upload", upload)  # materials for review (channels.app.uploads)
     app.router.add_get("/api/mp/history", recent)
     mp_push.setup(app)
     delivery.register(app, _Output(app))  # staff replies as customer-service messages

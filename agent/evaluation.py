@@ -28,15 +28,14 @@ from tongban.agent.messages import Inbound, Intent, Reply, Transcript
 from tongban.memory.applications import ApplicantIn, ApplicationIn, add_application
 from tongban.memory.booking import BookingError, active_appointments, book, choose_slot
 from tongban.memory.clock import SHANGHAI
-from tongban.memory.models import Appointment, AppointmentStatus, Hall, Resident, ServiceItem, Slot
+from tongban.memory.models import Appointment, AppointmentStatus, Hall, ServiceItem, Slot
 from tongban.memory.pii import normalise_phone
-from tongban.memory.residents import Identity, resolve
+from tongban.memory.residents import Identity, find, resolve
 from tongban.memory.settings import MemorySettings
 from tongban.memory.store import Store
 
 DEFAULT_NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=SHANGHAI)
 EVAL_SECRET = "tongban-evaluation-secret-key"  # throwaway databases; never a deployment's key
-_CHANNEL_COLUMN = {"wechat": "wechat_openid", "miniprogram": "miniprogram_openid", "web": "web_id"}
 
 
 class AgentLike(Protocol):
@@ -431,11 +430,7 @@ def _insert_past(
 
 
 def _resident_id(session: Session, store: Store, case: Case) -> int | None:
-    if case.channel == "sms":
-        column, value = "phone_bidx", store.vault.blind_index("phone", case.user_id)
-    else:
-        column, value = _CHANNEL_COLUMN[case.channel], case.user_id
-    resident = session.exec(select(Resident).where(getattr(Resident, column) == value)).first()
+    resident = find(session, store.vault, channel=case.channel, user_id=case.user_id)
     return resident.id if resident else None
 
 

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 from sqlalchemy import text
@@ -30,18 +31,20 @@ from tongban.agent.brains.naming import ItemTerms
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.brains.slots import HallRef, warm_up
 from tongban.agent.graph import build_graph
+from tongban.agent.interface import Reviewed, Said, Upload
 from tongban.agent.messages import Inbound, Reply, ToolCall, clip_text
 from tongban.agent.metrics import HANDOFFS, TURN_SECONDS, TURNS
 from tongban.agent.runtime import TurnRuntime
 from tongban.agent.state import RESET
 from tongban.agent.toolbox import ToolContext
+from tongban.agent.uploads import review_upload
 from tongban.memory import transcripts
 from tongban.memory.checkpoints import AfterCommit, make_checkpointer
 from tongban.memory.clock import SHANGHAI, Clock, system_clock
 from tongban.memory.db import is_postgres
 from tongban.memory.models import Hall, ServiceItem, TranscriptRole
 from tongban.memory.pii import mask_phone
-from tongban.memory.residents import resolve
+from tongban.memory.residents import find, resolve
 from tongban.memory.store import Store
 from tongban.tools.handoff import after_hours_notice, mark_notified, open_handoff
 from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index
@@ -98,6 +101,30 @@ class Agent:
             HANDOFFS.labels(channel=message.channel).inc()
         return reply
 
+    # ------------------------------------------------------------------ what channels read
+
+    def history(self, channel: str, user_id: str) -> list[Said]:
+        """The resident's recent exchange from their thread's checkpoint (masked as stored)."""
+        with self.store.read_session() as session:
+            resident = find(session, self.store.vault, channel=channel, user_id=user_id)
+            resident_id = resident.id if resident else None
+        if resident_id is None:
+            return []
+        state = self.graph.get_state(_config(resident_id))
+        return [s for s in map(_said, (state.values or {}).get("messages", [])) if s]
+
+    def focus(self, resident_id: int) -> dict[str, Any]:
+        """The conversation's focus from the resident's thread (item, hall, date, receipt number…)."""
+        state = self.graph.get_state(_config(resident_id))
+        return dict((state.values or {}).get("focus") or {})
+
+    async def review_upload(self, upload: Upload) -> Reviewed:
+        """A material reviewed against the conversation's item and filed (agent.uploads)."""
+        return await review_upload(self.store, upload, today=self.clock().date(), focus=self.focus)
+
+    def refresh_index(self) -> None:
+        self.index.refresh(force=True)
+
     # ------------------------------------------------------------------ the turn
 
     def _turn(self, session: Session, message: Inbound) -> Reply:
@@ -117,7 +144,7 @@ class Agent:
         if held is not None:
             return Reply(text="", handoff=True)  # staff hold the conversation: the bot is silent
         elderly = resident.elderly or message.transcript is not None
-        thread_id = f"resident:{resident.id}"
+        thread_id = _thread(resident.id or 0)
         self._checkpoints.hold(thread_id)
         runtime = TurnRuntime(
             brain=self.brain,
@@ -197,6 +224,26 @@ class Agent:
                 yield
             finally:
                 connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": number})
+
+
+def _thread(resident_id: int) -> str:
+    """A resident's conversation thread: one per resident, whichever channel they write on."""
+    return f"resident:{resident_id}"
+
+
+def _config(resident_id: int) -> dict[str, Any]:
+    return {"configurable": {"thread_id": _thread(resident_id)}}
+
+
+def _said(message: Any) -> Said | None:
+    text = message.content if isinstance(message.content, str) else ""
+    if not text:
+        return None
+    if isinstance(message, HumanMessage):
+        return Said("resident", text)
+    if isinstance(message, AIMessage):
+        return Said("assistant", text, ai_generated=bool(message.additional_kwargs.get("ai_generated")))
+    return None
 
 
 def _masked(message: Inbound) -> str:

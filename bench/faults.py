@@ -4,7 +4,7 @@
 
 Each trial kills the server (SIGKILL) at a random moment of a random step of two residents'
 booking conversations on the 公众号 webhook, restarts it and lets them carry on
-(tests/faults/harness.py). Prints kills per phase, appointments lost (told booked, not
+(tests/helpers/harness.py). Prints kills per phase, appointments lost (told booked, not
 stored), duplicated, untold (stored, never told), conversations that resumed and finished,
 messages that got no reply, inbound rows left unprocessed, and restart-to-ready p50/p99.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.faults.harness import Figures, run_trials, store_for  # noqa: E402
+from tests.helpers.harness import Figures, run_trials, store_for  # noqa: E402
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
     python bench/ocr.py [--repeat 3] [--threads 0]
 
-Pages are the synthetic documents of the tests (tests/specimens.py: ID card both sides, 户口簿
+Pages are the synthetic documents of the tests (tests/helpers/specimens.py: ID card both sides, 户口簿
 首页 and a member page, an unrelated photo), sent as a phone would (JPEG) and once as a scanned
 PDF, read by RapidOCR's PP-OCR ONNX models on this machine's CPU. Each page also goes through
 recognition and the field checks, whose time is included in "review". Needs the ocr extra and
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.specimens import APPLICANT, APPLICANT_ID, encode, font_missing, specimens  # noqa: E402
+from tests.helpers.specimens import APPLICANT, APPLICANT_ID, encode, font_missing, specimens  # noqa: E402
 from tongban.tools.review.checks import Applicant  # noqa: E402
 from tongban.tools.review.ocr import OcrEngine  # noqa: E402
 from tongban.tools.review.review import review_reading  # noqa: E402

@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from tongban.memory import audit
+from tongban.memory.clock import SHANGHAI
 from tongban.memory.models import QuestionKind, QuestionLog, ServiceItem, utcnow
 from tongban.memory.pii import Vault, mask_text
 
@@ -41,7 +42,7 @@ def week_of(day: dt.date) -> dt.date:
 
 def weekly_report(session: Session, monday: dt.date, *, top: int = 10) -> dict[str, Any]:
     """One week: the most asked items, and the unplaced questions grouped by their masked text."""
-    start = dt.datetime.combine(monday, dt.time(), tzinfo=dt.UTC) - dt.timedelta(hours=8)  # Beijing midnight
+    start = dt.datetime.combine(monday, dt.time(), tzinfo=SHANGHAI).astimezone(dt.UTC)  # Beijing midnight
     end = start + dt.timedelta(days=7)
     rows = session.exec(select(QuestionLog).where(col(QuestionLog.at) >= start, col(QuestionLog.at) < end)).all()
     names = dict(session.exec(select(ServiceItem.code, ServiceItem.name)).all())

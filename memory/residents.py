@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlmodel import Session, select
 
 from tongban.memory import uploads
+from tongban.memory.channel import Channel, column_of
 from tongban.memory.models import Resident, utcnow
 from tongban.memory.pii import (
     Vault,
@@ -17,14 +18,6 @@ from tongban.memory.pii import (
     normalise_id_number,
     normalise_phone,
 )
-
-Channel = Literal["wechat", "miniprogram", "web", "sms"]
-
-_CHANNEL_COLUMN = {
-    "wechat": "wechat_openid",
-    "miniprogram": "miniprogram_openid",
-    "web": "web_id",
-}
 
 
 @dataclass(frozen=True)
@@ -59,8 +52,8 @@ def resolve(
 ) -> Resident:
     """Find or create the resident behind a channel user, linking by unionid or phone."""
     resident: Resident | None = None
-    column = _CHANNEL_COLUMN.get(channel)
-    if channel == "sms":
+    column = column_of(channel)
+    if channel == Channel.SMS:
         phone = normalise_phone(user_id)
         resident = _by(session, "phone_bidx", vault.blind_index("phone", phone))
     elif column:
@@ -75,7 +68,7 @@ def resolve(
         resident = Resident()
     if column and getattr(resident, column) != user_id:
         setattr(resident, column, user_id)
-    if channel == "sms" and resident.phone_bidx is None:
+    if channel == Channel.SMS and resident.phone_bidx is None:
         phone = normalise_phone(user_id)
         resident.phone_enc, resident.phone_bidx = vault.encrypt(phone), vault.blind_index("phone", phone)
     if unionid and resident.wechat_unionid != unionid:
@@ -101,6 +94,14 @@ def _apply_identity(resident: Resident, vault: Vault, identity: Identity) -> Non
     verified = bool(identity.id_number or identity.phone)
     if verified and not resident.verified:
         resident.verified = True
+
+
+def find(session: Session, vault: Vault, *, channel: str, user_id: str) -> Resident | None:
+    """The resident behind a channel user, if there is one yet (creates and links nothing)."""
+    if channel == Channel.SMS:
+        return _by(session, "phone_bidx", vault.blind_index("phone", normalise_phone(user_id)))
+    column = column_of(channel)
+    return _by(session, column, user_id) if column else None
 
 
 def _by(session: Session, column: str, value: str | None) -> Resident | None:

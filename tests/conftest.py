@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from tests.privacy_watch import (  # noqa: F401  (hooks: the suite-wide privacy scan of the logs)
+from tests.helpers.privacy_watch import (  # noqa: F401  (hooks: the suite-wide privacy scan of the logs)
     pytest_configure,
     pytest_runtest_protocol,
     pytest_sessionfinish,

@@ -1,4 +1,4 @@
-"""The suite-wide log scan (tests/privacy_watch.py) finds clear personal data and only that."""
+"""The suite-wide log scan (tests/helpers/privacy_watch.py) finds clear personal data and only that."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tests.privacy_watch import Watch, personal_data_in
+from tests.helpers.privacy_watch import Watch, personal_data_in
 from tongban.memory.pii import PiiMaskingFilter
 
 

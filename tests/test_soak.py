@@ -24,6 +24,8 @@ import pytest
 
 from tongban.memory.pii import is_valid_id_number, mask_text, normalise_phone
 
+pytestmark = pytest.mark.slow  # a soak run against a real server
+
 ROOT = Path(__file__).resolve().parents[1]
 MAX_RSS_GROWTH_MB = 40.0
 PHONE, ID_NUMBER = "13877776666", "45010219850314104X"  # fictitious; the ID passes GB 11643

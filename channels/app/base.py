@@ -1,22 +1,22 @@
-"""What every channel shares: the injected agent, output channels, and AI labelling.
+"""What every channel shares: output channels, AI labelling, background deliveries.
 
 Channels are thin (after Rasa's channel base): verify, parse, turn the wire format into the
-agent's `Inbound`, await the injected handler, render the `Reply`. Only `send_text` is required
-of an output channel; richer channels override `send_reply`.
+agent's `Inbound`, ask the injected agent (`agent.interface.Assistant`, under `keys.AGENT`),
+render the `Reply`. Only `send_text` is required of an output channel; richer channels override
+`send_reply`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Protocol
 
-from tongban.agent.messages import Inbound, Reply
+from tongban.agent.messages import Reply
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Inbound], Awaitable[Reply]]
 AI_LABEL = "（本回复由AI生成，仅供参考）"
 
 

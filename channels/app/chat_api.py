@@ -11,15 +11,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import BodyPartReader, web
-from langchain_core.messages import AIMessage, HumanMessage
-from sqlmodel import select
 
+from tongban.agent.interface import Said
 from tongban.agent.messages import Inbound, Reply
 from tongban.channels.app import keys, ratelimit
 from tongban.channels.app.base import AI_LABEL
 from tongban.channels.app.jsonio import json_error, json_response
 from tongban.channels.app.voice_hook import NO_VOICE, NOT_HEARD, transcriber
-from tongban.memory.models import Resident
 from tongban.memory.transcripts import save_audio
 
 MAX_TEXT = 2000
@@ -29,7 +27,6 @@ _AUDIO_TYPES = {
     "audio/x-wav": "wav", "audio/wave": "wav", "audio/silk": "silk", "audio/amr": "amr",
     "audio/mp4": "m4a", "audio/x-m4a": "m4a", "audio/webm": "webm", "audio/ogg": "ogg",
 }
-_COLUMNS = {"miniprogram": "miniprogram_openid", "web": "web_id", "wechat": "wechat_openid"}
 
 
 class BadInput(ValueError):
@@ -180,28 +177,13 @@ async def respond_to_voice(app: web.Application, inbound: Inbound, audio: bytes,
 
 
 async def history(app: web.Application, channel: str, user_id: str) -> list[dict[str, Any]]:
-    """The resident's recent exchange from the agent's checkpoint (masked as stored)."""
-    store, agent = app[keys.STORE], app[keys.AGENT]
-    column = getattr(Resident, _COLUMNS[channel])
-
-    def load() -> list[dict[str, Any]]:
-        with store.read_session() as session:
-            resident_id = session.exec(select(Resident.id).where(column == user_id)).first()
-        if resident_id is None:
-            return []
-        state = agent.graph.get_state({"configurable": {"thread_id": f"resident:{resident_id}"}})
-        return [m for m in map(_message, (state.values or {}).get("messages", [])) if m]
-
-    return await asyncio.to_thread(load)
+    """The resident's recent exchange, as the clients render it (masked as stored)."""
+    said = await asyncio.to_thread(app[keys.AGENT].history, channel, user_id)
+    return [_line(s) for s in said]
 
 
-def _message(message: Any) -> dict[str, Any] | None:
-    text = message.content if isinstance(message.content, str) else ""
-    if not text:
-        return None
-    if isinstance(message, HumanMessage):
-        return {"role": "resident", "text": text}
-    if isinstance(message, AIMessage):
-        ai = bool(message.additional_kwargs.get("ai_generated"))
-        return {"role": "assistant", "text": text, "ai_generated": ai, "ai_label": AI_LABEL if ai else None}
-    return None
+def _line(said: Said) -> dict[str, Any]:
+    if said.role != "assistant":
+        return {"role": said.role, "text": said.text}
+    ai = said.ai_generated
+    return {"role": "assistant", "text": said.text, "ai_generated": ai, "ai_label": AI_LABEL if ai else None}

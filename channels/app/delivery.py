@@ -21,13 +21,11 @@ from aiohttp import web
 
 from tongban.channels.app import keys
 from tongban.channels.app.base import OutputChannel
+from tongban.memory.channel import Channel, column_of
 from tongban.memory.models import Resident
 from tongban.memory.pii import Vault
 
 log = logging.getLogger(__name__)
-
-_RECIPIENT = {"web": "web_id", "miniprogram": "miniprogram_openid", "wechat": "wechat_openid"}
-
 
 class NotDelivered(RuntimeError):
     """The channel could not reach the resident now; the message is kept as undelivered."""
@@ -49,9 +47,9 @@ def sender(app: web.Application, name: str) -> OutputChannel | None:
 
 def recipient_of(resident: Resident, channel: str, vault: Vault) -> str | None:
     """The resident's address on a channel: openid, web id, or the phone for SMS."""
-    if channel == "sms":
+    if channel == Channel.SMS:
         return vault.decrypt(resident.phone_enc)
-    column = _RECIPIENT.get(channel)
+    column = column_of(channel)
     return getattr(resident, column) if column else None
 
 

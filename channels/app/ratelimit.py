@@ -1,7 +1,8 @@
 """Rate and size limits at the door of every route: per source address and per resident.
 
-A request's path picks its policy (the longest entry in ROUTES; any other route gets DEFAULT,
-so a new endpoint is limited per address from the day it is added): a per-address limit, a
+Each channel registers its routes' policies in its `setup(app)` (`Door.limit`); a request's
+path picks its policy (the longest registered prefix; any other route gets DEFAULT, so a new
+endpoint is limited per address from the day it is added): a per-address limit, a
 per-resident limit where the request itself says who the resident is (the web chat's signed
 cookie, the mini-program's Bearer token), and the largest body the route may send. Where only
 the body says who it is — the 公众号 openid after decryption, an SMS sender's number, a console
@@ -38,7 +39,7 @@ from limits.errors import StorageError
 from prometheus_client import Counter
 
 from tongban.channels.app.jsonio import json_error
-from tongban.channels.app.settings import ChannelSettings
+from tongban.channels.app.settings import BODY_LIMIT_FIELDS, RATE_LIMIT_FIELDS, ChannelSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,38 +51,6 @@ FALLBACKS = Counter("tongban_rate_limit_fallbacks_total", "Times Redis failed an
 Identify = Callable[[web.Request], "str | None"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-# ---------------------------------------------------------------------------- who is asking
-
-
-def web_resident(request: web.Request) -> str | None:
-    """The web chat's resident: the signed cookie's web id (none yet: the address alone counts)."""
-    from tongban.channels.app.tokens import InvalidToken
-    from tongban.channels.web.chat import COOKIE, SIGNER
-
-    signer = request.app.get(SIGNER)
-    try:
-        sub = signer.verify(request.cookies.get(COOKIE)).get("sub") if signer else None
-    except InvalidToken:
-        return None
-    return f"web:{sub}" if isinstance(sub, str) else None
-
-
-def mp_resident(request: web.Request) -> str | None:
-    """The mini-program's resident: the Bearer token's openid (the same bucket as its pushes)."""
-    from tongban.channels.app.tokens import InvalidToken
-    from tongban.channels.wechat.miniprogram.chat import SIGNER
-
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    signer = request.app.get(SIGNER)
-    if scheme.lower() != "bearer" or signer is None:
-        return None
-    try:
-        sub = signer.verify(token.strip()).get("sub")
-    except InvalidToken:
-        return None
-    return f"miniprogram:{sub}" if isinstance(sub, str) else None
 
 
 # ---------------------------------------------------------------------------- policies
@@ -101,33 +70,14 @@ class Policy:
 EXEMPT = Policy("exempt", None)  # probes and Prometheus: internal, kept off the ingress
 DEFAULT = Policy("public", "rate_address")
 GATEWAY = Policy("gateway", "rate_gateway_address", body="max_webhook_bytes")  # per resident in the handler
-ROUTES: tuple[tuple[str, Policy], ...] = (
-    ("/healthz", EXEMPT), ("/readyz", EXEMPT), ("/metrics", EXEMPT),
-    ("/api/web/voice", Policy("voice", "rate_upload_address", "rate_upload", web_resident)),
-    ("/api/web/upload", Policy("upload", "rate_upload_address", "rate_upload", web_resident)),
-    ("/api/web/", Policy("chat", "rate_address", "rate_resident", web_resident, "max_json_bytes")),
-    ("/api/mp/voice", Policy("voice", "rate_upload_address", "rate_upload", mp_resident)),
-    ("/api/mp/upload", Policy("upload", "rate_upload_address", "rate_upload", mp_resident)),
-    ("/api/mp/push", GATEWAY),
-    ("/api/mp/", Policy("chat", "rate_address", "rate_resident", mp_resident, "max_json_bytes")),
-    ("/wechat", GATEWAY),
-    ("/sms/", GATEWAY),
-    ("/console/api/sign-in", Policy("sign-in", "rate_sign_in_address", body="max_json_bytes")),
-    ("/console/api/", Policy("console", "rate_address", body="max_json_bytes")),
-)
-# what handlers ask about: bucket → the per-resident limit's field
-BUCKETS = {"chat": "rate_resident", "voice": "rate_upload", "upload": "rate_upload",
-           "sign-in": "rate_sign_in_account"}
+PROBES: tuple[tuple[str, Policy], ...] = (("/healthz", EXEMPT), ("/readyz", EXEMPT), ("/metrics", EXEMPT))
+# what handlers ask about: bucket → the per-resident limit's field (channels add their own)
+BUCKETS = {"chat": "rate_resident", "voice": "rate_upload", "upload": "rate_upload"}
 
 
-def policy_for(path: str) -> Policy:
-    """The longest matching entry; an entry without a trailing slash also covers its subpaths."""
-    best, length = DEFAULT, -1
-    for prefix, policy in ROUTES:
-        hit = path.startswith(prefix) if prefix.endswith("/") else path == prefix or path.startswith(prefix + "/")
-        if hit and len(prefix) > length:
-            best, length = policy, len(prefix)
-    return best
+def _covers(prefix: str, path: str) -> bool:
+    """A prefix ending in "/" covers what starts with it; any other covers itself and its subpaths."""
+    return path.startswith(prefix) if prefix.endswith("/") else path == prefix or path.startswith(prefix + "/")
 
 
 @dataclass(frozen=True)
@@ -218,14 +168,38 @@ class Door:
     def __init__(self, settings: ChannelSettings) -> None:
         self.settings = settings
         self.enabled = settings.rate_limits
-        policies = [DEFAULT, *(policy for _, policy in ROUTES)]
-        fields = {*BUCKETS.values(), *(p.address for p in policies if p.address),
-                  *(p.resident for p in policies if p.resident)}
-        self._limits = {name: parse_many(getattr(settings, name)) for name in fields}
+        self._limits = {name: parse_many(getattr(settings, name)) for name in RATE_LIMIT_FIELDS}
+        self._routes: list[tuple[str, Policy]] = list(PROBES)
+        self._buckets = dict(BUCKETS)
         self._trusted = _networks(settings.trusted_proxies)
         self._exempt = _networks(settings.rate_limit_exempt)
         self._secret = hashlib.sha256(b"rate-limit-keys:" + settings.session_secret.get_secret_value().encode()).digest()
         self.counters = _Counters(None, settings.rate_limit_key_prefix)
+
+    # ------------------------------------------------------------------ what channels register
+
+    def limit(self, prefix: str, policy: Policy) -> None:
+        """Routes under `prefix` get `policy` (a channel's setup calls this for its routes)."""
+        for name in (policy.address, policy.resident):
+            if name is not None and name not in self._limits:
+                raise ValueError(f"{name} is not a rate-limit setting ({', '.join(RATE_LIMIT_FIELDS)})")
+        if policy.body not in BODY_LIMIT_FIELDS:
+            raise ValueError(f"{policy.body} is not a body-size setting ({', '.join(BODY_LIMIT_FIELDS)})")
+        self._routes.append((prefix, policy))
+
+    def bucket(self, name: str, field: str) -> None:
+        """A per-resident bucket handlers ask about with `allow` (the limit is a settings field)."""
+        if field not in self._limits:
+            raise ValueError(f"{field} is not a rate-limit setting")
+        self._buckets[name] = field
+
+    def policy_for(self, path: str) -> Policy:
+        """The longest registered prefix that covers the path; DEFAULT when none does."""
+        best, length = DEFAULT, -1
+        for prefix, policy in self._routes:
+            if _covers(prefix, path) and len(prefix) > length:
+                best, length = policy, len(prefix)
+        return best
 
     async def context(self, app: web.Application) -> AsyncIterator[None]:
         """Open the counters (Redis when configured), close them at shutdown."""
@@ -250,7 +224,7 @@ class Door:
         """May this resident go on? For handlers that learn who it is from the body."""
         if not self.enabled:
             return ALLOWED
-        verdict = await self.counters.hit(self._limits[BUCKETS[bucket]], self._key(bucket, resident))
+        verdict = await self.counters.hit(self._limits[self._buckets[bucket]], self._key(bucket, resident))
         if not verdict:
             REFUSED.labels(policy=bucket, scope="resident").inc()
         return verdict
@@ -277,7 +251,7 @@ class Door:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        policy = policy_for(request.path)
+        policy = self.policy_for(request.path)
         if policy is EXEMPT:
             return await handler(request)
         address = self.address(request)

@@ -18,7 +18,8 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from tongban.agent.service import Agent, make_agent
+from tongban.agent.interface import Assistant
+from tongban.agent.service import make_agent
 from tongban.channels.app import keys
 from tongban.channels.app.base import Deliveries
 from tongban.channels.app.jsonio import json_error, json_response
@@ -34,7 +35,11 @@ from tongban.tools.index_progress import BUILD
 
 log = logging.getLogger(__name__)
 
-AgentFactory = Callable[[Store], Agent]
+AgentFactory = Callable[[Store], Assistant]
+# the ways in, each a package with `setup(app)` that adds its routes, its rate-limit policies and
+# its delivery function; the app knows channels only through that
+CHANNELS = ("tongban.channels.wechat.oa", "tongban.channels.wechat.miniprogram", "tongban.channels.web",
+            "tongban.channels.sms", "tongban.channels.pages", "tongban.channels.console")
 FIRST_START_GUESS_S = 40.0  # the demo catalog's first index build on two cores, before any rate is known
 
 
@@ -55,7 +60,7 @@ def create_app(
     """
     settings = settings or get_channel_settings()
     mask_library_logs()  # SDKs and access logs print phones in URLs and bodies: mask them at the source
-    door = Door(settings)  # rate and body limits on every route but the probes (channels.ratelimit)
+    door = Door(settings)  # rate and body limits on every route but the probes (channels.app.ratelimit)
     app = web.Application(client_max_size=settings.max_upload_bytes,
                           middlewares=[door.middleware, ack_timing, database_unavailable, getting_ready])
     app[keys.SETTINGS] = settings
@@ -85,8 +90,7 @@ def _channel_modules() -> list:  # type: ignore[type-arg]
     import importlib
 
     found = []
-    for name in ("tongban.channels.wechat.oa.webhook", "tongban.channels.wechat.miniprogram.chat", "tongban.channels.web.chat", "tongban.channels.sms", "tongban.channels.pages.items",
-                 "tongban.channels.console", "tongban.channels.pages.forms"):
+    for name in CHANNELS:
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:

@@ -9,6 +9,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from tongban.memory.settings import TongbanSettings
 
+# the settings a rate-limit policy may name ("N/minute;M/hour"), and those that bound a body
+RATE_LIMIT_FIELDS = ("rate_address", "rate_upload_address", "rate_gateway_address", "rate_resident", "rate_upload",
+                     "rate_sign_in_address", "rate_sign_in_account")
+BODY_LIMIT_FIELDS = ("max_upload_bytes", "max_json_bytes", "max_webhook_bytes", "max_material_bytes")
+
 
 class ChannelSettings(TongbanSettings):
     host: str = "127.0.0.1"
@@ -32,7 +37,7 @@ class ChannelSettings(TongbanSettings):
     max_json_bytes: int = Field(default=64 * 1024, ge=1024)  # JSON and form bodies (a message is ≤ 2000 字)
     max_webhook_bytes: int = Field(default=256 * 1024, ge=1024)  # gateway pushes (XML, SMS batches)
     max_material_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # one uploaded material (photo or PDF)
-    # rate limits (channels.ratelimit): "N/second|minute|hour|day", several joined by ";"
+    # rate limits (channels.app.ratelimit): "N/second|minute|hour|day", several joined by ";"
     rate_limits: bool = True
     rate_limit_storage_url: str | None = None  # e.g. redis://…; unset: TONGBAN_REDIS_URL, else memory
     rate_limit_key_prefix: str = "tongban-rate"
@@ -46,8 +51,7 @@ class ChannelSettings(TongbanSettings):
     rate_sign_in_address: str = "30/minute"  # console sign-in attempts per address (brute force)…
     rate_sign_in_account: str = "10/minute"  # …and per account name
 
-    @field_validator("rate_address", "rate_upload_address", "rate_gateway_address", "rate_resident", "rate_upload",
-                     "rate_sign_in_address", "rate_sign_in_account")
+    @field_validator(*RATE_LIMIT_FIELDS)
     @classmethod
     def _limit(cls, value: str) -> str:
         from limits import parse_many

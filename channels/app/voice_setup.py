@@ -1,4 +1,4 @@
-"""Installs the voice hook (`channels.voice_hook.VOICE`) when speech recognition is configured.
+"""Installs the voice hook (`channels.app.voice_hook.VOICE`) when speech recognition is configured.
 
 Voice is optional: with neither TONGBAN_VOICE_MODEL_DIR nor TONGBAN_VOICE_RUNTIME_URL set this
 does nothing and the channels ask residents to type. When it is set, a configuration that cannot

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tongban.channels.app import keys
+from tongban.channels.app.ratelimit import Policy
 from tongban.channels.console import api, auth, live, questions
-from tongban.channels.console.outbox import HUB_POKE
 from tongban.channels.console.settings import ConsoleSettings
 
 STATIC = Path(__file__).with_name("static")
@@ -33,7 +34,11 @@ def setup(app: web.Application) -> None:
     app[auth.CONSOLE_SETTINGS] = ConsoleSettings()
     hub = live.ConsoleHub(app)
     app[live.HUB] = hub
-    app[HUB_POKE] = hub.poke
+    app[keys.STAFF_POKE] = hub.poke
+    door = app[keys.RATE_LIMITS]
+    door.limit("/console/api/sign-in", Policy("sign-in", "rate_sign_in_address", body="max_json_bytes"))
+    door.limit("/console/api/", Policy("console", "rate_address", body="max_json_bytes"))
+    door.bucket("sign-in", "rate_sign_in_account")  # per account name, asked in auth.sign_in
     app.cleanup_ctx.append(live.background)
     r = app.router
     r.add_get("/console", page)

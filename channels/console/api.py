@@ -21,7 +21,7 @@ from tongban.channels.app import keys
 from tongban.channels.app.chat_api import MAX_TEXT, BadInput, TooLarge, error, json_reply, read_json
 from tongban.channels.console import outbox
 from tongban.channels.console.auth import STAFF, actor
-from tongban.channels.console.cards import card, focus_of, line, masker, revealed, status_of
+from tongban.channels.console.cards import card, line, masker, revealed, status_of
 from tongban.memory import audit, transcripts, uploads
 from tongban.memory.clock import SHANGHAI
 from tongban.memory.models import Handoff, HandoffStatus, Resident, TranscriptMessage
@@ -297,7 +297,7 @@ async def reveal(request: web.Request) -> web.StreamResponse:
             if handoff is None or resident is None:
                 return None
             shown = revealed(identity_of(resident, store.vault))
-            focus = focus_of(agent, resident.id or 0)
+            focus = agent.focus(resident.id or 0)
             if focus.get("phone"):
                 shown["given_phone"] = str(focus["phone"])
             audit.record(session, action="reveal", entity="resident", entity_id=str(resident.id),

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from tongban.agent.service import Agent
+from tongban.agent.interface import Assistant
 from tongban.memory import uploads
 from tongban.memory.models import (
     FormFill,
@@ -51,17 +51,11 @@ def masked_person(identity: Identity) -> dict[str, str]:
             "id_number": mask_id_number(identity.id_number)}
 
 
-def focus_of(agent: Agent, resident_id: int) -> dict[str, Any]:
-    """The conversation's focus from the agent's thread (item, hall, date, receipt number…)."""
-    state = agent.graph.get_state({"configurable": {"thread_id": f"resident:{resident_id}"}})
-    return dict((state.values or {}).get("focus") or {})
-
-
-def card(session: Session, vault: Vault, agent: Agent, handoff: Handoff) -> dict[str, Any]:
+def card(session: Session, vault: Vault, agent: Assistant, handoff: Handoff) -> dict[str, Any]:
     """The handoff card: why, which item, what the resident already gave, who (masked)."""
     resident = session.get(Resident, handoff.resident_id)
     identity = identity_of(resident, vault) if resident else Identity()
-    focus = focus_of(agent, handoff.resident_id)
+    focus = agent.focus(handoff.resident_id)
     code = handoff.item_code or (focus.get("item") or {}).get("code")
     item = session.exec(select(ServiceItem).where(ServiceItem.code == code)).first() if code else None
     usual = session.get(Hall, resident.usual_hall_id) if resident and resident.usual_hall_id else None

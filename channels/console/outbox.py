@@ -1,6 +1,6 @@
 """Sending to a resident from the console (staff replies, notices) and recording it.
 
-The message goes out through the resident's own channel (`channels.delivery`) and is then
+The message goes out through the resident's own channel (`channels.app.delivery`) and is then
 written to the transcript with whether it arrived, so staff see "未送达" rather than guess.
 """
 
@@ -17,8 +17,6 @@ from tongban.channels.console.cards import line, masker
 from tongban.memory import transcripts
 from tongban.memory.models import Handoff, Resident
 from tongban.memory.residents import Identity, identity_of
-
-HUB_POKE = web.AppKey("console_poke", object)  # a callable that wakes the live hub
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ async def send(
             return transcripts.get(session, store.vault, row.id or 0)  # type: ignore[return-value]
 
     entry = await asyncio.to_thread(record)
-    poke = app.get(HUB_POKE)
+    poke = app.get(keys.STAFF_POKE)
     if callable(poke):
         poke()
     return line(entry, masker(identity))

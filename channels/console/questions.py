@@ -62,5 +62,5 @@ async def add_keyword(request: web.Request) -> web.StreamResponse:
         return error(404, "not_found", "没有这个事项")
     except ValueError as exc:
         return error(400, "bad_phrase", str(exc))
-    await asyncio.to_thread(agent.index.refresh, force=True)
+    await asyncio.to_thread(agent.refresh_index)
     return json_reply({"item": saved})

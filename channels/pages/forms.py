@@ -26,14 +26,15 @@ from tongban.channels.console import auth
 from tongban.channels.web import chat as web_chat
 from tongban.channels.wechat.miniprogram import chat as miniprogram
 from tongban.memory import audit, forms
+from tongban.memory.channel import Channel
 from tongban.memory.models import (
     FormFill,
     FormFillStatus,
     Handoff,
     HandoffStatus,
-    Resident,
     ServiceItem,
 )
+from tongban.memory.residents import find
 from tongban.tools.form_pdf import FontMissing
 from tongban.tools.forms import pdf_of
 
@@ -46,28 +47,29 @@ def setup(app: web.Application) -> None:
     app.router.add_get(f"/console/api/forms/{TOKEN}.pdf", auth.require(staff_download))
 
 
-def _resident_of(request: web.Request) -> tuple[str, str] | None:
-    """(channel column, channel id) of the resident this request speaks for, if it says."""
+def _resident_of(request: web.Request) -> tuple[Channel, str] | None:
+    """(channel, channel id) of the resident this request speaks for, if it says."""
     if request.headers.get("Authorization"):
         try:
-            return "miniprogram_openid", miniprogram._claims(request)["sub"]
+            return Channel.MINIPROGRAM, miniprogram.claims_of(request)["sub"]
         except InvalidToken:
             return None
-    web_id = web_chat._web_id(request)
-    return ("web_id", web_id) if web_id else None
+    web_id = web_chat.web_id_of(request)
+    return (Channel.WEB, web_id) if web_id else None
 
 
 async def resident_download(request: web.Request) -> web.StreamResponse:
     who = _resident_of(request)
     if who is None:
         return error(401, "unauthorized", "请在通办网页聊天或小程序中打开这份申请表")
-    column, user_id = who
+    channel, user_id = who
+    vault = request.app[keys.STORE].vault
 
     def owns(session: Session, fill: FormFill) -> bool:
-        resident = session.exec(select(Resident).where(getattr(Resident, column) == user_id)).first()
+        resident = find(session, vault, channel=channel, user_id=user_id)
         return resident is not None and resident.id == fill.resident_id
 
-    return await _download(request, f"resident:{column.split('_')[0]}:{user_id[-6:]}", owns)
+    return await _download(request, f"resident:{channel}:{user_id[-6:]}", owns)
 
 
 async def staff_download(request: web.Request) -> web.StreamResponse:

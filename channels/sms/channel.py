@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 from tongban.agent.messages import Inbound
 from tongban.channels.app import delivery, keys
 from tongban.channels.app.jsonio import json_response
+from tongban.channels.app.ratelimit import GATEWAY
 from tongban.channels.sms.compose import Choice, choose
 from tongban.channels.sms.menu import interpret
 from tongban.channels.sms.senders import Sender, Sent, make_sender
@@ -122,6 +123,7 @@ def setup(app: web.Application) -> None:
     app[SMS] = channel
     app.cleanup_ctx.append(channel.context)
     delivery.register(app, SmsOutput(app))
+    app[keys.RATE_LIMITS].limit("/sms/", GATEWAY)  # per sending number in `receive`
     app.router.add_post("/sms/aliyun", functools.partial(receive, provider="aliyun"))
     app.router.add_post("/sms/tencent", functools.partial(receive, provider="tencent"))
 

@@ -1,1 +1,5 @@
-"""The resident web chat: page, JSON API, live socket and static files."""
+"""The resident web chat: the page, its JSON API (`chat`), the live socket (`live`), static files."""
+
+from tongban.channels.web.chat import setup
+
+__all__ = ["setup"]

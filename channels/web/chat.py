@@ -30,6 +30,7 @@ from tongban.channels.app.chat_api import (
     respond_to_voice,
     too_large,
 )
+from tongban.channels.app.ratelimit import Policy
 from tongban.channels.app.tokens import InvalidToken, TokenSigner
 from tongban.channels.web import live as web_live
 
@@ -53,22 +54,36 @@ Handler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 def setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
     app[SIGNER] = TokenSigner(settings.session_secret.get_secret_value(), "web", COOKIE_TTL_S)
+    door = app[keys.RATE_LIMITS]
+    door.limit("/api/web/voice", Policy("voice", "rate_upload_address", "rate_upload", resident_of))
+    door.limit("/api/web/upload", Policy("upload", "rate_upload_address", "rate_upload", resident_of))
+    door.limit("/api/web/", Policy("chat", "rate_address", "rate_resident", resident_of, "max_json_bytes"))
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_post("/api/web/messages", _with_resident(messages, json_only=True))
     app.router.add_post("/api/web/voice", _with_resident(voice, json_only=False))
     app.router.add_post("/api/web/upload", _with_resident(upload, json_only=False))  # materials for review
     app.router.add_get("/api/web/history", _with_resident(recent, json_only=False, post=False))
-    web_live.setup(app, _web_id)  # staff messages reach the open page
+    web_live.setup(app, web_id_of)  # staff messages reach the open page
 
 
-def _web_id(request: web.Request) -> str | None:
+def web_id_of(request: web.Request) -> str | None:
     try:
         claims = request.app[SIGNER].verify(request.cookies.get(COOKIE))
     except InvalidToken:
         return None
     web_id = claims.get("sub")
     return web_id if isinstance(web_id, str) else None
+
+
+def resident_of(request: web.Request) -> str | None:
+    """Who the rate limits count: the signed cookie's web id (none yet: the address alone counts)."""
+    signer = request.app.get(SIGNER)
+    try:
+        sub = signer.verify(request.cookies.get(COOKIE)).get("sub") if signer else None
+    except InvalidToken:
+        return None
+    return f"web:{sub}" if isinstance(sub, str) else None
 
 
 def _set_cookie(request: web.Request, response: web.StreamResponse, web_id: str) -> None:
@@ -86,7 +101,7 @@ def _with_resident(handler: Handler, *, json_only: bool, post: bool = True):  # 
             return error(403, "csrf", "请求缺少 X-Requested-With 头")
         if json_only and request.content_type != "application/json":
             return error(415, "unsupported_media_type", "请以 application/json 提交")
-        web_id = _web_id(request)
+        web_id = web_id_of(request)
         fresh = web_id is None
         web_id = web_id or secrets.token_urlsafe(16)
         response = await handler(request, web_id)
@@ -99,7 +114,7 @@ def _with_resident(handler: Handler, *, json_only: bool, post: bool = True):  # 
 
 async def index(request: web.Request) -> web.StreamResponse:
     response = web.FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
-    if _web_id(request) is None:
+    if web_id_of(request) is None:
         _set_cookie(request, response, secrets.token_urlsafe(16))
     return response
 
@@ -128,7 +143,7 @@ async def voice(request: web.Request, web_id: str) -> web.StreamResponse:
 
 
 async def upload(request: web.Request, web_id: str) -> web.StreamResponse:
-    """A photo or PDF of a material: reviewed, stored sealed, answered item by item (channels.uploads)."""
+    """A photo or PDF of a material: reviewed, stored sealed, answered item by item (channels.app.uploads)."""
     return await uploads.receive(request, channel="web", user_id=web_id)
 
 

@@ -10,6 +10,8 @@ from tests.conftest import SHARED
 from tongban.agent.evaluation import format_report, run_eval
 from tongban.agent.service import make_agent
 
+pytestmark = pytest.mark.slow  # runs whole evaluation and red-team sets through the agent
+
 HERE = Path(__file__).parent
 
 

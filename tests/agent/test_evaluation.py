@@ -29,6 +29,8 @@ from tongban.memory.models import Application, Hall, Resident, ServiceItem
 from tongban.memory.residents import resolve
 from tongban.memory.store import Store
 
+pytestmark = pytest.mark.slow  # runs whole evaluation and red-team sets through the agent
+
 CST = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=CST)
 PROFILE = {"name": "测试用户", "phone": "13800000000", "id_number": "450102199001011231"}

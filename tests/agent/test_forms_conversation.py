@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from tests.agent.conftest import Chat
 from tests.conftest import needs_cjk_font
-from tests.fakes import ScriptedChatModel, call
+from tests.helpers.fakes import ScriptedChatModel, call
 from tongban.agent.brains.llm import LLMBrain
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.messages import Reply

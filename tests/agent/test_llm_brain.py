@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 from sqlmodel import select
 
 from tests.agent.conftest import Chat
-from tests.fakes import ScriptedChatModel, call, say
+from tests.helpers.fakes import ScriptedChatModel, call, say
 from tongban.agent.brains.llm import LLMBrain
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.service import Agent

@@ -23,10 +23,10 @@ from tongban.memory.models import Appointment
 from tongban.memory.store import Store
 
 GGUF = os.environ.get("TONGBAN_TEST_GGUF")
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not GGUF or not Path(GGUF).is_file() or importlib.util.find_spec("llama_cpp") is None,
     reason="opt-in: set TONGBAN_TEST_GGUF to a GGUF (bench/qwen_gguf.py) and install llama-cpp-python",
-)
+)]  # a real model
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlmodel import select
 
 from tests.agent.conftest import TESTER
@@ -13,6 +14,8 @@ from tongban.agent.service import Agent
 from tongban.memory.checkpoints import make_checkpointer
 from tongban.memory.models import Appointment
 from tongban.memory.store import Store
+
+pytestmark = pytest.mark.slow  # replicas on PostgreSQL
 
 
 def test_messages_split_across_replicas_all_land_in_one_thread(pg_store: Store, service_index) -> None:  # type: ignore[no-untyped-def]

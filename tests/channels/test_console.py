@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlmodel import select
 
-from tests.channels.console_helpers import (
+from tests.helpers.console import (
     PASSWORD,
     XHR,
     act,

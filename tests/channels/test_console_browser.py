@@ -11,10 +11,11 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
-from tests.channels.console_helpers import PASSWORD, add_accounts
-from tests.channels.test_web import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
+from tests.helpers.console import PASSWORD, add_accounts
 from tongban.agent.messages import Inbound
 from tongban.channels.app import keys
 from tongban.channels.console.auth import CONSOLE_SETTINGS
@@ -28,8 +29,9 @@ CONVERSATION_SHOT = ROOT / "docs" / "screenshots" / "console-conversation.png"
 NAME, PHONE, ID_NUMBER = "黄秀英", "13977112345", "450102199001011231"
 
 
+@pytest.mark.slow  # a real browser
 async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server, make_app, store) -> None:  # type: ignore[no-untyped-def]
-    async_playwright = _browser_or_skip()
+    async_playwright = browser_or_skip()
     from playwright.async_api import expect
     add_accounts(store)
     app = make_app()

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from tests.channels.console_helpers import PASSWORD, add_accounts, ask, sign_in
-from tests.channels.test_web import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
 from tests.conftest import NOW
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
+from tests.helpers.console import PASSWORD, add_accounts, ask, sign_in
 from tongban.agent.service import Agent
 from tongban.channels.app.server import create_app
 from tongban.memory.checkpoints import sqlite_checkpointer
@@ -87,10 +87,11 @@ async def test_keyword_needs_a_known_item_and_a_phrase(aiohttp_client, app) -> N
     assert short.status == 400
 
 
+@pytest.mark.slow  # a real browser
 async def test_the_supervisor_places_a_question_from_the_console_page_in_headless_chromium(
     aiohttp_client, app, tmp_path,  # type: ignore[no-untyped-def]
 ) -> None:
-    async_playwright = _browser_or_skip()
+    async_playwright = browser_or_skip()
     residents = [await aiohttp_client(app) for _ in range(2)]
     for client in residents:
         await ask(client, UNPLACED)

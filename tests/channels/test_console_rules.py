@@ -129,7 +129,7 @@ def test_a_make_up_working_day_is_staffed() -> None:
 
 
 async def test_nobody_claims_in_time_the_resident_is_told_once(aiohttp_client, make_app, store) -> None:  # type: ignore[no-untyped-def]
-    from tests.channels.console_helpers import XHR, origin
+    from tests.helpers.console import XHR, origin
     from tongban.channels.console.auth import CONSOLE_SETTINGS
     from tongban.channels.console.live import tell_unclaimed
     from tongban.channels.console.settings import ConsoleSettings
@@ -163,7 +163,7 @@ async def test_nobody_claims_in_time_the_resident_is_told_once(aiohttp_client, m
 
 
 async def test_voice_is_stored_encrypted_and_played_to_signed_in_staff(aiohttp_client, make_app, store) -> None:  # type: ignore[no-untyped-def]
-    from tests.channels.console_helpers import add_accounts, sign_in
+    from tests.helpers.console import add_accounts, sign_in
 
     audio = b"OggS" + bytes(range(256)) * 8
     ref = transcripts.save_audio(store.settings.data_dir, store.vault, audio, "ogg")
@@ -194,7 +194,7 @@ async def test_voice_is_stored_encrypted_and_played_to_signed_in_staff(aiohttp_c
 async def test_a_web_voice_message_keeps_its_recording_beside_the_transcript(aiohttp_client, make_app, store) -> None:  # type: ignore[no-untyped-def]
     from aiohttp import FormData
 
-    from tests.channels.console_helpers import XHR
+    from tests.helpers.console import XHR
     from tongban.agent.messages import Transcript
     from tongban.channels.app.voice_hook import VOICE
 

@@ -13,8 +13,8 @@ import pytest
 from pypdf import PdfReader
 from sqlmodel import select
 
-from tests.channels.console_helpers import act, add_accounts, ask, queue, sign_in
-from tests.channels.test_web import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
+from tests.helpers.console import act, add_accounts, ask, queue, sign_in
 from tongban.memory.models import AuditLog, FormFill, FormFillStatus
 from tongban.tools.form_pdf import DEFAULT_FONTS
 
@@ -104,8 +104,9 @@ async def test_staff_print_a_form_only_while_they_hold_its_owners_handoff(aiohtt
     assert downloads(store)[-1][0] == "staff:wangfang"
 
 
+@pytest.mark.slow  # a real browser
 async def test_the_form_card_in_the_web_chat_downloads_in_a_real_browser(aiohttp_server, make_app) -> None:  # type: ignore[no-untyped-def]
-    async_playwright = _browser_or_skip()
+    async_playwright = browser_or_skip()
     server = await aiohttp_server(make_app())
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(

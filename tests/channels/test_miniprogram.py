@@ -12,7 +12,7 @@ import pytest
 from aiohttp import FormData
 from sqlmodel import func, select
 
-from tests.channels.mp_server import APP_ID, APP_SECRET, MockWeChat
+from tests.helpers.mp_server import APP_ID, APP_SECRET, MockWeChat
 from tongban.agent.messages import Transcript
 from tongban.channels.app import keys
 from tongban.channels.app.base import AI_LABEL

@@ -18,11 +18,11 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from sqlmodel import select
 
-from tests.channels.console_helpers import origin
-from tests.channels.test_wechat_oa import APP_ID, SECRET, opened, sealed, text_xml, wechat_settings
-from tests.channels.wechat_server import FakeWeChat
+from tests.helpers.console import origin
+from tests.helpers.wechat_oa import APP_ID, SECRET, opened, sealed, text_xml, wechat_settings
+from tests.helpers.wechat_server import FakeWeChat
 from tongban.channels.app import keys
-from tongban.channels.app.ratelimit import EXEMPT, THROTTLED, Door, policy_for
+from tongban.channels.app.ratelimit import EXEMPT, THROTTLED, Door
 from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.sms import SMS, SMS_SETTINGS, SmsSettings
 from tongban.channels.wechat.miniprogram import chat as miniprogram
@@ -56,6 +56,7 @@ async def assert_refused(response: Any, *, as_json: bool = True) -> int:
 def test_every_route_but_the_probes_has_a_per_address_limit(make_app) -> None:  # type: ignore[no-untyped-def]
     """New endpoints are covered by default: whatever is mounted gets at least the address limit."""
     app = make_app(limited(wechat_token="t"))
+    policy_for = app[keys.RATE_LIMITS].policy_for  # what the channels registered in their setup
     paths = {info.get("path") or info.get("formatter") or info.get("prefix")
              for info in (r.get_info() for r in app.router.resources())}
     assert {"/wechat", "/api/web/messages", "/sms/aliyun", "/items/{code}", "/console/api/sign-in"} <= paths
@@ -200,6 +201,7 @@ async def test_wechat_per_openid_gets_a_fast_polite_passive_reply(aiohttp_client
 
 async def test_wechat_servers_address_is_limited_generously_and_can_be_exempted(make_app) -> None:  # type: ignore[no-untyped-def]
     defaults = limited()
+    policy_for = make_app(defaults)[keys.RATE_LIMITS].policy_for
     assert policy_for("/wechat").address == "rate_gateway_address"
     from limits import parse
 
@@ -324,7 +326,7 @@ async def test_a_body_without_content_length_is_cut_at_the_routes_limit(aiohttp_
     web_chat = await client.post("/api/web/messages", data=chunks(8192),
                                  headers={**XHR, "Content-Type": "application/json"})
     assert web_chat.status == 413 and "2 KB" in (await web_chat.json())["message"]
-    from tests.channels.test_wechat_oa import signed
+    from tests.helpers.wechat_oa import signed
 
     webhook = await client.post("/wechat", params=signed(token="t"), data=chunks(8192))
     assert webhook.status == 413 and "4 KB" in (await webhook.json())["message"]

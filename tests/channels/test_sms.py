@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from tests.channels.sms_servers import AliyunMock, Sent, TencentMock
+from tests.helpers.sms_servers import AliyunMock, Sent, TencentMock
 from tongban.agent.messages import Reply, ToolCall
 from tongban.channels.app import keys
 from tongban.channels.sms import SMS, SMS_SETTINGS, SmsSettings

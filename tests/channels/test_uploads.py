@@ -1,6 +1,6 @@
 """Material uploads through the app: web chat and mini-program, limits, encryption, console, retention.
 
-The photos are synthetic documents (tests/specimens.py) and OCR runs for real; the database is
+The photos are synthetic documents (tests/helpers/specimens.py) and OCR runs for real; the database is
 the test's own SQLite copy of the demo data.
 """
 
@@ -15,9 +15,9 @@ import pytest
 from aiohttp import FormData
 from sqlmodel import func, select
 
-from tests.channels.console_helpers import PASSWORD, XHR, add_accounts, ask, queue, sign_in
-from tests.channels.mp_server import APP_ID, APP_SECRET, MockWeChat
-from tests.specimens import APPLICANT, APPLICANT_ID, OTHER, encode, font_missing, specimens
+from tests.helpers.console import PASSWORD, XHR, add_accounts, ask, queue, sign_in
+from tests.helpers.mp_server import APP_ID, APP_SECRET, MockWeChat
+from tests.helpers.specimens import APPLICANT, APPLICANT_ID, OTHER, encode, font_missing, specimens
 from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.console.auth import CONSOLE_SETTINGS
 from tongban.channels.console.settings import ConsoleSettings
@@ -261,10 +261,11 @@ async def test_erasing_my_data_deletes_my_uploads(aiohttp_client, make_app, stor
         assert [u.id for u in session.exec(select(Upload)).all()] == [theirs] and mine != theirs
 
 
+@pytest.mark.slow  # a real browser
 async def test_the_web_page_sends_a_photo_and_staff_see_the_review(aiohttp_server, make_app, store, photos, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tests.channels.test_web import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+    from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 
-    async_playwright = _browser_or_skip()
+    async_playwright = browser_or_skip()
     add_accounts(store)
     server = await aiohttp_server(make_app())
     photo = tmp_path / "身份证国徽面.jpg"

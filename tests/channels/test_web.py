@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp import FormData
 
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.app.voice_hook import NO_VOICE
 from tongban.channels.web.chat import COOKIE, STATIC
@@ -16,10 +17,6 @@ from tongban.channels.web.chat import COOKIE, STATIC
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "screenshots" / "web-chat.png"
 XHR = {"X-Requested-With": "XMLHttpRequest"}
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 
 async def ask(client, text: str):  # type: ignore[no-untyped-def]
     return await client.post("/api/web/messages", json={"text": text}, headers=XHR)
@@ -103,18 +100,9 @@ def test_the_page_is_self_contained_and_escapes_text() -> None:
 # ------------------------------------------------------------------ in a real browser
 
 
-def _browser_or_skip():  # type: ignore[no-untyped-def]
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.skip("the playwright Python package is not installed (pip install -e '.[dev]')")
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (Debian: apt-get install -y chromium)")
-    return async_playwright
-
-
+@pytest.mark.slow  # a real browser
 async def test_the_chat_in_headless_chromium(aiohttp_server, make_app) -> None:  # type: ignore[no-untyped-def]
-    async_playwright = _browser_or_skip()
+    async_playwright = browser_or_skip()
     server = await aiohttp_server(make_app())
     url = str(server.make_url("/"))
     async with async_playwright() as playwright:

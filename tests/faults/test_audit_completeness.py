@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
-from tests.channels.console_helpers import PASSWORD, XHR, act, add_accounts, ask, queue, sign_in
+from tests.helpers.console import PASSWORD, XHR, act, add_accounts, ask, queue, sign_in
 from tongban.channels.console.auth import CONSOLE_SETTINGS
 from tongban.channels.console.settings import ConsoleSettings
 from tongban.memory import staff
@@ -25,6 +26,8 @@ from tongban.memory.models import (
     StaffAccount,
 )
 from tongban.memory.store import Store
+
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
 
 
 def audit(store: Store) -> list[AuditLog]:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.channels.test_wechat_oa import agent_of, post, rows, text_xml
-from tests.channels.wechat_server import BUSY, OUT_OF_TIME, TOO_MANY
+from tests.helpers.wechat_oa import agent_of, post, rows, text_xml
+from tests.helpers.wechat_server import BUSY, OUT_OF_TIME, TOO_MANY
 from tongban.channels.app import keys
 from tongban.channels.wechat.api import RetryPolicy
 from tongban.channels.wechat.oa.webhook import WECHAT, sweep
 from tongban.memory.models import InboundStatus
 from tongban.memory.store import Store
+
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
 
 BACKOFF = RetryPolicy(attempts=3, first_delay_s=0.05, factor=2.0)
 

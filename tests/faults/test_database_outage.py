@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from tests.conftest import NOW
-from tests.faults.proxy import Proxy
+from tests.helpers.proxy import Proxy
 from tongban.agent.service import Agent
 from tongban.channels.app.server import create_app
 from tongban.channels.app.settings import ChannelSettings
@@ -21,6 +22,8 @@ from tongban.memory.checkpoints import make_checkpointer
 from tongban.memory.models import Appointment
 from tongban.memory.settings import MemorySettings
 from tongban.memory.store import Store
+
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
 
 HEADERS = {"X-Requested-With": "fetch"}
 

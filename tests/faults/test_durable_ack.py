@@ -15,12 +15,15 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 from sqlmodel import select
 
-from tests.channels.wechat_server import FakeWeChat
-from tests.faults.harness import APP_ID, SECRET, Server, WeChat, free_port, store_for
+from tests.helpers.harness import APP_ID, SECRET, Server, WeChat, free_port, store_for
+from tests.helpers.wechat_server import FakeWeChat
 from tongban.memory.models import InboundMessage, InboundStatus
+
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
 
 HEADERS = {"X-Requested-With": "fetch"}
 

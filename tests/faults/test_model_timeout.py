@@ -24,6 +24,8 @@ from tongban.agent.settings import AgentSettings
 from tongban.memory.checkpoints import sqlite_checkpointer
 from tongban.memory.store import Store
 
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
+
 TIMEOUT_S = 0.5
 
 

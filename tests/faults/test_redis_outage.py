@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.channels.test_wechat_oa import agent_of, post, rows, text_xml
-from tests.faults.proxy import Proxy
+from tests.helpers.proxy import Proxy
+from tests.helpers.wechat_oa import agent_of, post, rows, text_xml
 from tongban.channels.app import keys
 from tongban.channels.wechat.oa.webhook import CLIENT
 from tongban.memory.models import InboundStatus
 from tongban.memory.store import Store
+
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
 
 REDIS = ("127.0.0.1", 6379)
 

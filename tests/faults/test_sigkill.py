@@ -1,7 +1,7 @@
 """SIGKILL during booking conversations: nothing lost, nothing doubled, every conversation resumes.
 
 A real `tongban serve` is killed at a random moment (seeded) of a random step of two residents'
-bookings on the 公众号 webhook, then restarted (tests/faults/harness.py). bench/faults.py runs
+bookings on the 公众号 webhook, then restarted (tests/helpers/harness.py). bench/faults.py runs
 the same trials a hundred times.
 """
 
@@ -10,7 +10,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.faults.harness import run_trials
+import pytest
+
+from tests.helpers.harness import run_trials
+
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
 
 TRIALS = 8
 

@@ -18,6 +18,8 @@ from tongban.agent.service import Agent
 from tongban.memory.models import Appointment, AppointmentStatus
 from tongban.memory.store import Store
 
+pytestmark = pytest.mark.slow  # fault injection: servers, proxies, kills, outages
+
 
 def confirmed(store: Store) -> list[Appointment]:
     with store.read_session() as session:

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # renders the Helm chart and builds the image spec
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "tongban"
 PRODUCTION = ROOT / "helm" / "values-production.yaml"

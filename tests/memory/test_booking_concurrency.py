@@ -6,12 +6,15 @@ import random
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlmodel import col, select
 
 from tests.conftest import NOW
 from tongban.memory.booking import BookingError, book
 from tongban.memory.models import Appointment, AppointmentStatus, Hall, Resident, ServiceItem, Slot
 from tongban.memory.store import Store
+
+pytestmark = pytest.mark.slow  # replicas on PostgreSQL
 
 ATTEMPTS = 1000
 WORKERS = 20

@@ -35,7 +35,7 @@ import pytest
 from sqlmodel import select
 
 from tests.conftest import NOW, SHARED
-from tests.fakes import ScriptedChatModel, call, say
+from tests.helpers.fakes import ScriptedChatModel, call, say
 from tongban.agent.brains.llm import LLMBrain
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.evaluation import run_eval
@@ -46,6 +46,8 @@ from tongban.memory.checkpoints import sqlite_checkpointer
 from tongban.memory.models import AuditLog
 from tongban.memory.residents import Identity
 from tongban.memory.store import Store
+
+pytestmark = pytest.mark.slow  # runs whole evaluation and red-team sets through the agent
 
 HERE = Path(__file__).parent
 
@@ -165,7 +167,7 @@ async def test_no_personal_data_in_clear_anywhere(store: Store, service_index, c
             failures.append(f"reply {n}: {label} in clear: {text[:80]!r}")
 
     # 3. a hand-off on the web channel, and what the staff console answers about it
-    from tests.channels.console_helpers import add_accounts, ask, queue, sign_in
+    from tests.helpers.console import add_accounts, ask, queue, sign_in
 
     add_accounts(store)
 

@@ -15,12 +15,13 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import pytest
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 from sqlmodel import select
 
-from tests.fakes import ScriptedChatModel, call, say
+from tests.helpers.fakes import ScriptedChatModel, call, say
 from tongban.agent.brains.llm import LLMBrain
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.evaluation import format_report, load_cases, run_eval
@@ -29,6 +30,8 @@ from tongban.memory.booking import book, choose_slot
 from tongban.memory.models import Appointment, AppointmentStatus, Hall, ServiceItem
 from tongban.memory.residents import Identity, resolve
 from tongban.memory.store import Store
+
+pytestmark = pytest.mark.slow  # runs whole evaluation and red-team sets through the agent
 
 HERE = Path(__file__).parent
 REDTEAM = HERE / "redteam.jsonl"

@@ -1,6 +1,6 @@
 """Material review (智能审核): real OCR on synthetic document photos, fields checked, materials judged.
 
-The photos are drawn with a real Chinese font (tests/specimens.py); RapidOCR reads them with the
+The photos are drawn with a real Chinese font (tests/helpers/specimens.py); RapidOCR reads them with the
 PP-OCR models its wheel ships. Each specimen is read once per session and reused.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.specimens import (
+from tests.helpers.specimens import (
     APPLICANT,
     APPLICANT_ID,
     OTHER,
@@ -45,6 +45,8 @@ from tongban.tools.review.review import (
     review_reading,
     verdicts,
 )
+
+pytestmark = pytest.mark.slow  # real OCR over synthetic documents
 
 TODAY = dt.date(2026, 11, 24)
 ME = Applicant(name=APPLICANT, id_number=APPLICANT_ID)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from tests.helpers.funasr_runtime import FakeRuntime
 from tests.voice.conftest import Clips
-from tests.voice.test_runtime import FakeRuntime
 from tongban.agent.messages import Transcript
 from tongban.channels.app.voice_hook import VOICE, transcriber
 from tongban.channels.app.voice_setup import voice_context

@@ -31,6 +31,7 @@ from tongban.channels.app.chat_api import (
     too_large,
 )
 from tongban.channels.app.delivery import NotDelivered
+from tongban.channels.app.ratelimit import Policy
 from tongban.channels.app.tokens import InvalidToken, TokenSigner
 from tongban.channels.wechat.miniprogram import push as mp_push
 from tongban.channels.wechat.miniprogram.client import (
@@ -52,10 +53,14 @@ def setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
     app[SIGNER] = TokenSigner(settings.session_secret.get_secret_value(), "miniprogram", TOKEN_TTL_S)
     app[mp_push.MP_CLIENT] = MiniProgramClient(settings)
+    door = app[keys.RATE_LIMITS]
+    door.limit("/api/mp/voice", Policy("voice", "rate_upload_address", "rate_upload", resident_of))
+    door.limit("/api/mp/upload", Policy("upload", "rate_upload_address", "rate_upload", resident_of))
+    door.limit("/api/mp/", Policy("chat", "rate_address", "rate_resident", resident_of, "max_json_bytes"))
     app.router.add_post("/api/mp/login", login)
     app.router.add_post("/api/mp/messages", messages)
     app.router.add_post("/api/mp/voice", voice)
-    app.router.add_post("/api/mp/upload", upload)  # materials for review (channels.uploads)
+    app.router.add_post("/api/mp/upload", upload)  # materials for review (channels.app.uploads)
     app.router.add_get("/api/mp/history", recent)
     mp_push.setup(app)
     delivery.register(app, _Output(app))  # staff replies as customer-service messages
@@ -111,7 +116,7 @@ async def login(request: web.Request) -> web.Response:
     return json_reply({"token": app[SIGNER].sign(claims), "expires_in": TOKEN_TTL_S})
 
 
-def _claims(request: web.Request) -> dict[str, Any]:
+def claims_of(request: web.Request) -> dict[str, Any]:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer":
@@ -120,6 +125,19 @@ def _claims(request: web.Request) -> dict[str, Any]:
     if not isinstance(claims.get("sub"), str):
         raise InvalidToken("malformed")
     return claims
+
+
+def resident_of(request: web.Request) -> str | None:
+    """Who the rate limits count: the Bearer token's openid (the same bucket as its pushes)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    signer = request.app.get(SIGNER)
+    if scheme.lower() != "bearer" or signer is None:
+        return None
+    try:
+        sub = signer.verify(token.strip()).get("sub")
+    except InvalidToken:
+        return None
+    return f"miniprogram:{sub}" if isinstance(sub, str) else None
 
 
 def _unauthorised() -> web.Response:
@@ -134,7 +152,7 @@ def _inbound(claims: dict[str, Any], text: str) -> Inbound:
 
 async def messages(request: web.Request) -> web.Response:
     try:
-        claims = _claims(request)
+        claims = claims_of(request)
     except InvalidToken:
         return _unauthorised()
     try:
@@ -149,7 +167,7 @@ async def messages(request: web.Request) -> web.Response:
 
 async def voice(request: web.Request) -> web.Response:
     try:
-        claims = _claims(request)
+        claims = claims_of(request)
     except InvalidToken:
         return _unauthorised()
     limit = request.app[keys.SETTINGS].max_upload_bytes
@@ -164,7 +182,7 @@ async def voice(request: web.Request) -> web.Response:
 
 async def upload(request: web.Request) -> web.Response:
     try:
-        claims = _claims(request)
+        claims = claims_of(request)
     except InvalidToken:
         return _unauthorised()
     return await uploads.receive(request, channel="miniprogram", user_id=claims["sub"], unionid=claims.get("uid"))
@@ -172,7 +190,7 @@ async def upload(request: web.Request) -> web.Response:
 
 async def recent(request: web.Request) -> web.Response:
     try:
-        claims = _claims(request)
+        claims = claims_of(request)
     except InvalidToken:
         return _unauthorised()
     return json_reply({"messages": await history(request.app, "miniprogram", claims["sub"])})

@@ -9,11 +9,8 @@ customer-service send API. Safe mode (an `Encrypt` field) is decrypted with the 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +20,8 @@ from tongban.agent.messages import Inbound
 from tongban.channels.app import keys
 from tongban.channels.app.base import send_reply
 from tongban.channels.app.chat_api import MAX_TEXT, error, reply_json
+from tongban.channels.app.ratelimit import GATEWAY
+from tongban.channels.wechat import security
 from tongban.channels.wechat.miniprogram.client import (
     MiniProgramClient,
     NotConfigured,
@@ -38,26 +37,18 @@ TEXT_ONLY = "目前只能处理文字消息，请用文字告诉我您想办什�
 
 
 def setup(app: web.Application) -> None:
+    app[keys.RATE_LIMITS].limit("/api/mp/push", GATEWAY)  # per resident below, once the body says who
     app.router.add_get("/api/mp/push", verify)
     app.router.add_post("/api/mp/push", receive)
 
 
-def _signature(token: str, *parts: str) -> str:
-    return hashlib.sha1("".join(sorted([token, *parts])).encode()).hexdigest()
-
-
 def _signed(request: web.Request, token: str) -> bool:
     """The query's signature matches, and its timestamp is recent (old ones are replays)."""
-    query = request.query
-    timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
-    expected = _signature(token, timestamp, nonce)
-    if not hmac.compare_digest(expected, query.get("signature", "")):
-        return False
     try:
-        age = abs(time.time() - int(timestamp))
-    except ValueError:
+        security.verify(token, request.query, max_age_s=request.app[keys.SETTINGS].max_request_age_s)
+    except security.Refused:
         return False
-    return age <= request.app[keys.SETTINGS].max_request_age_s
+    return True
 
 
 def _token(request: web.Request) -> str | None:
@@ -143,18 +134,16 @@ def _parse(raw: bytes, request: web.Request, token: str) -> _Push | None:
 
 def _decrypt(body: dict[str, Any], request: web.Request, token: str) -> dict[str, Any]:
     """Safe mode: msg_signature covers the ciphertext; the plaintext is the JSON message."""
-    from wechatpy.crypto import WeChatCrypto
-    from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-
     settings = request.app[keys.SETTINGS]
     if settings.wechat_aes_key is None or not settings.miniprogram_app_id:
         raise ValueError("收到加密推送，但未配置 TONGBAN_WECHAT_AES_KEY / 小程序 AppID")
-    crypto = WeChatCrypto(token, settings.wechat_aes_key.get_secret_value(), settings.miniprogram_app_id)
-    q = request.query
+    envelope = security.Envelope(token, settings.wechat_aes_key.get_secret_value(), settings.miniprogram_app_id)
     try:
-        plain = crypto.decrypt_message(body, q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", ""))
-    except (InvalidSignatureException, InvalidAppIdException) as exc:
+        plain = envelope.open(body, request.query)
+    except security.Refused as exc:
         raise _Forged() from exc
+    except security.Malformed as exc:
+        raise ValueError(f"加密推送无法解密：{exc}") from exc
     decoded = json.loads(plain)
     if not isinstance(decoded, dict):
         raise ValueError("解密后的推送不是 JSON 对象")

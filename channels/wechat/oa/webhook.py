@@ -38,7 +38,7 @@ from wechatpy.replies import create_reply
 from tongban.agent.messages import Inbound
 from tongban.channels.app import delivery, keys
 from tongban.channels.app.delivery import NotDelivered
-from tongban.channels.app.ratelimit import THROTTLED
+from tongban.channels.app.ratelimit import GATEWAY, THROTTLED
 from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.app.voice_hook import VOICE, transcriber
 from tongban.channels.wechat.api import (
@@ -177,6 +177,7 @@ CLIENT = web.AppKey("wechat_client", Client)
 def setup(app: web.Application) -> None:
     """Mount `/wechat` when a token is configured; without one the channel is off."""
     settings = app[keys.SETTINGS]
+    app[keys.RATE_LIMITS].limit("/wechat", GATEWAY)  # per resident in `receive`, once decrypted
     if settings.wechat_token is None:
         return
     account = OfficialAccount(settings)

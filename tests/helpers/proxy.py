@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from tests.faults.harness import free_port
+from tests.helpers.harness import free_port
 
 
 class Proxy:

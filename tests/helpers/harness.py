@@ -33,7 +33,7 @@ import xmltodict
 from sqlmodel import col, select
 from wechatpy.crypto import WeChatCrypto
 
-from tests.channels.wechat_server import FakeWeChat
+from tests.helpers.wechat_server import FakeWeChat
 from tongban.channels.wechat.security import sign
 from tongban.memory.models import (
     Appointment,

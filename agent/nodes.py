@@ -24,7 +24,7 @@ from tongban.tools.life_events import offer_line, recommend
 
 HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
 PER_TURN_FOCUS = ("aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "declined",
-                  "question", "date_said", "form_action")
+                  "question", "date_said", "form_action", "kb_first", "kb_miss")
 
 
 def _runtime(config: RunnableConfig) -> TurnRuntime:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from tongban.agent.brains.naming import ItemTerms
 from tongban.agent.brains.slots import HallRef
 from tongban.agent.state import ConversationState
+from tongban.tools.kb.index import KnowledgeIndex
 from tongban.tools.services import ServiceIndex
 
 
@@ -21,6 +22,7 @@ class BrainContext:
     elderly: bool
     memory: dict[str, Any] = field(default_factory=dict)  # long-term: usual hall, recent items
     terms: ItemTerms = field(default_factory=ItemTerms)  # how residents name each item
+    knowledge: KnowledgeIndex | None = None  # the operator's FAQ sheets and policy documents
 
 
 class Brain(Protocol):

@@ -165,8 +165,35 @@ class OfflineBrain:
         decision = self._lookup(text, focus, update, hit, c.service_words)
         follow_up = decision["intent"] == "service_lookup" and decision["focus"].get("question") is not None
         guess = item_ref(hit)["code"] if hit is not None and plausible(hit) else None
+        decision, kb = self._consult(text, decision, hit, c.service_words, ctx)
         return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words,
-                                          "follow_up": follow_up, "guess": guess}}
+                                          "follow_up": follow_up, "guess": guess, **kb}}
+
+    def _consult(
+        self, text: str, decision: dict[str, Any], hit: Hit | None, service_words: bool, ctx: BrainContext
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The knowledge base: policy questions get its answer, item questions keep their card,
+        and a question that needs both gets both. Below the calibrated line nothing is taken
+        from it; a policy question is then told honestly that no reliable answer was found."""
+        focus = decision["focus"]
+        if ctx.knowledge is None or (decision["intent"] == "service_lookup" and focus.get("aspect") not in (None, "faq")):
+            return decision, {}  # an item's materials, fees, halls...: the item card answers
+        query = _FILLER.sub("", text).strip()
+        hits = ctx.knowledge.search(query, k=3)
+        if not hits:
+            return decision, {}
+        top = hits[0]
+        if not top.answerable:
+            if decision["intent"] == "out_of_scope" and (service_words or _QUESTION.search(text)):
+                decision = {**decision, "focus": {**focus, "kb_miss": True}}
+            return decision, {"kb": "miss"}
+        plan = [{"name": "search_knowledge", "args": {"query": query}}]
+        if decision["intent"] == "service_lookup":  # the answer, and the item's own guide beside it
+            first = "item" if confident(hit) else "kb"
+            return {**decision, "plan": [*plan, *decision["plan"]], "focus": {**focus, "kb_first": first}}, \
+                {"kb": "hit", "kb_key": top.key}
+        return {"intent": "service_lookup", "focus": {"task": None, "kb_first": "kb"}, "plan": plan}, \
+            {"kb": "hit", "kb_key": top.key}
 
     def _search(
         self, text: str, when: Any, hall: HallRef | None, ctx: BrainContext, said: str | None = None

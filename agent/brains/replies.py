@@ -14,6 +14,7 @@ from rapidfuzz import fuzz
 
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.form_replies import compose_form, confirm_text
+from tongban.agent.brains.kb_replies import NOT_FOUND, compose_answer, knowledge
 from tongban.agent.state import ConversationState
 from tongban.memory.clock import WEEKDAYS
 
@@ -78,6 +79,14 @@ def _confirm_question(pending: dict[str, Any], focus: dict[str, Any]) -> dict[st
 
 
 def _lookup(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
+    found = knowledge(state)
+    item = _item_guide(state, ctx) if _result(state, "service_detail") else None
+    if found is not None:
+        return compose_answer(state, found, item, elderly=ctx.elderly)
+    return item or _item_guide(state, ctx)
+
+
+def _item_guide(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     detail = (_result(state, "service_detail") or {}).get("data")
     if not detail:
         return reply("抱歉，没有查到这个事项的办事指南。" + CAPABILITIES)
@@ -390,6 +399,8 @@ def _chitchat(_state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
 
 def _out_of_scope(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
     refusal = (state.get("focus") or {}).get("refusal")
+    if (state.get("focus") or {}).get("kb_miss"):  # a policy question the knowledge base cannot answer surely
+        return reply(NOT_FOUND, quick=["转人工", "查询办件进度"])
     if refusal == "third_party":
         return reply(
             "抱歉，预约和取消只能以您本人的实名身份办理，我不能替他人预约、取消或查看他人的预约。"

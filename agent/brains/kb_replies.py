@@ -7,6 +7,7 @@ comes from. When the question also named a service item, the item's guide comes 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tongban.agent.state import ConversationState
@@ -84,6 +85,39 @@ def compose_answer(
         text = f"{text}\n\n相关事项：【{item_reply['item']}】，回复“要带什么材料”“在哪里办”可查看办事指南。"
         cards = [*item_reply.get("cards", []), _card(hit)]  # the item card first: SMS templates read it
     return {**item_reply, "text": text, "cards": cards, "citations": citations}
+
+
+def searched(state: ConversationState) -> dict[str, Any] | None:
+    """This turn's knowledge-base result, answerable or not (None: not consulted)."""
+    for result in reversed(state.get("results", [])):
+        if result["name"] == "search_knowledge" and result["status"] == "success":
+            return result.get("data") or {}
+    return None
+
+
+def _grams(text: str) -> set[str]:
+    han = re.sub(r"[^0-9\u4e00-\u9fff]+", " ", text)
+    return {word[i : i + 2] for word in han.split() for i in range(len(word) - 1)}
+
+
+def grounded(text: str, hits: list[dict[str, Any]], share: float = 0.5) -> bool:
+    """Does a model's answer say what the cited entries say? At least `share` of its character
+    pairs (citation marks aside) must occur in them: a paraphrase passes, an invention does not."""
+    said = _grams(re.sub(r"【[^】]*】|编号\s*[\w.-]+", " ", text))
+    source: set[str] = set()
+    for hit in hits:
+        source |= _grams(f"{hit.get('title', '')} {hit['text']}")
+    return bool(said) and len(said & source) / len(said) >= share
+
+
+def model_answer(text: str, found: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """A model's answer to a policy question, with the sources of the entries it cites; None when
+    it cites none of the retrieved entries or says more than they do (the offline answer then)."""
+    hits = found.get("hits") or []
+    cited = [h for h in hits if h["key"] in text]
+    if not found.get("answerable") or not cited or not grounded(text, cited):
+        return None
+    return text + "\n" + "\n".join(source_line(h) for h in cited), [h["key"] for h in cited]
 
 
 def _card(hit: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from rapidfuzz import fuzz
 
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.form_replies import compose_form, confirm_text
-from tongban.agent.brains.kb_replies import NOT_FOUND, compose_answer, knowledge
+from tongban.agent.brains.kb_replies import NOT_FOUND, compose_answer, knowledge, searched
 from tongban.agent.state import ConversationState
 from tongban.memory.clock import WEEKDAYS
 
@@ -83,6 +83,8 @@ def _lookup(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     item = _item_guide(state, ctx) if _result(state, "service_detail") else None
     if found is not None:
         return compose_answer(state, found, item, elderly=ctx.elderly)
+    if item is None and searched(state) is not None:  # consulted, nothing sure enough: say so
+        return reply(NOT_FOUND, quick=["转人工", "查询办件进度"])
     return item or _item_guide(state, ctx)
 
 

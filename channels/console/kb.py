@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tongban.channels import keys
-from tongban.channels.chat_api import BadInput, TooLarge, error, json_reply, read_json
+from tongban.channels.app import keys
+from tongban.channels.app.chat_api import BadInput, TooLarge, error, json_reply, read_json
 from tongban.channels.console.auth import STAFF, actor
 from tongban.memory import knowledge
 from tongban.tools.kb.files import KINDS, UnreadableFile, parse

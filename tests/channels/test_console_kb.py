@@ -10,7 +10,7 @@ from aiohttp import FormData
 from tests.channels.console_helpers import add_accounts, ask, sign_in
 from tests.conftest import NOW
 from tongban.agent.service import Agent
-from tongban.channels.server import create_app
+from tongban.channels.app.server import create_app
 from tongban.memory.checkpoints import sqlite_checkpointer
 from tongban.tools.kb.index import KnowledgeIndex
 from tongban.tools.settings import ToolsSettings

@@ -186,3 +186,11 @@ def fingerprint(session: Session) -> tuple[Any, ...]:
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+def entry(session: Session, key: str) -> tuple[KbEntry, str] | None:
+    """One entry by the key replies cite, with its file's name."""
+    row = session.exec(
+        select(KbEntry, KbSource.name).join(KbSource, col(KbSource.id) == KbEntry.source_id).where(KbEntry.key == key)
+    ).first()
+    return (row[0], row[1]) if row else None

@@ -122,4 +122,4 @@ def model_answer(text: str, found: dict[str, Any]) -> tuple[str, list[str]] | No
 
 def _card(hit: dict[str, Any]) -> dict[str, Any]:
     return {"type": "kb", "key": hit["key"], "title": hit.get("title") or "", "source": hit["source"],
-            "locator": hit.get("locator") or "", "url": page(hit["key"])}
+            "locator": hit.get("locator") or "", "url": page(hit["key"]), "summary": fit(hit["text"], 30)[0]}

@@ -79,6 +79,23 @@ def plausible(hit: Hit | None) -> bool:
     return hit is not None and (confident(hit) or strong(hit) or hit.score >= 0.6)
 
 
+# how far below the first hit (in fused score over its best) a hit the question names more
+# fully may still be preferred to it: naming decides between close hits, never against a
+# clearly better one (老人优待证在哪里办 is about 老年人优待证办理, not 退役军人优待证申领)
+NAMED_CLOSE = 0.12
+
+
+def _rivals(hits: list[Hit]) -> list[Hit]:
+    """The first hit and those close enough behind it that naming may choose among them:
+    within `NAMED_CLOSE`, and matching the official name's object and action as well."""
+    top = hits[0]
+    structure = top.signals.get("structure", 0.0)
+    return [top] + [
+        h for h in hits[1:]
+        if top.score - h.score <= NAMED_CLOSE and h.signals.get("structure", 0.0) >= structure
+    ]
+
+
 def aspect_of(text: str) -> str | None:
     for name, pattern in ASPECTS:
         if pattern.search(text):
@@ -193,7 +210,7 @@ class OfflineBrain:
             ))
         if hits[0].signals.get("dense_skipped"):
             return hits[0]
-        return max(hits, key=lambda h: h.signals["named"])
+        return max(_rivals(hits), key=lambda h: h.signals["named"])
 
     def _say(self, intent: str, update: dict[str, Any]) -> dict[str, Any]:
         return {"intent": intent, "focus": update, "plan": []}

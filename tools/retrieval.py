@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tongban.tools.embeddings import Embedder
+from tongban.tools.embeddings import Embedder, PassageCache
 from tongban.tools.language import Expansion, Knowledge, knowledge
 from tongban.tools.lexical import LexicalIndex
 from tongban.tools.progress import embed_passages
@@ -191,6 +191,8 @@ class HybridIndex:
         docs = list(docs)
         key = catalog_key(docs, embedder)
         index: HybridIndex | None = None
+        if cache_dir is not None and not isinstance(embedder, PassageCache):
+            embedder = PassageCache(embedder, cache_dir / _passages_file(embedder.name))
         if cache_dir is not None:
             index = cls._load_cached(cache_dir, key, embedder, ann_threshold, fusion)
             if index is not None and index.key == key:
@@ -210,6 +212,8 @@ class HybridIndex:
         key = catalog_key(self.docs.values(), self.embedder)
         self.save(cache_dir / key)
         _prune(cache_dir, keep=key, embedder=self.embedder)
+        if isinstance(self.embedder, PassageCache):
+            self.embedder.save()
 
     @classmethod
     def _load_cached(
@@ -231,7 +235,11 @@ class HybridIndex:
     def _add_all(self, docs: list[Document]) -> None:
         total = sum(len(d.passages) for d in docs)
         self.vectors = VectorStore(self.embedder.dim, index_kind(total, self.ann_threshold))
-        vectors = embed_passages(self.embedder, [clean(t) for d in docs for _, t in d.passages])
+        texts = [clean(t) for d in docs for _, t in d.passages]
+        if isinstance(self.embedder, PassageCache):  # only texts never embedded go to the model
+            vectors = self.embedder.embed_passages(texts, embed=embed_passages)
+        else:
+            vectors = embed_passages(self.embedder, texts)
         for doc in docs:  # the whole vocabulary first, so every item is cut with it
             shared_tokenizer().add_words(doc.vocabulary())
         row = 0
@@ -377,11 +385,10 @@ class HybridIndex:
             for row, rank in ranks.items():
                 fused[row] = fused.get(row, 0.0) + weight / (fusion.k + rank)
         structure = self._structure(fused, expansion, query_words)
-        for row, bonus in structure.items():
-            fused[row] += bonus
-        order = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+        ranked = {row: score + structure.get(row, 0.0) for row, score in fused.items()}
+        order = sorted(ranked, key=lambda r: (-ranked[r], r))[:k]
         return [
-            self._hit(row, order, fused, signals, best_passage, best, query_words, structure)
+            self._hit(row, order, fused, ranked, signals, best_passage, best, query_words, structure)
             for row in order
         ]
 
@@ -439,6 +446,7 @@ class HybridIndex:
         row: int,
         order: list[int],
         fused: dict[int, float],
+        ranked: dict[int, float],
         signals: dict[str, tuple[float, dict[int, float], dict[int, int]]],
         best_passage: dict[int, str],
         best: float,
@@ -446,10 +454,12 @@ class HybridIndex:
         structure: dict[int, float],
     ) -> Hit:
         """One result; `score` is the fused score over the best the consulted signals allow,
-        and `signals["dense_skipped"]` says the cascade answered from words and sounds alone."""
+        and `signals["dense_skipped"]` says the cascade answered from words and sounds alone.
+        The object+action bonus (`signals["structure"]`) orders the hits and counts in
+        `margin`, but not in `score`, which stays comparable across questions."""
         doc = self.docs[self._rows[row]]
         position = order.index(row)
-        following = fused[order[position + 1]] if position + 1 < len(order) else 0.0
+        following = ranked[order[position + 1]] if position + 1 < len(order) else 0.0
         detail: dict[str, float] = {}
         agree = 0
         for name, (_, raw, ranks) in signals.items():
@@ -458,7 +468,7 @@ class HybridIndex:
             agree += ranks.get(row) == 1
         detail["structure"] = structure.get(row, 0.0)
         detail["fused"] = fused[row]
-        detail["margin"] = (fused[row] - following) / best
+        detail["margin"] = (ranked[row] - following) / best
         detail["agree"] = float(agree)
         detail["dense_skipped"] = float("dense" not in signals)
         passage = best_passage.get(row) or _lexical_passage(doc, query_words)
@@ -586,6 +596,11 @@ def _city(name: str, known: dict[str, np.ndarray]) -> str:
         if city.rstrip("市") == name.rstrip("市"):
             return city
     return name
+
+
+def _passages_file(embedder_name: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in embedder_name)
+    return f"passages-{safe}.npz"
 
 
 def _prune(cache_dir: Path, *, keep: str, embedder: Embedder) -> None:

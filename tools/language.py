@@ -10,10 +10,9 @@ and `expand` finds them in a question for retrieval to use.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 SHIPPED = Path(__file__).parent / "knowledge"
@@ -68,36 +67,37 @@ class Knowledge:
     actions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     stopwords: frozenset[str] = frozenset()
 
-    @property
+    @cached_property
     def action_terms(self) -> frozenset[str]:
         """Every official action word (换领, 补发, 变更…): what item names end with."""
         return frozenset(a for values in self.actions.values() for a in values)
 
+    @cached_property
+    def _words(self) -> list[str]:
+        return sorted({*self.terms, *self.actions}, key=len, reverse=True)
+
     def expand(self, normalised: str) -> Expansion:
-        """The official objects and actions a normalised question mentions (longest words win:
-        社保卡 over 社保; a term that contains an action word is read as the term)."""
-        pattern = _matcher(tuple(sorted({*self.terms, *self.actions}, key=len, reverse=True)))
-        if pattern is None:
-            return Expansion()
+        """The official objects and actions a normalised question mentions. Longer words win
+        wherever they overlap (个体户 over 开个, 社保卡 over 社保), whichever comes first."""
+        found: list[tuple[int, int, str]] = []
+        for word in self._words:
+            start = normalised.find(word)
+            while start >= 0:
+                found.append((start, start + len(word), word))
+                start = normalised.find(word, start + 1)
+        taken: list[tuple[int, int, str]] = []
+        for start, end, word in sorted(found, key=lambda m: (m[0] - m[1], m[0])):
+            if all(end <= s or start >= e for s, e, _ in taken):
+                taken.append((start, end, word))
         objects: list[str] = []
         actions: list[str] = []
-        said: list[str] = []
-        for match in pattern.finditer(normalised):
-            word = match.group(0)
-            said.append(word)
-            if word in self.terms:
-                objects.extend(self.terms[word])
-            if word in self.actions:
-                actions.extend(self.actions[word])
+        for _, _, word in sorted(taken):
+            objects.extend(self.terms.get(word, ()))
+            actions.extend(self.actions.get(word, ()))
         return Expansion(
             objects=tuple(dict.fromkeys(objects)), actions=tuple(dict.fromkeys(actions)),
-            said=tuple(said),
+            said=tuple(w for _, _, w in sorted(taken)),
         )
-
-
-@lru_cache(maxsize=8)
-def _matcher(words: tuple[str, ...]) -> re.Pattern[str] | None:
-    return re.compile("|".join(map(re.escape, words))) if words else None
 
 
 def directories() -> list[Path]:

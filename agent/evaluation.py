@@ -28,7 +28,15 @@ from tongban.agent.messages import Inbound, Intent, Reply, Transcript
 from tongban.memory.applications import ApplicantIn, ApplicationIn, add_application
 from tongban.memory.booking import BookingError, active_appointments, book, choose_slot
 from tongban.memory.clock import SHANGHAI
-from tongban.memory.models import Appointment, AppointmentStatus, Hall, ServiceItem, Slot
+from tongban.memory.models import (
+    Application,
+    Appointment,
+    AppointmentStatus,
+    Hall,
+    HallItem,
+    ServiceItem,
+    Slot,
+)
 from tongban.memory.pii import normalise_phone
 from tongban.memory.residents import Identity, find, resolve
 from tongban.memory.settings import MemorySettings
@@ -310,8 +318,9 @@ def _settings(path: Path) -> MemorySettings:
 class Templates:
     """One demo database per `now` date, copied per case (initialising costs ~0.5 s, a copy ~2 ms)."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, catalogs: tuple[Path, ...] = ()) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.catalogs = tuple(Path(c) for c in catalogs)
         if root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="tongban-eval-")
             root = Path(self._tmp.name)
@@ -324,6 +333,8 @@ class Templates:
             path = self.root / "templates" / today.isoformat() / "tongban.db"
             store = Store.from_settings(_settings(path))
             store.initialise(today=today)
+            if self.catalogs:
+                use_catalogs(store, self.catalogs)
             store.dispose()
             with sqlite3.connect(path) as connection:  # fold the WAL in: one file to copy
                 connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -349,6 +360,33 @@ class Templates:
     def close(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+def use_catalogs(store: Store, paths: tuple[Path, ...]) -> int:
+    """Replace the demo items by the items of these catalog files (`--catalog`).
+
+    Items are upserted by code, so an official file of the demo items replaces their curated
+    keywords and FAQs; demo items the files lack are removed unless a demo application or
+    appointment refers to them. Halls, slots and applications stay. Returns items imported.
+    """
+    from tongban.memory.catalog import import_items, read_rows
+
+    imported = 0
+    with store.session(actor="system:eval") as session:
+        for path in paths:
+            report = import_items(session, read_rows(path))
+            if report.errors:
+                line, error = report.errors[0]
+                raise ValueError(f"{path}:{line}: {error}")
+            imported += report.imported
+        codes = {str(r["code"]) for path in paths for _, r in read_rows(path) if isinstance(r, dict)}
+        used = {*session.exec(select(Appointment.item_id)), *session.exec(select(Application.item_id))}
+        for item in session.exec(select(ServiceItem)).all():
+            if item.code not in codes and item.id not in used:
+                for link in session.exec(select(HallItem).where(HallItem.item_id == item.id)):
+                    session.delete(link)
+                session.delete(item)
+    return imported
 
 
 def _apply_setup(store: Store, case: Case) -> None:
@@ -725,13 +763,21 @@ def factory_for(llm: bool) -> AgentFactory:
     return factory
 
 
-def main_cli(path: Path, json_path: Path | None, min_pass: float | None, llm: bool) -> int:
-    """`tongban eval`: print the report; 1 below `--min-pass`, 2 when the file cannot be read."""
+def main_cli(
+    path: Path, json_path: Path | None, min_pass: float | None, llm: bool,
+    catalogs: tuple[Path, ...] = (),
+) -> int:
+    """`tongban eval`: print the report; 1 below `--min-pass`, 2 when a file cannot be read."""
     path = Path(path)
-    if not path.is_file():
-        print(f"no such file: {path}")
-        return 2
-    result = run_eval(path, factory_for(llm), json_path=json_path)
+    for needed in (path, *catalogs):
+        if not Path(needed).is_file():
+            print(f"no such file: {needed}")
+            return 2
+    templates = Templates(catalogs=tuple(catalogs))
+    try:
+        result = run_eval(path, factory_for(llm), json_path=json_path, templates=templates)
+    finally:
+        templates.close()
     print(format_report(result))
     if min_pass is not None:
         threshold = min_pass / 100 if min_pass > 1 else min_pass  # 0.8 and 80 both mean 80 %

@@ -19,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from tongban.agent.brains import choose, clarify
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.brains.prompts import ELDERLY, SYSTEM
@@ -63,6 +64,7 @@ class LLMBrain:
 
     def __init__(self, model: BaseChatModel, offline: OfflineBrain | None = None) -> None:
         self.offline = offline or OfflineBrain()
+        self.chat = model  # unbound: the bounded candidate pick uses no tools
         self.model = model.bind_tools([_schema(n) for n in MODEL_TOOLS])
         self.resting_until = 0.0  # monotonic time before which the model is not asked
 
@@ -81,6 +83,8 @@ class LLMBrain:
             focus = {**(state.get("focus") or {}), **decision.get("focus", {})}
             if self._offline_is_sure(decision, focus, state):
                 return {**decision, "brain": "offline"}
+            if offered := (decision.get("focus") or {}).get("choices"):
+                return self._choose(state, decision, offered)
         elif state.get("brain") == "offline":
             return self.offline.understand(state, ctx)
         elif any(r["name"] in FORM_TOOLS for r in state.get("results", [])):
@@ -118,6 +122,22 @@ class LLMBrain:
         if first:
             update["intent"] = "service_lookup" if self._item(state) else "out_of_scope"
         return update
+
+    def _choose(
+        self, state: ConversationState, decision: dict[str, Any], offered: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        """Retrieval's first hits are close: the model picks one (a bounded call), else the
+        resident is asked. A failed or unusable answer asks the resident too."""
+        if time.monotonic() >= self.resting_until:
+            try:
+                picked = choose.pick(self.chat, state["turn"]["text"], offered)
+            except Exception as exc:  # server down, timeout, an answer that is no number offered
+                LLM_FALLBACKS.labels(reason=type(exc).__name__).inc()
+            else:
+                if picked is not None:
+                    chosen = clarify.chosen(picked, {"choice_aspect": decision["focus"].get("choice_aspect")})
+                    return {**chosen, "placement": decision.get("placement"), "brain": "llm"}
+        return {**decision, "brain": "offline"}
 
     def _offline_is_sure(self, decision: dict[str, Any], focus: dict[str, Any], state: ConversationState) -> bool:
         intent = decision.get("intent")

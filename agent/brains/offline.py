@@ -12,7 +12,7 @@ import re
 import unicodedata
 from typing import Any
 
-from tongban.agent.brains import replies
+from tongban.agent.brains import clarify, replies
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.intents import cues
 from tongban.agent.brains.slots import (
@@ -79,6 +79,23 @@ def plausible(hit: Hit | None) -> bool:
     return hit is not None and (confident(hit) or strong(hit) or hit.score >= 0.6)
 
 
+# how far below the first hit (in fused score over its best) a hit the question names more
+# fully may still be preferred to it: naming decides between close hits, never against a
+# clearly better one (老人优待证在哪里办 is about 老年人优待证办理, not 退役军人优待证申领)
+NAMED_CLOSE = 0.12
+
+
+def _rivals(hits: list[Hit]) -> list[Hit]:
+    """The first hit and those close enough behind it that naming may choose among them:
+    within `NAMED_CLOSE`, and matching the official name's object and action as well."""
+    top = hits[0]
+    structure = top.signals.get("structure", 0.0)
+    return [top] + [
+        h for h in hits[1:]
+        if top.score - h.score <= NAMED_CLOSE and h.signals.get("structure", 0.0) >= structure
+    ]
+
+
 def aspect_of(text: str) -> str | None:
     for name, pattern in ASPECTS:
         if pattern.search(text):
@@ -94,6 +111,16 @@ class OfflineBrain:
     def understand(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         if state.get("steps", 0) > 0:
             return self._continue(state, ctx)
+        offered = (state.get("focus") or {}).get("choices")
+        if not offered:
+            return self._understand(state, ctx)
+        # the agent asked which item was meant: the answer picks one, or is a new message
+        if (picked := clarify.pick(state["turn"]["text"], offered)) is not None:
+            return clarify.chosen(picked, state.get("focus") or {})
+        decision = self._understand(state, ctx)
+        return {**decision, "focus": {"choices": None, "choice_aspect": None, **(decision.get("focus") or {})}}
+
+    def _understand(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         text = normalise(state["turn"]["text"])
         focus = state.get("focus") or {}
         c = cues(text)
@@ -138,7 +165,8 @@ class OfflineBrain:
             return self._form_start(text, focus, ctx)
         if receipt or c.progress or (task == "query_progress" and (phone or last4)):
             return self._progress({**focus, **update}, update)
-        hit = self._search(text, when, hall, ctx)
+        found: list[Hit] = []
+        hit = self._search(text, when, hall, ctx, found=found)
         # for writes, the item is what remains once the action words are gone
         stripped = _ACTION_WORDS.sub(" ", text)
         named = (
@@ -165,14 +193,24 @@ class OfflineBrain:
         decision = self._lookup(text, focus, update, hit, c.service_words)
         follow_up = decision["intent"] == "service_lookup" and decision["focus"].get("question") is not None
         guess = item_ref(hit)["code"] if hit is not None and plausible(hit) else None
+        offer = (
+            clarify.choices(found, named=confident(hit) or strong(hit))
+            if decision["intent"] == "service_lookup" and not follow_up and found and hit is found[0]
+            else None
+        )
+        if offer:
+            decision = {"intent": "service_lookup", "plan": [],
+                        "focus": {**update, "choices": offer, "choice_aspect": decision["focus"].get("aspect"),
+                                  "task": None}}
         return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words,
                                           "follow_up": follow_up, "guess": guess}}
 
     def _search(
-        self, text: str, when: Any, hall: HallRef | None, ctx: BrainContext, said: str | None = None
+        self, text: str, when: Any, hall: HallRef | None, ctx: BrainContext, said: str | None = None,
+        found: list[Hit] | None = None,
     ) -> Hit | None:
         """The item asked about; `said` is the whole message when `text` lost its action words
-        (社保卡坏了 still names its item after 了 is gone)."""
+        (社保卡坏了 still names its item after 了 is gone). `found` receives all the hits."""
         query = text
         if when and when.text:
             query = query.replace(when.text, " ")
@@ -185,6 +223,8 @@ class OfflineBrain:
         hits = ctx.index.search(query, k=3)
         if not hits:
             return None
+        if found is not None:
+            found.extend(hits)
         # keep the first hit when words and sounds alone settled it (the retrieval cascade);
         # otherwise prefer the hit the text names most fully (出生医学证明 over 出生), then rank
         for hit in hits:
@@ -193,7 +233,7 @@ class OfflineBrain:
             ))
         if hits[0].signals.get("dense_skipped"):
             return hits[0]
-        return max(hits, key=lambda h: h.signals["named"])
+        return max(_rivals(hits), key=lambda h: h.signals["named"])
 
     def _say(self, intent: str, update: dict[str, Any]) -> dict[str, Any]:
         return {"intent": intent, "focus": update, "plan": []}

@@ -12,6 +12,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from tongban.agent.brains import clarify
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.form_replies import compose_form, confirm_text
 from tongban.agent.state import ConversationState
@@ -79,6 +80,11 @@ def _confirm_question(pending: dict[str, Any], focus: dict[str, Any]) -> dict[st
 
 def _lookup(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     detail = (_result(state, "service_detail") or {}).get("data")
+    offered = (state.get("focus") or {}).get("choices")
+    if not detail and offered:  # a close call: ask which item (agent/brains/clarify.py)
+        numbered = ctx.elderly or (state.get("turn") or {}).get("channel") == "sms"
+        text, quick = clarify.question(offered, numbered=numbered)
+        return reply(text, quick=quick, item=offered[0]["name"])
     if not detail:
         return reply("抱歉，没有查到这个事项的办事指南。" + CAPABILITIES)
     aspect = (state.get("focus") or {}).get("aspect")

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
-from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from tongban.agent import hearing, questions
@@ -27,15 +27,11 @@ PER_TURN_FOCUS = ("aspect", "refusal", "missing", "data_action", "cancel_target"
                   "question", "date_said", "form_action")
 
 
-def _runtime(config: RunnableConfig) -> TurnRuntime:
-    return config["configurable"]["runtime"]
-
-
-def understand(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+def understand(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str, Any]:
     """Read the resident's message (or the last tool results) and plan what to do."""
-    runtime = _runtime(config)
+    run = runtime.context
     first = state.get("steps", 0) == 0
-    state = {**state, "focus": unseal(state.get("focus") or {}, runtime.tools.vault)}
+    state = {**state, "focus": unseal(state.get("focus") or {}, run.tools.vault)}
     said = state["turn"]["text"]
     screened: dict[str, Any] = {}
     if first:  # a doubtful transcript is read back before anything is done with it
@@ -44,11 +40,11 @@ def understand(state: ConversationState, config: RunnableConfig) -> dict[str, An
             return {**screened, "messages": [HumanMessage(mask_text(said))]}
         state = {**state, "turn": turn}
     try:
-        decision = runtime.brain.understand(state, runtime.brain_ctx)
+        decision = run.brain.understand(state, run.brain_ctx)
     except Exception:
-        if runtime.fallback is None:
+        if run.fallback is None:
             raise
-        decision = {**runtime.fallback.understand(state, runtime.brain_ctx), "brain": runtime.fallback.name}
+        decision = {**run.fallback.understand(state, run.brain_ctx), "brain": run.fallback.name}
     update: dict[str, Any] = {"plan": decision.get("plan", []), "more": bool(decision.get("more"))}
     if "intent" in decision:
         update["intent"] = decision["intent"]
@@ -70,10 +66,10 @@ def understand(state: ConversationState, config: RunnableConfig) -> dict[str, An
     return update
 
 
-def call_tools(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+def call_tools(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str, Any]:
     """Run the planned calls through the gated toolbox; a needed confirmation becomes pending."""
-    runtime = _runtime(config)
-    ctx = runtime.tools
+    run = runtime.context
+    ctx = run.tools
     confirmation = state.get("confirmation")
     ctx.confirmation = Confirmation(confirmation["action"], confirmation["digest"]) if confirmation else None
     results: list[dict[str, Any]] = []
@@ -81,7 +77,7 @@ def call_tools(state: ConversationState, config: RunnableConfig) -> dict[str, An
     for call in state.get("plan", []):
         # a confirmed write replays its pending nonce, so a retried or resumed run has no second effect
         nonce = (state.get("pending") or {}).get("nonce") or uuid.uuid4().hex
-        ctx.idempotency_key = f"{runtime.thread_id}:{nonce}"
+        ctx.idempotency_key = f"{run.thread_id}:{nonce}"
         result = run_tool(ctx, call["name"], call.get("args", {}))
         result = {**result, "args": masked_args(result.get("args") or {}), "id": call.get("id")}
         results.append(result)
@@ -93,32 +89,32 @@ def call_tools(state: ConversationState, config: RunnableConfig) -> dict[str, An
             "steps": state.get("steps", 0) + 1}
 
 
-def hand_off(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+def hand_off(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str, Any]:
     """Queue the conversation for staff; from now on the bot stays silent."""
-    return call_tools(state, config)
+    return call_tools(state, runtime)
 
 
-def respond(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
-    runtime = _runtime(config)
+def respond(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str, Any]:
+    run = runtime.context
     prepared = state.get("reply") or {}
     pending = state.get("pending")
     if prepared.get("text") and not pending and (prepared.get("ai_generated") or prepared.get("final")):
         reply = prepared
     else:
-        reply = runtime.brain.compose(state, runtime.brain_ctx)
+        reply = run.brain.compose(state, run.brain_ctx)
     results = state.get("results", [])
     handed_off = any(r["name"] == "handoff" and r["status"] == "success" for r in results)
     done = any(r["status"] == "success" and r["name"] in ("book_appointment", "cancel_appointment") for r in results) or any(
         r["name"] == "query_progress" and r.get("data", {}).get("outcome") == "disclosed" for r in results)
-    offers = [] if pending else _offers(state, runtime)
+    offers = [] if pending else _offers(state, run)
     if offers:
         reply = {**reply, "text": f"{reply['text']}\n{offer_line(offers)}"}
     form_offer = None if pending else _form_offer(state)
     if form_offer:
         reply = {**reply, "text": f"{reply['text']}\n{FORM_OFFER}",
                  "quick_replies": [*reply.get("quick_replies", []), "帮我填表"]}
-    _remember(state, runtime)
-    logged = questions.log_turn(state, runtime.tools)
+    _remember(state, run)
+    logged = questions.log_turn(state, run.tools)
     messages = state.get("messages", [])
     trim = [RemoveMessage(id=m.id) for m in messages[: max(0, len(messages) + 1 - HISTORY)] if m.id]
     update: dict[str, Any] = {
@@ -136,7 +132,7 @@ def respond(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
     if logged is not None:
         focus["unplaced"] = logged or None
     # the turn ends here (or pauses for a confirmation): what the checkpoint keeps is sealed or masked
-    focus.update(seal({**(state.get("focus") or {}), **focus}, runtime.tools.vault))
+    focus.update(seal({**(state.get("focus") or {}), **focus}, run.tools.vault))
     update["turn"] = {**state["turn"], "text": mask_text(state["turn"]["text"])}
     if focus:
         update["focus"] = focus

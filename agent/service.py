@@ -160,7 +160,7 @@ class Agent:
             ),
             thread_id=thread_id,
         )
-        config: dict[str, Any] = {"configurable": {"thread_id": thread_id, "runtime": runtime}}
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
         turn = {
             "text": clip_text(message.text), "now": now.isoformat(), "channel": message.channel,
             "message_id": message.message_id, "elderly": elderly,
@@ -171,13 +171,13 @@ class Agent:
         # one checkpoint per turn, written when the run ends or pauses for a confirmation: the
         # turn's database writes commit together at the end too, so both stay in step
         if snapshot.interrupts:
-            state = self.graph.invoke(Command(resume=turn), config, durability="exit")
+            state = self.graph.invoke(Command(resume=turn), config, context=runtime, durability="exit")
         else:
             state = self.graph.invoke(
                 {"turn": turn, "plan": RESET, "results": RESET, "steps": 0, "pending": None,
                  "confirmation": None, "reply": {}, "intent": None, "brain": None, "more": False,
                  "placement": None},
-                config, durability="exit",
+                config, context=runtime, durability="exit",
             )
         reply = _reply(state, elderly)
         if reply.handoff:

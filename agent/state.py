@@ -7,7 +7,7 @@ per-turn lists start afresh when the turn starts.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -47,6 +47,20 @@ class Turn(TypedDict, total=False):
     elderly: bool
 
 
+Flow = Literal["book_appointment", "change_appointment", "cancel_appointment", "booked"]
+
+
+class Frame(TypedDict, total=False):
+    """A task on the flow stack (see `agent.flows`): a write waiting for its confirmation while
+    the resident corrects or asks something else, or an appointment booked a moment ago."""
+
+    flow: Flow
+    item: dict[str, str] | None  # {code, name}
+    slots: dict[str, str]  # item_code, hall, date, period, time (see agent.commands.Slots)
+    appointment_id: int | None  # the appointment a change, a cancellation or `booked` is about
+    pending: dict[str, Any] | None  # the confirmation this frame waits for
+
+
 class ConversationState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     turn: Turn
@@ -57,6 +71,8 @@ class ConversationState(TypedDict, total=False):
     plan: Annotated[list[dict[str, Any]], per_turn]  # tool calls to make: {name, args}
     results: Annotated[list[dict[str, Any]], per_turn]  # tool results: {name, status, data}
     pending: dict[str, Any] | None  # a write waiting for the resident's confirmation
+    stack: list[Frame]  # suspended tasks, top last; set by the confirm node and the repair executor
+    resume: dict[str, Any] | None  # a suspended confirmation to ask again once this turn's aside is answered
     confirmation: dict[str, Any] | None  # set only by the confirm node
     steps: int  # model/tool round trips this turn, bounded
     more: bool  # the brain wants to see this step's tool results before the reply

@@ -96,6 +96,15 @@ def plausible(hit: Hit | None) -> bool:
     return hit is not None and (confident(hit) or strong(hit) or hit.score >= 0.6)
 
 
+def elsewhere(hit: Hit | None, current: dict[str, str] | None) -> bool:
+    """The words of a question point at another item (公积金怎么提取 while booking 社保卡),
+    though it names none exactly: then it is not a follow-up about the current one."""
+    if hit is None or current is None or hit.code == current.get("code"):
+        return False
+    s = hit.signals
+    return float(s.get("words", 0.0)) >= 3.0 and float(s.get("words_rank", 99.0)) <= 2 and hit.score >= 0.6
+
+
 def aspect_of(text: str) -> str | None:
     for name, pattern in ASPECTS:
         if pattern.search(text):
@@ -154,7 +163,7 @@ class OfflineBrain:
         if c.form:
             return self._form_start(text, focus, ctx)
         if receipt or c.progress or (task == "query_progress" and (phone or last4 or focus.get("choices"))):
-            return self._progress({**focus, **update}, update, text, ctx)
+            return self._progress({**focus, **update}, update, text, ctx, task)
         hit = self._search(text, when, hall, ctx)
         # for writes, the item is what remains once the action words are gone
         stripped = _ACTION_WORDS.sub(" ", text)
@@ -224,11 +233,14 @@ class OfflineBrain:
         return {"intent": "handoff", "focus": {"task": None},
                 "plan": [{"name": "handoff", "args": {"reason": reason, "item_code": item.get("code")}}]}
 
-    def _progress(self, merged: dict[str, Any], update: dict[str, Any], text: str, ctx: BrainContext) -> dict[str, Any]:
+    def _progress(self, merged: dict[str, Any], update: dict[str, Any], text: str, ctx: BrainContext,
+                  task: str | None) -> dict[str, Any]:
         focus = {**update, "task": "query_progress"}
-        receipt = merged.get("receipt_no") or _chosen(text, merged.get("choices") or [])
-        if receipt and not update.get("receipt_no") and merged.get("choices"):
-            focus["receipt_no"] = receipt  # picked from the list of their own applications
+        receipt = merged.get("receipt_no")
+        if ctx.verified and not update.get("receipt_no") and (task != "query_progress" or merged.get("choices")):
+            # a fresh "my application" lists their own again; after a list, the one picked from it
+            receipt = _chosen(text, merged.get("choices") or [])
+            focus["receipt_no"] = receipt
         if not receipt and ctx.verified:
             # a verified resident's "my application": their own, under the disclosure rule
             named = self._search(_ACTION_WORDS.sub(" ", text), None, None, ctx, said=text)
@@ -292,7 +304,7 @@ class OfflineBrain:
         aspect = aspect_of(text)
         current = focus.get("item")
         asks = aspect is not None or bool(_ASPECT_ONLY.search(text) or _QUESTION.search(text))
-        follow_up = bool(current) and asks and not confident(hit)
+        follow_up = bool(current) and asks and not confident(hit) and not elsewhere(hit, current)
         if follow_up:
             item = current
         elif confident(hit) or (plausible(hit) and (service_words or aspect)):

@@ -102,7 +102,8 @@ def execute(commands: list[Command], frame: Frame, state: ConversationState, ctx
         elif name == "digress" and not closed:
             decision = _digress(cmd.get("kind", "question"), frame, state, understand)
         elif name == "clarify":
-            decision = {"intent": "repair", "plan": [], "stack": [{**frame, "pending": None}],
+            # which value? one question; the frame and its confirmation stay as they were
+            decision = {"intent": "repair", "plan": [], "stack": [frame], "resume": frame.get("pending"),
                         "focus": {"repair": "which"}}
     return decision
 

@@ -143,9 +143,11 @@ def respond(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str
     done = any(r["status"] == "success" and r["name"] in WRITES for r in results) or any(
         r["name"] == "query_progress" and r.get("data", {}).get("outcome") == "disclosed" for r in results)
     resume = state.get("resume") if not pending and not handed_off else None
-    if resume:  # an aside answered: the suspended confirmation is asked again, unchanged
+    if resume and not (state.get("focus") or {}).get("repair"):
+        # an aside answered: the suspended confirmation is asked again, unchanged
         reply = {**reply, "text": f"{reply['text']}\n{reask(resume, state['turn'].get('elderly', False))}",
                  "quick_replies": ["确认", "取消"]}
+    if resume:
         pending = resume
     offers = [] if pending else _offers(state, run)
     if offers:

@@ -20,6 +20,7 @@ from tongban.tools.retrieval import Hit
 
 Search = Callable[[str], Hit | None]  # the item a text names confidently, if any
 _INSTEAD = re.compile(r"不是(?P<said>[^，,。]{1,12}?)[，,]?(而)?是(?P<meant>[^，,。？?！!]{1,12})")
+_BOOKED_WRONG = re.compile(r"(约|订|预约|挂)错")
 _QUESTION = re.compile(r"[吗呢嘛？?]|怎么|点样|咋|如何|几点|几时|多少|多久|什么|啥|咩|哪|能不能|可不可以|是否|要不要|有冇|有没有")
 
 
@@ -61,13 +62,16 @@ def _after_booking(text: str, c: Cues, frame: Frame, ctx: BrainContext, search: 
     """约错了 / 改成明天下午 / 取消 right after booking refer to the appointment just made."""
     if not (c.mistake or c.change or c.cancel):
         return []
+    hit = search(strip_repair_words(text))
+    if hit is not None and hit.code != (frame.get("item") or {}).get("code"):
+        return []  # about another appointment: the ordinary rules find it
     slots = _slots(text, frame, ctx, search, c)
     slots.pop("item_code", None)
     if slots and not c.cancel:
         return [{"command": "change_appointment", "slots": slots}]  # type: ignore[typeddict-item]
-    if c.cancel or c.mistake:
+    if c.cancel or _BOOKED_WRONG.search(text):
         return [command("cancel_appointment")]
-    return []
+    return [command("clarify")] if c.mistake else []
 
 
 def _slots(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) -> dict[str, str]:

@@ -22,6 +22,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.brains.prompts import ELDERLY, REPAIR, SYSTEM
+from tongban.agent.brains.repair import about_booking
 from tongban.agent.commands import COMMAND_TOOLS, Command, from_tool_call
 from tongban.agent.metrics import LLM_FALLBACKS
 from tongban.agent.state import ConversationState, Frame
@@ -134,6 +135,8 @@ class LLMBrain:
     def repair(self, state: ConversationState, frame: Frame, ctx: BrainContext) -> list[Command]:
         """The model says what the message does to the suspended task, in the same commands the
         offline rules emit; a text answer or no valid command leaves it to the rules."""
+        if frame["flow"] == "booked" and not about_booking(state["turn"]["text"]):
+            return []
         if time.monotonic() < self.resting_until:
             LLM_FALLBACKS.labels(reason="resting").inc()
             raise ModelFailure("the model server timed out or refused moments ago")

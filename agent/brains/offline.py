@@ -304,7 +304,8 @@ class OfflineBrain:
         aspect = aspect_of(text)
         current = focus.get("item")
         asks = aspect is not None or bool(_ASPECT_ONLY.search(text) or _QUESTION.search(text))
-        follow_up = bool(current) and asks and not confident(hit) and not elsewhere(hit, current)
+        # an aspect (多久, 要带什么) asks about the item in play; a bare question may point elsewhere
+        follow_up = bool(current) and asks and not confident(hit) and (aspect is not None or not elsewhere(hit, current))
         if follow_up:
             item = current
         elif confident(hit) or (plausible(hit) and (service_words or aspect)):

@@ -58,6 +58,13 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
     return []
 
 
+def about_booking(text: str) -> bool:
+    """Whether a message right after a booking may be about it (约错了, 改到…, 取消): other
+    messages are new requests, and no model is asked about them."""
+    c = cues(normalise(text))
+    return c.mistake or c.change or c.cancel
+
+
 def _after_booking(text: str, c: Cues, frame: Frame, ctx: BrainContext, search: Search) -> list[Command]:
     """约错了 / 改成明天下午 / 取消 right after booking refer to the appointment just made."""
     if not (c.mistake or c.change or c.cancel):

@@ -70,11 +70,21 @@ def test_a_change_after_booking_from_the_model_goes_through_a_confirmation(make_
     chat = _chat(make_agent, model)
     chat.say(BOOK)
     chat.say("确认")
-    asked = chat.say("啊呀，下昼先得闲")
+    asked = chat.say("啊呀约错咗，下昼先得闲")
     assert "改到" in asked.text and "下午" in asked.text and confirmed(store)[0]["period"] == "上午"
     chat.say("确认")
     [only] = confirmed(store)
     assert only["period"] == "下午"
+    assert len(model.prompts) == 1  # only the message about the booking went to the model
+
+
+def test_after_booking_an_unrelated_message_asks_no_repair_of_the_model(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    chat.say("确认")
+    assert "材料" in chat.say("社保卡要带什么材料").text  # answered (the empty script: by the fallback)
+    assert not any("对话理解" in str(prompt[0].content) for prompt in model.prompts)
 
 
 def test_invalid_values_from_the_model_change_nothing(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]

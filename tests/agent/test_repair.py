@@ -248,3 +248,11 @@ def test_sms_repair_works_the_same(make_agent, store: Store) -> None:  # type: i
     assert "10:00" in chat.say("十点吧").text
     chat.say("好")
     assert confirmed(store)[0]["start"] == "10:00"
+
+
+def test_naming_another_item_alone_switches_the_topic(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    switched = chat.say("那残疾人证呢")
+    assert switched.item == "残疾人证办理" and not asks_to_confirm(switched.text)
+    chat.say("确认")
+    assert confirmed(store) == []

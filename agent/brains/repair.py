@@ -21,7 +21,7 @@ from tongban.tools.retrieval import Hit
 Search = Callable[[str], Hit | None]  # the item a text names confidently, if any
 _INSTEAD = re.compile(r"不是(?P<said>[^，,。]{1,12}?)[，,]?(而)?是(?P<meant>[^，,。？?！!]{1,12})")
 _CONTENT = re.compile(r"怎么|点样|咋|如何|几|多少|多久|什么|啥|咩|哪|边度|能不能|可不可以|可以|是否|要不要|有冇|有没有|"
-                      r"材料|带|钱|费|流程|步骤|手续|条件|地址|时间|网上|办理")
+                      r"材料|带|钱|费|流程|步骤|手续|条件|地址|时间|网上")
 _BOOKED_WRONG = re.compile(r"(约|订|预约|挂)错")
 _QUESTION = re.compile(r"[吗呢嘛？?]|怎么|点样|咋|如何|几点|几时|多少|多久|什么|啥|咩|哪|能不能|可不可以|是否|要不要|有冇|有没有")
 

@@ -15,6 +15,7 @@ from typing import Any
 from tongban.agent.brains import clarify, replies
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.intents import cues
+from tongban.agent.brains.repair import repair_commands
 from tongban.agent.brains.slots import (
     HallRef,
     extract_id_last4,
@@ -24,7 +25,8 @@ from tongban.agent.brains.slots import (
     match_hall,
     normalise,
 )
-from tongban.agent.state import ConversationState
+from tongban.agent.commands import Command
+from tongban.agent.state import ConversationState, Frame
 from tongban.tools.forms import SKIP
 from tongban.tools.retrieval import Hit
 
@@ -54,6 +56,21 @@ _FORM_STOP = re.compile(r"^(不填了|不想填了|先不填|算了|不要了|�
 _NOT_AN_ANSWER = re.compile(r"[？?]|吗|怎么|什么|咩|点样|为什么|哪里|在哪|多少钱|能不能|可不可以|要带|预约")
 _FORM_WORDS = re.compile(r"帮我|帮忙|给我|我要|我想|想|要|请|一下|的|预?填写?|填好|生成|打印|申请表|申请书|登记表|声明书|表格|表|继续|接着|[，,。.！!？? ]")
 _ASPECT_ONLY = re.compile(r"^(那|那么)?(要|需要|得|该)?(带|准备)?(什么|啥|哪些|多少|多久|几天|怎么|在哪|去哪)")
+
+
+def _chosen(text: str, choices: list[str]) -> str | None:
+    """A receipt number picked from a list shown: by its position (第二个, 2) or its last digits."""
+    if not choices:
+        return None
+    for receipt in choices:
+        if receipt[-4:] in text:
+            return receipt
+    match = re.search(r"第?([1-9一二三四五])(个|项|条|件)?", text)
+    if match:
+        position = "一二三四五".find(match.group(1)) + 1 or int(match.group(1))
+        if position <= len(choices):
+            return choices[position - 1]
+    return None
 
 
 def item_ref(hit: Hit) -> dict[str, str]:
@@ -94,6 +111,15 @@ def _rivals(hits: list[Hit]) -> list[Hit]:
         h for h in hits[1:]
         if top.score - h.score <= NAMED_CLOSE and h.signals.get("structure", 0.0) >= structure
     ]
+
+
+def elsewhere(hit: Hit | None, current: dict[str, str] | None) -> bool:
+    """The words of a question point at another item (公积金怎么提取 while booking 社保卡),
+    though it names none exactly: then it is not a follow-up about the current one."""
+    if hit is None or current is None or hit.code == current.get("code"):
+        return False
+    s = hit.signals
+    return float(s.get("words", 0.0)) >= 3.0 and float(s.get("words_rank", 99.0)) <= 2 and hit.score >= 0.6
 
 
 def aspect_of(text: str) -> str | None:
@@ -163,8 +189,8 @@ class OfflineBrain:
             return self._form_answer(state["turn"]["text"], form)
         if c.form:
             return self._form_start(text, focus, ctx)
-        if receipt or c.progress or (task == "query_progress" and (phone or last4)):
-            return self._progress({**focus, **update}, update)
+        if receipt or c.progress or (task == "query_progress" and (phone or last4 or focus.get("choices"))):
+            return self._progress({**focus, **update}, update, text, ctx, task)
         found: list[Hit] = []
         hit = self._search(text, when, hall, ctx, found=found)
         # for writes, the item is what remains once the action words are gone
@@ -173,6 +199,9 @@ class OfflineBrain:
             self._search(stripped, when, hall, ctx, said=text)
             if (c.cancel or c.book or task) and stripped.strip() != text else hit
         )
+        if (c.change and (c.booked_ref or task == "change_appointment")) or (
+                task == "change_appointment" and (when is not None or hall is not None or confident(named))):
+            return self._change({**focus, **update}, update, named, task)
         if c.cancel:
             item = item_ref(named) if confident(named) else None
             return {"intent": "cancel_appointment",
@@ -244,9 +273,20 @@ class OfflineBrain:
         return {"intent": "handoff", "focus": {"task": None},
                 "plan": [{"name": "handoff", "args": {"reason": reason, "item_code": item.get("code")}}]}
 
-    def _progress(self, merged: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    def _progress(self, merged: dict[str, Any], update: dict[str, Any], text: str, ctx: BrainContext,
+                  task: str | None) -> dict[str, Any]:
         focus = {**update, "task": "query_progress"}
         receipt = merged.get("receipt_no")
+        if ctx.verified and not update.get("receipt_no") and (task != "query_progress" or merged.get("choices")):
+            # a fresh "my application" lists their own again; after a list, the one picked from it
+            receipt = _chosen(text, merged.get("choices") or [])
+            focus["receipt_no"] = receipt
+        if not receipt and ctx.verified:
+            # a verified resident's "my application": their own, under the disclosure rule
+            named = self._search(_ACTION_WORDS.sub(" ", text), None, None, ctx, said=text)
+            args = {"item": named.name} if confident(named) else {}
+            return {"intent": "query_progress", "focus": {**focus, "choices": None},
+                    "plan": [{"name": "my_applications", "args": args}], "more": True}
         if not receipt:
             return {"intent": "query_progress", "focus": focus, "plan": []}
         args = {"receipt_no": receipt}
@@ -282,13 +322,30 @@ class OfflineBrain:
             args["time"] = merged["time"]
         return {"intent": "book_appointment", "focus": focus, "plan": [{"name": "book_appointment", "args": args}]}
 
+    def _change(self, merged: dict[str, Any], update: dict[str, Any], named: Hit | None, task: str | None) -> dict[str, Any]:
+        """改约: which appointment (the one named, else the only one), then the new time."""
+        said = {k: update[k] for k in ("date", "period", "time", "hall") if update.get(k)}
+        if "period" in said and "time" not in said:
+            said["time"] = None
+        before = (merged.get("change_slots") or {}) if task == "change_appointment" else {}
+        slots = {k: v for k, v in {**before, **said}.items() if v}
+        focus: dict[str, Any] = {**update, "task": "change_appointment", "change_slots": slots}
+        if confident(named):
+            focus["change_item"] = item_ref(named)  # type: ignore[arg-type]
+            focus["change_target"] = None
+        elif task != "change_appointment":
+            focus["change_item"] = focus["change_target"] = None
+        return {"intent": "change_appointment", "focus": focus,
+                "plan": [{"name": "my_appointments", "args": {}}], "more": True}
+
     def _lookup(
         self, text: str, focus: dict[str, Any], update: dict[str, Any], hit: Hit | None, service_words: bool
     ) -> dict[str, Any]:
         aspect = aspect_of(text)
         current = focus.get("item")
         asks = aspect is not None or bool(_ASPECT_ONLY.search(text) or _QUESTION.search(text))
-        follow_up = bool(current) and asks and not confident(hit)
+        # an aspect (多久, 要带什么) asks about the item in play; a bare question may point elsewhere
+        follow_up = bool(current) and asks and not confident(hit) and (aspect is not None or not elsewhere(hit, current))
         if follow_up:
             item = current
         elif confident(hit) or (plausible(hit) and (service_words or aspect)):
@@ -332,6 +389,12 @@ class OfflineBrain:
             if filled and filled["status"] == "success" and not data.get("invalid") and data.get("next") is None:
                 return {"plan": [{"name": "confirm_form", "args": {"item_code": data["item"]["code"]}}]}
             return {"plan": []}
+        if state.get("intent") == "change_appointment":
+            return self._change_target(state, focus, ctx)
+        if state.get("intent") == "query_progress":
+            mine = next((r for r in state.get("results", []) if r["name"] == "my_applications"), None)
+            listed = ((mine or {}).get("data") or {}).get("applications", [])
+            return {"plan": [], "focus": {"choices": [a["receipt_no"] for a in listed] if len(listed) > 1 else None}}
         if state.get("intent") != "cancel_appointment" or focus.get("cancel_target"):
             return {"plan": []}
         listed = next((r for r in reversed(state.get("results", [])) if r["name"] == "my_appointments"), None)
@@ -347,6 +410,40 @@ class OfflineBrain:
             return {"focus": {"cancel_target": matches[0]["id"]},
                     "plan": [{"name": "cancel_appointment", "args": {"appointment_id": matches[0]["id"]}}]}
         return {"plan": []}
+
+    def _change_target(self, state: ConversationState, focus: dict[str, Any], ctx: BrainContext) -> dict[str, Any]:
+        """The appointment to move and, once the new day or time is known, the move itself."""
+        if any(r["name"] == "reschedule_appointment" for r in state.get("results", [])):
+            return {"plan": []}
+        listed = next((r for r in reversed(state.get("results", [])) if r["name"] == "my_appointments"), None)
+        appointments = (listed or {}).get("data", {}).get("appointments", [])
+        wanted = focus.get("change_item") or {}
+        target = next((a for a in appointments if a["id"] == focus.get("change_target")), None)
+        if target is None:
+            matches = [a for a in appointments if not wanted or a["item"] == wanted.get("name")]
+            target = matches[0] if len(matches) == 1 else None
+        if target is None:
+            return {"plan": []}  # none, or several: the reply lists them
+        wanted_slots = focus.get("change_slots") or {}
+        args: dict[str, Any] = {"appointment_id": target["id"], **{
+            k: v for k, v in wanted_slots.items() if k in ("date", "period", "time", "hall")}}
+        code = next((c for c, name in ctx.items.items() if name == target["item"]), None)
+        item = {"code": code, "name": target["item"]} if code else None
+        update = {"change_target": target["id"], "change_item": item, "item": item}
+        if len(args) == 1:
+            return {"focus": update, "plan": []}  # the reply asks for the new time
+        return {"focus": update, "plan": [{"name": "reschedule_appointment", "args": args}]}
+
+    # ------------------------------------------------------------ repair
+
+    def repair(self, state: ConversationState, frame: Frame, ctx: BrainContext) -> list[Command]:
+        text = normalise(state["turn"]["text"])
+
+        def named(query: str) -> Hit | None:
+            hit = self._search(query, extract_when(query, ctx.now), match_hall(query, ctx.halls), ctx)
+            return hit if confident(hit) or strong(hit) else None
+
+        return repair_commands(text, frame, ctx, named)
 
     # ------------------------------------------------------------ replies
 

@@ -28,7 +28,15 @@ from tongban.agent.messages import Inbound, Intent, Reply, Transcript
 from tongban.memory.applications import ApplicantIn, ApplicationIn, add_application
 from tongban.memory.booking import BookingError, active_appointments, book, choose_slot
 from tongban.memory.clock import SHANGHAI
-from tongban.memory.models import Appointment, AppointmentStatus, Hall, ServiceItem, Slot
+from tongban.memory.models import (
+    Application,
+    Appointment,
+    AppointmentStatus,
+    Hall,
+    HallItem,
+    ServiceItem,
+    Slot,
+)
 from tongban.memory.pii import normalise_phone
 from tongban.memory.residents import Identity, find, resolve
 from tongban.memory.settings import MemorySettings
@@ -313,8 +321,9 @@ def _settings(path: Path) -> MemorySettings:
 class Templates:
     """One demo database per `now` date, copied per case (initialising costs ~0.5 s, a copy ~2 ms)."""
 
-    def __init__(self, root: Path | None = None, *, kb: list[Path] | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, catalogs: tuple[Path, ...] = (), kb: list[Path] | None = None) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.catalogs = tuple(Path(c) for c in catalogs)
         if root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="tongban-eval-")
             root = Path(self._tmp.name)
@@ -328,6 +337,8 @@ class Templates:
             path = self.root / "templates" / today.isoformat() / "tongban.db"
             store = Store.from_settings(_settings(path))
             store.initialise(today=today)
+            if self.catalogs:
+                use_catalogs(store, self.catalogs)
             self.kb.store_into(store)
             store.dispose()
             with sqlite3.connect(path) as connection:  # fold the WAL in: one file to copy
@@ -354,6 +365,33 @@ class Templates:
     def close(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+def use_catalogs(store: Store, paths: tuple[Path, ...]) -> int:
+    """Replace the demo items by the items of these catalog files (`--catalog`).
+
+    Items are upserted by code, so an official file of the demo items replaces their curated
+    keywords and FAQs; demo items the files lack are removed unless a demo application or
+    appointment refers to them. Halls, slots and applications stay. Returns items imported.
+    """
+    from tongban.memory.catalog import import_items, read_rows
+
+    imported = 0
+    with store.session(actor="system:eval") as session:
+        for path in paths:
+            report = import_items(session, read_rows(path))
+            if report.errors:
+                line, error = report.errors[0]
+                raise ValueError(f"{path}:{line}: {error}")
+            imported += report.imported
+        codes = {str(r["code"]) for path in paths for _, r in read_rows(path) if isinstance(r, dict)}
+        used = {*session.exec(select(Appointment.item_id)), *session.exec(select(Application.item_id))}
+        for item in session.exec(select(ServiceItem)).all():
+            if item.code not in codes and item.id not in used:
+                for link in session.exec(select(HallItem).where(HallItem.item_id == item.id)):
+                    session.delete(link)
+                session.delete(item)
+    return imported
 
 
 class KbFiles:
@@ -757,16 +795,17 @@ def factory_for(llm: bool) -> AgentFactory:
 
 
 def main_cli(
-    path: Path, json_path: Path | None, min_pass: float | None, llm: bool, kb: list[Path] | None = None
+    path: Path, json_path: Path | None, min_pass: float | None, llm: bool,
+    catalogs: tuple[Path, ...] = (), kb: list[Path] | None = None,
 ) -> int:
     """`tongban eval`: print the report; 1 below `--min-pass`, 2 when a file cannot be read."""
     path = Path(path)
-    for needed in [path, *(kb or [])]:
+    for needed in (path, *catalogs, *(kb or [])):
         if not Path(needed).is_file():
             print(f"no such file: {needed}")
             return 2
     try:
-        templates = Templates(kb=kb)
+        templates = Templates(catalogs=tuple(catalogs), kb=kb)
     except ValueError as exc:  # a knowledge-base file that cannot be read at all
         print(f"knowledge base: {exc}")
         return 2

@@ -19,11 +19,12 @@ from tongban.agent.routing import (
     route_after_tools,
     route_after_understand,
 )
+from tongban.agent.runtime import TurnRuntime
 from tongban.agent.state import ConversationState
 
 
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
-    graph = StateGraph(ConversationState)
+    graph = StateGraph(ConversationState, context_schema=TurnRuntime)
     graph.add_node("understand", nodes.understand)
     graph.add_node("call_tools", nodes.call_tools)
     graph.add_node("hand_off", nodes.hand_off)

@@ -24,6 +24,7 @@ Intent = Literal[
     "my_appointments",
     "my_data",
     "fill_form",
+    "declined",  # the resident said no to a confirmation question
 ]
 
 

@@ -7,15 +7,16 @@ import uuid
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
-from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from tongban.agent import hearing, questions
+from tongban.agent import flows, hearing, questions
+from tongban.agent.brains.replies import reask
 from tongban.agent.brains.slots import classify_answer
 from tongban.agent.forms import FORM_OFFER, form_progress
 from tongban.agent.runtime import TurnRuntime
 from tongban.agent.sealing import masked_args, seal, unseal
-from tongban.agent.state import RESET, ConversationState
+from tongban.agent.state import RESET, ConversationState, Frame
 from tongban.agent.toolbox import run_tool
 from tongban.memory import residents
 from tongban.memory.pii import mask_text
@@ -23,19 +24,17 @@ from tongban.tools.confirmation import Confirmation
 from tongban.tools.life_events import offer_line, recommend
 
 HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
-PER_TURN_FOCUS = ("aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "declined",
+WRITES = ("book_appointment", "cancel_appointment", "reschedule_appointment")
+REPAIR_FOCUS = ("digression", "corrected", "repair")  # what the last repair did, for this turn's reply
+PER_TURN_FOCUS = (*REPAIR_FOCUS, "aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "declined",
                   "question", "date_said", "form_action", "kb_first", "kb_miss")
 
 
-def _runtime(config: RunnableConfig) -> TurnRuntime:
-    return config["configurable"]["runtime"]
-
-
-def understand(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+def understand(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str, Any]:
     """Read the resident's message (or the last tool results) and plan what to do."""
-    runtime = _runtime(config)
+    run = runtime.context
     first = state.get("steps", 0) == 0
-    state = {**state, "focus": unseal(state.get("focus") or {}, runtime.tools.vault)}
+    state = {**state, "focus": unseal(state.get("focus") or {}, run.tools.vault)}
     said = state["turn"]["text"]
     screened: dict[str, Any] = {}
     if first:  # a doubtful transcript is read back before anything is done with it
@@ -43,13 +42,14 @@ def understand(state: ConversationState, config: RunnableConfig) -> dict[str, An
         if turn is None:
             return {**screened, "messages": [HumanMessage(mask_text(said))]}
         state = {**state, "turn": turn}
-    try:
-        decision = runtime.brain.understand(state, runtime.brain_ctx)
-    except Exception:
-        if runtime.fallback is None:
-            raise
-        decision = {**runtime.fallback.understand(state, runtime.brain_ctx), "brain": runtime.fallback.name}
+    stack = state.get("stack") or []
+    decision = _repair(state, stack[-1], run) if first and stack else None
+    if decision is None:
+        decision = {**_understand(state, run), "stack": []}
     update: dict[str, Any] = {"plan": decision.get("plan", []), "more": bool(decision.get("more"))}
+    for key in ("stack", "resume"):
+        if key in decision:
+            update[key] = decision[key]
     if "intent" in decision:
         update["intent"] = decision["intent"]
     focus = decision.get("focus", {})
@@ -70,10 +70,42 @@ def understand(state: ConversationState, config: RunnableConfig) -> dict[str, An
     return update
 
 
-def call_tools(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+def _understand(state: ConversationState, run: TurnRuntime) -> dict[str, Any]:
+    try:
+        return run.brain.understand(state, run.brain_ctx)
+    except Exception:
+        if run.fallback is None:
+            raise
+        return {**run.fallback.understand(state, run.brain_ctx), "brain": run.fallback.name}
+
+
+def _repair(state: ConversationState, frame: Frame, run: TurnRuntime) -> dict[str, Any] | None:
+    """A message that answers a suspended task with something else than yes or no: the brain
+    says what it does as commands, the executor turns them into the turn's plan."""
+    brain = run.brain
+    try:
+        commands = brain.repair(state, frame, run.brain_ctx)
+    except Exception:
+        if run.fallback is None:
+            raise
+        brain = run.fallback
+        commands = brain.repair(state, frame, run.brain_ctx)
+    if not commands:
+        return None
+
+    def understand(view: ConversationState) -> dict[str, Any]:
+        return _understand(view, run)
+
+    decision = flows.execute(commands, frame, state, run.brain_ctx, understand)
+    if decision is not None and brain is not run.brain:
+        decision["brain"] = brain.name
+    return decision
+
+
+def call_tools(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str, Any]:
     """Run the planned calls through the gated toolbox; a needed confirmation becomes pending."""
-    runtime = _runtime(config)
-    ctx = runtime.tools
+    run = runtime.context
+    ctx = run.tools
     confirmation = state.get("confirmation")
     ctx.confirmation = Confirmation(confirmation["action"], confirmation["digest"]) if confirmation else None
     results: list[dict[str, Any]] = []
@@ -81,7 +113,7 @@ def call_tools(state: ConversationState, config: RunnableConfig) -> dict[str, An
     for call in state.get("plan", []):
         # a confirmed write replays its pending nonce, so a retried or resumed run has no second effect
         nonce = (state.get("pending") or {}).get("nonce") or uuid.uuid4().hex
-        ctx.idempotency_key = f"{runtime.thread_id}:{nonce}"
+        ctx.idempotency_key = f"{run.thread_id}:{nonce}"
         result = run_tool(ctx, call["name"], call.get("args", {}))
         result = {**result, "args": masked_args(result.get("args") or {}), "id": call.get("id")}
         results.append(result)
@@ -93,38 +125,51 @@ def call_tools(state: ConversationState, config: RunnableConfig) -> dict[str, An
             "steps": state.get("steps", 0) + 1}
 
 
-def hand_off(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+def hand_off(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str, Any]:
     """Queue the conversation for staff; from now on the bot stays silent."""
-    return call_tools(state, config)
+    return call_tools(state, runtime)
 
 
-def respond(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
-    runtime = _runtime(config)
+def respond(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str, Any]:
+    run = runtime.context
     prepared = state.get("reply") or {}
     pending = state.get("pending")
     if prepared.get("text") and not pending and (prepared.get("ai_generated") or prepared.get("final")):
         reply = prepared
     else:
-        reply = runtime.brain.compose(state, runtime.brain_ctx)
+        reply = run.brain.compose(state, run.brain_ctx)
     results = state.get("results", [])
     handed_off = any(r["name"] == "handoff" and r["status"] == "success" for r in results)
-    done = any(r["status"] == "success" and r["name"] in ("book_appointment", "cancel_appointment") for r in results) or any(
+    done = any(r["status"] == "success" and r["name"] in WRITES for r in results) or any(
         r["name"] == "query_progress" and r.get("data", {}).get("outcome") == "disclosed" for r in results)
-    offers = [] if pending else _offers(state, runtime)
+    resume = state.get("resume") if not pending and not handed_off else None
+    if resume and not (state.get("focus") or {}).get("repair"):
+        # an aside answered: the suspended confirmation is asked again, unchanged
+        reply = {**reply, "text": f"{reply['text']}\n{reask(resume, state['turn'].get('elderly', False))}",
+                 "quick_replies": ["确认", "取消"]}
+    if resume:
+        pending = resume
+    offers = [] if pending else _offers(state, run)
     if offers:
         reply = {**reply, "text": f"{reply['text']}\n{offer_line(offers)}"}
     form_offer = None if pending else _form_offer(state)
     if form_offer:
         reply = {**reply, "text": f"{reply['text']}\n{FORM_OFFER}",
                  "quick_replies": [*reply.get("quick_replies", []), "帮我填表"]}
-    _remember(state, runtime)
-    logged = questions.log_turn(state, runtime.tools)
+    _remember(state, run)
+    logged = questions.log_turn(state, run.tools)
     messages = state.get("messages", [])
     trim = [RemoveMessage(id=m.id) for m in messages[: max(0, len(messages) + 1 - HISTORY)] if m.id]
     update: dict[str, Any] = {
         "reply": {**reply, "handoff": handed_off},
         "messages": [*trim, AIMessage(reply["text"])],
+        "resume": None,
     }
+    if resume:
+        update["pending"] = resume
+    made = next((r for r in results if r["status"] == "success" and r["name"] in ("book_appointment", "reschedule_appointment")), None)
+    if made is not None:  # 约错了 in the next message is about this appointment
+        update["stack"] = [flows.booked(made["data"]["appointment"], (state.get("focus") or {}).get("item"))]
     focus: dict[str, Any] = {}
     if offers:
         focus["offered"] = [*(state.get("focus") or {}).get("offered", []), *offers]
@@ -136,7 +181,7 @@ def respond(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
     if logged is not None:
         focus["unplaced"] = logged or None
     # the turn ends here (or pauses for a confirmation): what the checkpoint keeps is sealed or masked
-    focus.update(seal({**(state.get("focus") or {}), **focus}, runtime.tools.vault))
+    focus.update(seal({**(state.get("focus") or {}), **focus}, run.tools.vault))
     update["turn"] = {**state["turn"], "text": mask_text(state["turn"]["text"])}
     if focus:
         update["focus"] = focus
@@ -176,20 +221,39 @@ def _offers(state: ConversationState, runtime: TurnRuntime) -> list[str]:
     return recommend(ctx.session, ctx.resident, item, offered=offered)
 
 
-def confirm(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
-    """Wait for the resident's answer to the confirmation question, then act on it."""
+def confirm(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str, Any]:
+    """Wait for the resident's answer to the confirmation question, then act on it.
+
+    Only an explicit yes to exactly the pending action confirms it; anything else suspends the
+    action on the flow stack, for the brain's repair commands to correct, set aside or close."""
     answer = interrupt({"question": (state.get("reply") or {}).get("text", "")})
     pending = state["pending"] or {}
     turn = {**state["turn"], **answer}
-    base = {"turn": turn, "results": RESET, "steps": 0, "reply": {}, "brain": "offline", "placement": None}  # confirmed writes: no model
-    verdict = _verdict(turn["text"], pending.get("action", ""))
+    base = {"turn": turn, "results": RESET, "steps": 0, "reply": {}, "brain": "offline", "placement": None,  # confirmed writes: no model
+            "resume": None, "focus": dict.fromkeys(REPAIR_FOCUS)}
+    call = pending.get("call") or {}
+    verdict = _verdict(turn["text"], pending.get("action", ""), _names(state, runtime.context))
     if verdict == "yes":
         return {**base, "confirmation": {"action": pending["action"], "digest": pending["digest"]},
-                "plan": [pending["call"]], "pending": {**pending}, "messages": [HumanMessage(mask_text(turn["text"]))]}
-    if verdict == "no":
-        return {**base, "pending": None, "intent": "declined", "focus": {"task": None, "declined": pending.get("action")},
+                "plan": [call], "pending": {**pending}, "stack": [], "intent": INTENT_OF_WRITE.get(call.get("name", ""), state.get("intent")),
                 "messages": [HumanMessage(mask_text(turn["text"]))]}
-    return {**base, "pending": None}
+    if verdict == "no":
+        return {**base, "pending": None, "intent": "declined",
+                "focus": {**base["focus"], "task": None, "declined": pending.get("action")},
+                "stack": [], "messages": [HumanMessage(mask_text(turn["text"]))]}
+    return {**base, "pending": None, "stack": flows.suspend(state)}
+
+
+INTENT_OF_WRITE = {"book_appointment": "book_appointment", "cancel_appointment": "cancel_appointment",
+                   "reschedule_appointment": "change_appointment", "confirm_form": "fill_form", "erase_my_data": "my_data"}
+
+
+def _names(state: ConversationState, run: TurnRuntime) -> list[str]:
+    """How the resident may name the item of the pending action (好，护照那个确认)."""
+    pending = state.get("pending") or {}
+    code = ((pending.get("call") or {}).get("args") or {}).get("item_code") or \
+        ((state.get("focus") or {}).get("item") or {}).get("code")
+    return [word for word, _ in run.brain_ctx.terms.terms.get(code or "", [])]
 
 
 # an answer that repeats the action's own verb agrees with it: 系，取消 confirms a cancellation
@@ -197,7 +261,9 @@ _ACTION_VERBS = {"cancel": re.compile(r"取消|撤销|退掉|唔要|不要了"),
                  "book": re.compile(r"预约|约"), "form": re.compile(r"生成|提交|打印")}
 
 
-def _verdict(text: str, action: str) -> str:
+def _verdict(text: str, action: str, names: list[str] = []) -> str:  # noqa: B006 - read only
+    for name in names:  # longest first: naming the item being confirmed is neither yes nor no
+        text = text.replace(name, "")
     verdict = classify_answer(text)
     verb = _ACTION_VERBS.get(action)
     if verdict != "yes" and verb is not None and verb.search(text):

@@ -1,4 +1,4 @@
-"""What the nodes of one turn work with: passed in the run's config, never checkpointed."""
+"""What the nodes of one turn work with: LangGraph's run context (`context_schema`), never checkpointed."""
 
 from __future__ import annotations
 

@@ -79,6 +79,7 @@ class Agent:
         self._async_locks: dict[str, asyncio.Lock] = {}
         self._halls: list[HallRef] | None = None
         self._terms: tuple[Any, ItemTerms] | None = None
+        self._item_names: dict[str, str] = {}
         warm_up()
 
     # ------------------------------------------------------------------ entry points
@@ -155,7 +156,8 @@ class Agent:
             brain_ctx=BrainContext(
                 index=self.index, halls=self._hall_refs(session), now=now,
                 verified=resident.verified, elderly=elderly, memory=dict(resident.memory or {}),
-                terms=self._item_terms(session), knowledge=self.knowledge,
+                terms=self._item_terms(session), items=self._item_names,
+                knowledge=self.knowledge,
             ),
             tools=ToolContext(
                 session=session, vault=self.store.vault, index=self.index, resident=resident,
@@ -164,7 +166,7 @@ class Agent:
             ),
             thread_id=thread_id,
         )
-        config: dict[str, Any] = {"configurable": {"thread_id": thread_id, "runtime": runtime}}
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
         turn = {
             "text": clip_text(message.text), "now": now.isoformat(), "channel": message.channel,
             "message_id": message.message_id, "elderly": elderly,
@@ -175,13 +177,13 @@ class Agent:
         # one checkpoint per turn, written when the run ends or pauses for a confirmation: the
         # turn's database writes commit together at the end too, so both stay in step
         if snapshot.interrupts:
-            state = self.graph.invoke(Command(resume=turn), config, durability="exit")
+            state = self.graph.invoke(Command(resume=turn), config, context=runtime, durability="exit")
         else:
             state = self.graph.invoke(
                 {"turn": turn, "plan": RESET, "results": RESET, "steps": 0, "pending": None,
                  "confirmation": None, "reply": {}, "intent": None, "brain": None, "more": False,
                  "placement": None},
-                config, durability="exit",
+                config, context=runtime, durability="exit",
             )
         reply = _reply(state, elderly)
         if reply.handoff:
@@ -196,6 +198,7 @@ class Agent:
         if self._terms is None or self._terms[0] != fingerprint:
             rows = session.exec(select(ServiceItem.code, ServiceItem.name, ServiceItem.keywords)).all()
             self._terms = (fingerprint, ItemTerms.build([(c, n, list(k)) for c, n, k in rows]))
+            self._item_names = {c: n for c, n, _ in rows}
         return self._terms[1]
 
     def _hall_refs(self, session: Session) -> list[HallRef]:
@@ -269,6 +272,8 @@ def _reply(state: dict[str, Any], elderly: bool) -> Reply:
     intent = state.get("intent")
     if intent == "declined":
         intent = None
+    elif intent in ("change_appointment", "repair"):  # changing a booking is booking, to a channel
+        intent = "book_appointment"
     item = reply.get("item")
     if item is None and intent in ("service_lookup", "book_appointment", "cancel_appointment"):
         item = (focus.get("item") or {}).get("name")

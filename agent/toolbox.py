@@ -70,6 +70,18 @@ class CancelArgs(BaseModel):
     appointment_id: int = Field(gt=0)
 
 
+class RescheduleArgs(BaseModel):
+    appointment_id: int = Field(gt=0)
+    hall: str | None = Field(default=None, min_length=2, max_length=100, description="新大厅全称（不改则不填）")
+    date: dt.date | None = Field(default=None, description="新日期 YYYY-MM-DD（不改则不填）")
+    period: str | None = Field(default=None, pattern="^(上午|下午)$")
+    time: dt.time | None = None
+
+
+class MyApplicationsArgs(BaseModel):
+    item: str | None = Field(default=None, max_length=100, description="居民提到的事项名称，只看这个事项的办件")
+
+
 class ProgressArgs(BaseModel):
     receipt_no: str = Field(pattern=r"^[Gg][Xx]\d{14}$")
     phone: str | None = None
@@ -153,6 +165,33 @@ def _cancel(ctx: ToolContext, args: CancelArgs) -> dict[str, Any]:
         confirmation=ctx.confirmation,
     )
     return {"appointment": asdict(cancelled)}
+
+
+def _reschedule(ctx: ToolContext, args: RescheduleArgs) -> dict[str, Any]:
+    current = next((v for v in booking.my_appointments(ctx.session, resident_id=ctx.resident.id or 0,
+                                                          today=ctx.now.date()) if v.id == args.appointment_id), None)
+    if current is None:
+        raise BookingError("not_found", "没有找到您的这个预约。")
+    code = ctx.session.exec(select(ServiceItem.code).where(ServiceItem.name == current.item)).first() or ""
+    changed = {k for k in ("date", "period", "time") if getattr(args, k) is not None}
+    period = args.period if "period" in changed or "time" in changed else current.period
+    offer = booking.find_slot(
+        ctx.session, item_code=code, hall_name=args.hall or current.hall,
+        date=args.date or dt.date.fromisoformat(current.date), period=period, at=args.time, now=ctx.now,
+    )
+    moved = booking.reschedule_appointment(
+        ctx.session, resident_id=ctx.resident.id or 0, appointment_id=args.appointment_id, offer=offer,
+        now=ctx.now, confirmation=ctx.confirmation, idempotency_key=ctx.idempotency_key,
+    )
+    return {"appointment": asdict(moved), "offer": asdict(offer)}
+
+
+def _applications(ctx: ToolContext, args: MyApplicationsArgs) -> dict[str, Any]:
+    """A verified resident's own applications (the disclosure rule: the verified applicant)."""
+    views = progress.my_applications(ctx.session, resident=ctx.resident)
+    if args.item:
+        views = [v for v in views if v.item == args.item] or views
+    return {"verified": bool(ctx.resident.verified), "applications": [asdict(v) for v in views[:5]]}
 
 
 def _mine(ctx: ToolContext, _args: NoArgs) -> dict[str, Any]:
@@ -250,7 +289,10 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec("available_slots", "查询某大厅某天可预约的时段", SlotArgs, _slots),
         ToolSpec("book_appointment", "为居民预约办事大厅（需居民明确确认）", SlotArgs, _book),
         ToolSpec("cancel_appointment", "取消居民自己的预约（需居民明确确认）", CancelArgs, _cancel),
+        ToolSpec("reschedule_appointment", "把居民自己的预约改到别的日期、时段或大厅（需居民明确确认）",
+                 RescheduleArgs, _reschedule),
         ToolSpec("my_appointments", "列出居民自己的有效预约", NoArgs, _mine),
+        ToolSpec("my_applications", "列出已实名居民本人的办件及进度", MyApplicationsArgs, _applications),
         ToolSpec("query_progress", "查询办件进度（受理编号加手机号或身份证后四位）", ProgressArgs, _progress),
         ToolSpec("handoff", "转接大厅工作人员", HandoffArgs, _handoff),
         ToolSpec("fill_form", "开始或继续预填事项的申请表：已知信息自动填入，返回下一个需要居民回答的项",

@@ -311,13 +311,16 @@ def eval_(
     json_path: Annotated[Path | None, typer.Option("--json", help="write per-turn results here")] = None,
     min_pass: Annotated[float | None, typer.Option("--min-pass", help="exit 1 below this pass rate")] = None,
     llm: Annotated[bool, typer.Option("--llm", help="use the configured language model")] = False,
+    catalog: Annotated[list[Path] | None, typer.Option(
+        "--catalog", help="run on the items of this catalog file instead of the demo items (repeatable)"
+    )] = None,
     kb: Annotated[list[Path] | None, typer.Option("--kb", help="knowledge-base file to load for every case (repeatable)")] = None,
 ) -> None:
     """Run scripted conversations through the real agent and score what it did."""
     from tongban.agent.evaluation import main_cli
 
     _logging(False)
-    raise typer.Exit(main_cli(file, json_path, min_pass, llm, kb=kb))
+    raise typer.Exit(main_cli(file, json_path, min_pass, llm, catalogs=tuple(catalog or ()), kb=kb))
 
 
 @app.command()

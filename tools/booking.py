@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from tongban.memory.booking import BookingError, active_appointments, book, cancel, choose_slot
+from tongban.memory.booking import (
+    BookingError,
+    active_appointments,
+    book,
+    cancel,
+    choose_slot,
+    reschedule,
+)
 from tongban.memory.clock import WEEKDAYS
 from tongban.memory.models import Appointment, Hall, ServiceItem, Slot
 from tongban.tools.confirmation import Confirmation, NeedsConfirmation
@@ -123,6 +130,32 @@ def cancel_appointment(
     if confirmation is None or not confirmation.covers("cancel", args):
         raise NeedsConfirmation("cancel", args, f"取消预约 {view(session, current).describe()}")
     return view(session, cancel(session, appointment_id=appointment_id, resident_id=resident_id))
+
+
+def reschedule_appointment(
+    session: Session,
+    *,
+    resident_id: int,
+    appointment_id: int,
+    offer: SlotOffer,
+    now: dt.datetime,
+    confirmation: Confirmation | None,
+    idempotency_key: str,
+) -> AppointmentView:
+    """Move the resident's own appointment to the offered slot: old and new in one transaction,
+    and only once the resident confirmed exactly this move."""
+    current = session.get(Appointment, appointment_id)
+    if current is None or current.resident_id != resident_id:
+        raise BookingError("not_found", "没有找到您的这个预约。")
+    if offer.slot_id == current.slot_id:
+        raise BookingError("duplicate", "您的预约已经是这个时间了。")
+    args = {"appointment_id": appointment_id, "slot_id": offer.slot_id}
+    if confirmation is None or not confirmation.covers("reschedule", args):
+        old = view(session, current)
+        raise NeedsConfirmation("reschedule", args, f"把预约 {old.describe()} 改到 {offer.describe()}")
+    moved = reschedule(session, appointment_id=appointment_id, resident_id=resident_id,
+                       new_slot_id=offer.slot_id, now=now, idempotency_key=idempotency_key)
+    return view(session, moved)
 
 
 def my_appointments(session: Session, *, resident_id: int, today: dt.date) -> list[AppointmentView]:

@@ -7,8 +7,12 @@ as a local sentence-transformers directory or a private OpenAI-compatible endpoi
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -205,3 +209,66 @@ def _load(settings: ToolsSettings) -> Embedder:
         )
     key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None
     return OpenAIEmbedder(settings.embedding_base_url, settings.embedding_model, key)
+
+
+class PassageCache:
+    """Passage vectors remembered on disk by their text, so re-indexing a catalog (another
+    catalog key, a rebuilt index, an import of 10,000 items of which 50 changed) embeds only
+    texts never seen before. Queries pass through. Same `name` and `dim` as the model."""
+
+    def __init__(self, inner: Embedder, path: Path) -> None:
+        self.inner, self.path = inner, Path(path)
+        self.name, self.dim = inner.name, inner.dim
+        self._rows: dict[str, int] = {}
+        self._vectors = np.zeros((0, inner.dim), dtype=np.float32)
+        self._added: list[np.ndarray] = []
+        self._lock = threading.Lock()
+        self.embedded = 0  # texts this cache had to send to the model (for tests and benches)
+        if self.path.exists():
+            try:
+                with np.load(self.path, allow_pickle=False) as data:
+                    keys, vectors = data["keys"], data["vectors"]
+                if vectors.shape[1:] == (inner.dim,) and len(keys) == len(vectors):
+                    self._rows = {str(k): i for i, k in enumerate(keys.tolist())}
+                    self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            except (OSError, ValueError, KeyError):
+                pass  # a damaged cache is only slower: it is rebuilt
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(
+        self, texts: list[str], *, embed: Callable[[Embedder, list[str]], np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Vectors of `texts`; those never seen go through `embed` (the model, in batches with
+        a progress report when the index build passes `tools.index_progress.embed_passages`)."""
+        keys = [self.key(t) for t in texts]
+        with self._lock:
+            missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in self._rows))
+        if missing:
+            vectors = embed(self.inner, missing) if embed else self.inner.embed_passages(missing)
+            with self._lock:
+                start = len(self._rows)
+                for offset, text in enumerate(missing):
+                    self._rows.setdefault(self.key(text), start + offset)
+                self._vectors = np.vstack([self._vectors, vectors])
+                self.embedded += len(missing)
+        with self._lock:
+            rows = [self._rows[k] for k in keys]
+            return self._vectors[rows] if rows else np.zeros((0, self.dim), dtype=np.float32)
+
+    def save(self) -> None:
+        """Write atomically; a concurrent writer's copy is as good as ours."""
+        with self._lock:
+            keys = np.array(sorted(self._rows, key=self._rows.__getitem__))
+            vectors = self._vectors
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".passages-", suffix=".npz", dir=self.path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, keys=keys, vectors=vectors)
+        os.replace(tmp, self.path)
+

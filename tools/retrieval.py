@@ -23,14 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from tongban.tools.embeddings import Embedder
+from tongban.tools.embeddings import Embedder, PassageCache
 from tongban.tools.index_progress import embed_passages
+from tongban.tools.language import Expansion, Knowledge, knowledge
 from tongban.tools.lexical import LexicalIndex
 from tongban.tools.text import clean, normalise, pinyin_grams, shared_tokenizer
 from tongban.tools.vectors import Kind, VectorStore, index_kind
 
 # bump when passages, tokenisation or the stored layout change: old indexes are rebuilt
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 META, VECTORS = "meta.json", "vectors.faiss"
 # how often a field's tokens count in an item's BM25 document (the title says most)
 FIELD_WEIGHTS: dict[str, int] = {"name": 3, "keywords": 2}
@@ -110,6 +111,11 @@ class Fusion:
     lexical_margin: float = 1.5
     lexical_floor: float = 2.0
     cascade: bool = True
+    # Official names are an object plus an action (居民身份证 + 换领). A candidate whose name
+    # holds an object the question means (said, or mapped by the thesaurus) gains `object`;
+    # one that also holds an action the question means gains `action` more.
+    object: float = 0.012
+    action: float = 0.008
 
     @property
     def best(self) -> float:
@@ -139,9 +145,16 @@ class HybridIndex:
     """Search the catalog; keep up with single-item edits; persist beside the database."""
 
     def __init__(
-        self, embedder: Embedder, *, ann_threshold: int = 20000, fusion: Fusion | None = None
+        self,
+        embedder: Embedder,
+        *,
+        ann_threshold: int = 20000,
+        fusion: Fusion | None = None,
+        language: Knowledge | None = None,
     ) -> None:
         self.embedder = embedder
+        # the terminology thesaurus and action words (tools/knowledge/); Knowledge() disables
+        self.language = knowledge() if language is None else language
         self.ann_threshold = ann_threshold
         self.fusion = fusion or Fusion()
         self.docs: dict[int, Document] = {}
@@ -178,6 +191,8 @@ class HybridIndex:
         docs = list(docs)
         key = catalog_key(docs, embedder)
         index: HybridIndex | None = None
+        if cache_dir is not None and not isinstance(embedder, PassageCache):
+            embedder = PassageCache(embedder, cache_dir / _passages_file(embedder.name))
         if cache_dir is not None:
             index = cls._load_cached(cache_dir, key, embedder, ann_threshold, fusion)
             if index is not None and index.key == key:
@@ -197,6 +212,8 @@ class HybridIndex:
         key = catalog_key(self.docs.values(), self.embedder)
         self.save(cache_dir / key)
         _prune(cache_dir, keep=key, embedder=self.embedder)
+        if isinstance(self.embedder, PassageCache):
+            self.embedder.save()
 
     @classmethod
     def _load_cached(
@@ -218,7 +235,11 @@ class HybridIndex:
     def _add_all(self, docs: list[Document]) -> None:
         total = sum(len(d.passages) for d in docs)
         self.vectors = VectorStore(self.embedder.dim, index_kind(total, self.ann_threshold))
-        vectors = embed_passages(self.embedder, [clean(t) for d in docs for _, t in d.passages])
+        texts = [clean(t) for d in docs for _, t in d.passages]
+        if isinstance(self.embedder, PassageCache):  # only texts never embedded go to the model
+            vectors = self.embedder.embed_passages(texts, embed=embed_passages)
+        else:
+            vectors = embed_passages(self.embedder, texts)
         for doc in docs:  # the whole vocabulary first, so every item is cut with it
             shared_tokenizer().add_words(doc.vocabulary())
         row = 0
@@ -337,19 +358,25 @@ class HybridIndex:
             return []
         text = normalise(query)
         tokenizer = shared_tokenizer()
+        expansion = self.language.expand(text)
         query_words = tokenizer.words(text)
+        extra = normalise(expansion.text())
+        sounds = pinyin_grams(tokenizer.content(text))
+        for term in extra.split():
+            sounds.extend(pinyin_grams(term))
         lexical = {
-            "words": (fusion.words, *_ranks(self._words.scores(query_words), allowed, fusion.depth)),
-            "pinyin": (fusion.pinyin, *_ranks(
-                self._pinyin.scores(pinyin_grams(tokenizer.content(text))), allowed, fusion.depth
+            "words": (fusion.words, *_ranks(
+                self._words.scores(query_words + tokenizer.words(extra)), allowed, fusion.depth
             )),
+            "pinyin": (fusion.pinyin, *_ranks(self._pinyin.scores(sounds), allowed, fusion.depth)),
         }
         signals: dict[str, tuple[float, dict[int, float], dict[int, int]]] = {}
         if fusion.decisive(lexical["words"][1], lexical["pinyin"][1]):
             best_passage: dict[int, str] = {}
             best = (fusion.words + fusion.pinyin) / (fusion.k + 1)
         else:
-            dense, best_passage = self._dense(text, allowed, rows)
+            dense_text = f"{text} {expansion.text()}" if expansion else text
+            dense, best_passage = self._dense(dense_text, allowed, rows)
             signals["dense"] = (fusion.dense, *_ranks(dense, allowed, fusion.depth))
             best = fusion.best
         signals.update(lexical)
@@ -357,11 +384,34 @@ class HybridIndex:
         for weight, _, ranks in signals.values():
             for row, rank in ranks.items():
                 fused[row] = fused.get(row, 0.0) + weight / (fusion.k + rank)
-        order = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+        structure = self._structure(fused, expansion, query_words)
+        ranked = {row: score + structure.get(row, 0.0) for row, score in fused.items()}
+        order = sorted(ranked, key=lambda r: (-ranked[r], r))[:k]
         return [
-            self._hit(row, order, fused, signals, best_passage, best, query_words)
+            self._hit(row, order, fused, ranked, signals, best_passage, best, query_words, structure)
             for row in order
         ]
+
+    def _structure(
+        self, fused: dict[int, float], expansion: Expansion, query_words: list[str]
+    ) -> dict[int, float]:
+        """The object + action bonus of each candidate's official name."""
+        fusion = self.fusion
+        if not fused or not (fusion.object or fusion.action):
+            return {}
+        actions = self.language.action_terms
+        said = [w for w in query_words if len(w) >= 2 and w not in actions]
+        objects = [*expansion.objects, *said]
+        bonus: dict[int, float] = {}
+        for row in fused:
+            name = self.docs[self._rows[row]].name
+            if not any(o in name for o in objects):
+                continue
+            value = fusion.object
+            if any(a in name for a in expansion.actions):
+                value += fusion.action
+            bonus[row] = value
+        return bonus
 
     def _dense(
         self, text: str, allowed: np.ndarray, rows: list[int]
@@ -396,24 +446,29 @@ class HybridIndex:
         row: int,
         order: list[int],
         fused: dict[int, float],
+        ranked: dict[int, float],
         signals: dict[str, tuple[float, dict[int, float], dict[int, int]]],
         best_passage: dict[int, str],
         best: float,
         query_words: list[str],
+        structure: dict[int, float],
     ) -> Hit:
         """One result; `score` is the fused score over the best the consulted signals allow,
-        and `signals["dense_skipped"]` says the cascade answered from words and sounds alone."""
+        and `signals["dense_skipped"]` says the cascade answered from words and sounds alone.
+        The object+action bonus (`signals["structure"]`) orders the hits and counts in
+        `margin`, but not in `score`, which stays comparable across questions."""
         doc = self.docs[self._rows[row]]
         position = order.index(row)
-        following = fused[order[position + 1]] if position + 1 < len(order) else 0.0
+        following = ranked[order[position + 1]] if position + 1 < len(order) else 0.0
         detail: dict[str, float] = {}
         agree = 0
         for name, (_, raw, ranks) in signals.items():
             detail[name] = float(raw.get(row, 0.0))
             detail[f"{name}_rank"] = float(ranks.get(row, 0))
             agree += ranks.get(row) == 1
+        detail["structure"] = structure.get(row, 0.0)
         detail["fused"] = fused[row]
-        detail["margin"] = (fused[row] - following) / best
+        detail["margin"] = (ranked[row] - following) / best
         detail["agree"] = float(agree)
         detail["dense_skipped"] = float("dense" not in signals)
         passage = best_passage.get(row) or _lexical_passage(doc, query_words)
@@ -541,6 +596,11 @@ def _city(name: str, known: dict[str, np.ndarray]) -> str:
         if city.rstrip("市") == name.rstrip("市"):
             return city
     return name
+
+
+def _passages_file(embedder_name: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in embedder_name)
+    return f"passages-{safe}.npz"
 
 
 def _prune(cache_dir: Path, *, keep: str, embedder: Embedder) -> None:

@@ -16,40 +16,19 @@ import jieba
 import opencc
 from pypinyin import lazy_pinyin
 
-# General colloquial and dialect forms → standard written Chinese. Cantonese (粤语, widely
-# spoken in Guangxi), Southwestern Mandarin (桂柳话) and northern colloquial words. Entries
-# mapping to themselves protect standard compounds from a single-character rule
-# (关系 must not become 关是).
-COLLOQUIAL: dict[str, str] = {
-    # Cantonese
-    "点样": "怎么", "点办": "怎么办", "点整": "怎么办", "点搞": "怎么办", "点解": "为什么", "点算": "怎么办",
-    "乜嘢": "什么", "咩嘢": "什么", "咩": "什么", "乜": "什么", "嘢": "东西",
-    "唔该": "请", "唔见咗": "丢了", "唔见": "丢了", "唔": "不", "冇": "没有",
-    "系咪": "是不是", "系": "是", "佢哋": "他们", "佢": "他", "嘅": "的", "喺": "在",
-    "咗": "了", "嚟": "来", "攞": "拿", "睇": "看", "揾": "找", "畀": "给",
-    "边度": "哪里", "边个": "谁", "几时": "什么时候", "而家": "现在",
-    "咁": "这么", "噉": "这样", "嗰": "那", "呢个": "这个", "啲": "些",
-    "使唔使": "需不需要", "要唔要": "要不要", "得唔得": "行不行", "可唔可以": "可不可以",
-    # Southwestern Mandarin / northern colloquial
-    "咋整": "怎么办", "咋办": "怎么办", "咋弄": "怎么办", "咋搞": "怎么办", "咋": "怎么",
-    "怎么整": "怎么办", "怎么弄": "怎么办", "怎么搞": "怎么办", "怎样弄": "怎么办",
-    "啷个": "怎么", "哪门": "怎么", "么子": "什么", "啥子": "什么",
-    "啥": "什么", "干嘛": "干什么", "整个证": "办个证", "整证": "办证", "搞证": "办证",
-    # standard compounds the rules above would damage
-    "关系": "关系", "联系": "联系", "系统": "系统", "体系": "体系", "维系": "维系",
-    "派系": "派系", "直系": "直系", "旁系": "旁系", "系列": "系列", "院系": "院系",
-    "系数": "系数", "世系": "世系", "整个": "整个", "整理": "整理", "整改": "整改",
-    "网点": "网点", "地点": "地点", "站点": "站点", "重点": "重点", "考点": "考点",
-}
+from tongban.tools.language import knowledge
+
+# dialect forms, their guards and the stopwords are data (tools/knowledge/, tools/language.py)
+_LANGUAGE = knowledge()
+COLLOQUIAL: dict[str, str] = _LANGUAGE.dialect
 # a rule never fires when the next character makes a standard word with its last one
 # (怎么整理, 点样本): the dialect reading needs a word boundary there
-_TAILS = {"整": "理改齐顿治合数", "系": "统列数", "弄": "堂", "搞": "笑", "样": "本品"}
-
+_TAILS: dict[str, str] = _LANGUAGE.guards
 
 
 def _pattern(key: str) -> str:
     tail = _TAILS.get(key[-1]) if COLLOQUIAL[key] != key else None
-    return re.escape(key) + (f"(?![{tail}])" if tail else "")
+    return re.escape(key) + (f"(?![{re.escape(tail)}])" if tail else "")
 
 
 _COLLOQUIAL_RE = re.compile(
@@ -58,12 +37,10 @@ _COLLOQUIAL_RE = re.compile(
 # anything that is not a letter, digit or CJK ideograph is noise for matching
 _NOISE_RE = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff]+")
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_SPACES = re.compile(r"\s+")
 
 # function words of questions; they carry no information about which service is meant
-_STOPWORDS = """的 了 吗 呢 吧 啊 呀 嘛 么 和 与 及 或 在 是 我 你 他 她 我们 你们 他们 想 要 能 可以 会
-    怎么 怎么办 怎样 如何 什么 哪些 哪里 哪儿 哪 需要 需 请问 请 问 一下 一个 这个 那个 这 那 有
-    没有 不 吗 去 到 给 把 被 让 就 还 也 都 又 该 应该 得 着 过 个 些 办理 办"""
-STOPWORDS: frozenset[str] = frozenset(_STOPWORDS.split())
+STOPWORDS: frozenset[str] = _LANGUAGE.stopwords
 
 
 @lru_cache(maxsize=1)
@@ -71,10 +48,16 @@ def _converter() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
+def canonical(text: str) -> str:
+    """NFKC (full-width → half-width), Traditional → Simplified, spaces collapsed; wording,
+    case and punctuation kept. What slot extraction (dates, numbers, halls) reads."""
+    text = _converter().convert(unicodedata.normalize("NFKC", text))
+    return _SPACES.sub(" ", text).strip()
+
+
 def normalise(text: str, *, colloquial: bool = True) -> str:
-    """NFKC, Traditional→Simplified, lower case, dialect words, punctuation to single spaces."""
-    text = unicodedata.normalize("NFKC", text)
-    text = _converter().convert(text).lower()
+    """`canonical`, lower case, dialect words, punctuation to single spaces: for matching."""
+    text = canonical(text).lower()
     if colloquial:
         text = _COLLOQUIAL_RE.sub(lambda m: COLLOQUIAL[m.group(0)], text)
     return _NOISE_RE.sub(" ", text).strip()
@@ -138,20 +121,28 @@ def pinyin_syllables(normalised: str) -> list[str]:
     syllables: list[str] = []
     for chunk in normalised.split():
         han = "".join(_HAN_RE.findall(chunk))
-        syllables.extend(_fuzzy(s) for s in lazy_pinyin(han))
+        syllables.extend(fuzzy_syllable(s) for s in lazy_pinyin(han))
     return syllables
 
 
-def _fuzzy(syllable: str) -> str:
-    """Merge sounds southern speakers and speech recognisers confuse (模糊音)."""
+@lru_cache(maxsize=4096)
+def fuzzy_syllable(syllable: str) -> str:
+    """The one phonetic key (模糊音): zh/z, ch/c, sh/s, n/l and -ng/-n merge, as they do in
+    Guangxi Mandarin, in Cantonese speakers' Mandarin and in speech recognition."""
     for retroflex in ("zh", "ch", "sh"):
         if syllable.startswith(retroflex):
             syllable = syllable[0] + syllable[2:]
     if syllable.startswith("l"):
         syllable = "n" + syllable[1:]
-    if syllable.endswith("ng") and syllable[-3] in "ei":
+    if syllable.endswith(("ing", "eng", "ang")):
         syllable = syllable[:-1]
     return syllable
+
+
+def sound_key(text: str) -> str:
+    """Space-padded fuzzy pinyin of a whole text: `sound_key(word) in sound_key(text)` finds a
+    word said with a homophone, on syllable boundaries (naming items, matching halls)."""
+    return " " + " ".join(fuzzy_syllable(s) for s in lazy_pinyin(text)) + " "
 
 
 def pinyin_grams(normalised: str) -> list[str]:

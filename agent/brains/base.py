@@ -8,7 +8,8 @@ from typing import Any, Protocol
 
 from tongban.agent.brains.naming import ItemTerms
 from tongban.agent.brains.slots import HallRef
-from tongban.agent.state import ConversationState
+from tongban.agent.commands import Command
+from tongban.agent.state import ConversationState, Frame
 from tongban.tools.kb.index import KnowledgeIndex
 from tongban.tools.services import ServiceIndex
 
@@ -22,6 +23,7 @@ class BrainContext:
     elderly: bool
     memory: dict[str, Any] = field(default_factory=dict)  # long-term: usual hall, recent items
     terms: ItemTerms = field(default_factory=ItemTerms)  # how residents name each item
+    items: dict[str, str] = field(default_factory=dict)  # catalog name by item code
     knowledge: KnowledgeIndex | None = None  # the operator's FAQ sheets and policy documents
 
 
@@ -30,6 +32,11 @@ class Brain(Protocol):
 
     def understand(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         """A partial state update: intent, focus, and the tool calls to make."""
+        ...
+
+    def repair(self, state: ConversationState, frame: Frame, ctx: BrainContext) -> list[Command]:
+        """What the message does to a suspended task, as commands (`agent.commands`); an empty
+        list when it is a new request that has nothing to do with it."""
         ...
 
     def compose(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:

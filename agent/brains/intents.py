@@ -51,8 +51,20 @@ _PROGRESS = re.compile(
     r"进度|进展|办到哪|到哪(一)?步|哪个环节|办好(了)?(没|吗|未)|好了(没|吗)|批(下来|了)(没|吗)|"
     r"审批结果|办理结果|审核结果|有(结果|消息)(了)?(没|吗)?|受理编号|受理号|回执号|办件|查件|"
     r"状态|搞掂(未|没)|(审批|审核|批)(得|到)?(怎么样|点样|咋样|如何|乜嘢情况)|"
-    r"(之前|上次|前几天|早前|先前)(办|交|申请|递交)(的|咗)?.{0,12}(怎么样|点样|咋样|如何|到哪)"
+    r"(之前|上次|前几天|早前|先前)(办|交|申请|递交)(的|咗)?.{0,12}(怎么样|点样|咋样|如何|到哪)|"
+    r"办(得|成)(怎么样|点样|咋样|如何|点)"
 )
+# repairing a task under way: changing what is booked, owning up to a mistake, dropping the
+# topic, needing time to think (Rasa CALM's correction, cancellation and chitchat patterns)
+_CHANGE = re.compile(r"改(到|成|为|去|约|期|时间|一下时间|个时间)|(换|调|挪|推迟|延后|提前)(到|成|去|为)|换(个|一个)?时间|改天")
+_MISTAKE = re.compile(r"(约|搞|说|弄|填|选|讲|写|打)错(了|咗)?|错了|不对|唔系|不是.{1,12}(是|系)|口误")
+_DISMISS = re.compile(
+    r"先不(说|讲|谈|管|聊|理|约|预约|办)(这个|那个|了)?|不(说|讲)(这个|那个)了?|不约了|不预约了|不办了|"
+    r"不用约了|唔约了|换个话题|算了吧?|不要(约|预约)了"
+)
+# an appointment the resident already has, referred to (我约的社保卡, 之前约好的)
+_BOOKED_REF = re.compile(r"我(约|预约|订|挂)(了|好|咗)?的|约好(了)?的|(之前|上次|原来|已经)(约|预约)(了|好)?的|我的(那个)?预约|(我|已经)约了")
+_HESITATE = re.compile(r"再想想|想一想|想想先|我想想|考虑(一下|考虑|下)|等(一下|一等|等|阵)|稍等|犹豫|拿不定|还没想好|迟啲先")
 _GREETING = re.compile(
     r"^(你好|您好|哈喽|哈啰|嗨|hello|hi|在吗|在不在|早上好|上午好|中午好|下午好|晚上好|早晨|喂|"
     r"(谢谢|多谢|感谢|唔该|辛苦)(你|您|你们|晒|了)*|再见|拜拜|好的谢谢|没事了|冇嘢了)[呀啊啦吗呢哦～~!！。.，, ]*$",
@@ -86,6 +98,11 @@ class Cues:
     about_bot: bool
     service_words: bool
     form: bool
+    change: bool = False
+    mistake: bool = False
+    dismiss: bool = False
+    hesitate: bool = False
+    booked_ref: bool = False
 
 
 def cues(text: str) -> Cues:
@@ -103,4 +120,16 @@ def cues(text: str) -> Cues:
         about_bot=bool(_ABOUT_BOT.search(text)),
         service_words=bool(_SERVICE_WORDS.search(text)),
         form=bool(_FORM.search(text)),
+        change=bool(_CHANGE.search(text)),
+        mistake=bool(_MISTAKE.search(text)),
+        dismiss=bool(_DISMISS.search(text)),
+        hesitate=bool(_HESITATE.search(text)),
+        booked_ref=bool(_BOOKED_REF.search(text)),
     )
+
+
+def strip_repair_words(text: str) -> str:
+    """The message without its repair words (不约了，…), for finding what it is about."""
+    for pattern in (_DISMISS, _MISTAKE, _HESITATE):
+        text = pattern.sub("，", text)
+    return text.strip("，, ")

@@ -19,12 +19,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from tongban.agent.brains import choose, clarify
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.kb_replies import model_answer, searched
 from tongban.agent.brains.offline import OfflineBrain
-from tongban.agent.brains.prompts import ELDERLY, SYSTEM
+from tongban.agent.brains.prompts import ELDERLY, REPAIR, SYSTEM
+from tongban.agent.brains.repair import about_booking
+from tongban.agent.commands import COMMAND_TOOLS, Command, from_tool_call
 from tongban.agent.metrics import LLM_FALLBACKS
-from tongban.agent.state import ConversationState
+from tongban.agent.state import ConversationState, Frame
 from tongban.agent.toolbox import TOOLS
 from tongban.memory.clock import WEEKDAYS
 from tongban.memory.pii import mask_text
@@ -36,7 +39,7 @@ MODEL_TOOLS = ("search_services", "search_knowledge", "service_detail", "availab
 # once a form tool ran, the questions and the confirmation follow the offline rules, whoever started it
 FORM_TOOLS = {"fill_form", "confirm_form", "forms_available"}
 OFFLINE_DECIDES = {"handoff", "query_progress", "my_data", "my_appointments", "cancel_appointment", "chitchat",
-                   "fill_form"}
+                   "fill_form", "change_appointment"}
 INTENT_OF_TOOL = {
     "search_services": "service_lookup", "service_detail": "service_lookup", "search_knowledge": "service_lookup",
     "available_slots": "book_appointment", "book_appointment": "book_appointment",
@@ -49,6 +52,14 @@ REST_S = 30.0  # after a timeout or a refused connection, turns skip the model t
 
 class ModelFailure(RuntimeError):
     """The model could not be used this turn; the offline brain answers instead."""
+
+
+def _command_schema(name: str) -> dict[str, Any]:
+    description, args = COMMAND_TOOLS[name]
+    tool = convert_to_openai_tool(args)
+    tool["function"]["name"] = name
+    tool["function"]["description"] = description
+    return tool
 
 
 def _schema(name: str) -> dict[str, Any]:
@@ -64,7 +75,9 @@ class LLMBrain:
 
     def __init__(self, model: BaseChatModel, offline: OfflineBrain | None = None) -> None:
         self.offline = offline or OfflineBrain()
+        self.chat = model  # unbound: the bounded candidate pick uses no tools
         self.model = model.bind_tools([_schema(n) for n in MODEL_TOOLS])
+        self.commander = model.bind_tools([_command_schema(n) for n in COMMAND_TOOLS])
         self.resting_until = 0.0  # monotonic time before which the model is not asked
 
     @classmethod
@@ -82,6 +95,8 @@ class LLMBrain:
             focus = {**(state.get("focus") or {}), **decision.get("focus", {})}
             if self._offline_is_sure(decision, focus, state):
                 return {**decision, "brain": "offline"}
+            if offered := (decision.get("focus") or {}).get("choices"):
+                return self._choose(state, decision, offered)
             if any(c["name"] == "search_knowledge" for c in decision.get("plan", [])):
                 # a policy question: the model writes its answer from the passages found
                 return {**decision, "brain": "llm", "more": True}
@@ -131,6 +146,58 @@ class LLMBrain:
         if first:
             update["intent"] = "service_lookup" if self._item(state) else "out_of_scope"
         return update
+
+    def _choose(
+        self, state: ConversationState, decision: dict[str, Any], offered: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        """Retrieval's first hits are close: the model picks one (a bounded call), else the
+        resident is asked. A failed or unusable answer asks the resident too."""
+        if time.monotonic() >= self.resting_until:
+            try:
+                picked = choose.pick(self.chat, state["turn"]["text"], offered)
+            except Exception as exc:  # server down, timeout, an answer that is no number offered
+                LLM_FALLBACKS.labels(reason=type(exc).__name__).inc()
+            else:
+                if picked is not None:
+                    chosen = clarify.chosen(picked, {"choice_aspect": decision["focus"].get("choice_aspect")})
+                    return {**chosen, "placement": decision.get("placement"), "brain": "llm"}
+        return {**decision, "brain": "offline"}
+
+    # ------------------------------------------------------------ repair
+
+    def repair(self, state: ConversationState, frame: Frame, ctx: BrainContext) -> list[Command]:
+        """The model says what the message does to the suspended task, in the same commands the
+        offline rules emit; a text answer or no valid command leaves it to the rules."""
+        if frame["flow"] == "booked" and not about_booking(state["turn"]["text"]):
+            return []
+        if time.monotonic() < self.resting_until:
+            LLM_FALLBACKS.labels(reason="resting").inc()
+            raise ModelFailure("the model server timed out or refused moments ago")
+        try:
+            message = self.commander.invoke(self._repair_prompt(state, frame, ctx))
+        except Exception as exc:
+            LLM_FALLBACKS.labels(reason=type(exc).__name__).inc()
+            if any(n in k.__name__ for k in type(exc).__mro__ for n in ("Timeout", "Connection")):
+                self.resting_until = time.monotonic() + REST_S
+            raise ModelFailure(str(exc)) from exc
+        calls = message.tool_calls if isinstance(message, AIMessage) else []
+        commands = [c for c in (from_tool_call(call["name"], call["args"]) for call in calls) if c is not None]
+        if not commands:
+            return self.offline.repair(state, frame, ctx)
+        return commands
+
+    def _repair_prompt(self, state: ConversationState, frame: Frame, ctx: BrainContext) -> list[BaseMessage]:
+        slots = frame.get("slots") or {}
+        task = {"book_appointment": "预约", "change_appointment": "改约", "cancel_appointment": "取消预约",
+                "booked": "刚刚约好的预约"}[frame["flow"]]
+        pending = (frame.get("pending") or {}).get("summary") or ""
+        system = REPAIR.format(
+            today=ctx.now.date().isoformat(), weekday="周" + WEEKDAYS[ctx.now.weekday()], task=task,
+            item=(frame.get("item") or {}).get("name") or "", hall=slots.get("hall") or "",
+            date=slots.get("date") or "", period=slots.get("period") or "", time=slots.get("time") or "",
+            pending=mask_text(pending), halls="、".join(h.name for h in ctx.halls),
+        )
+        return [SystemMessage(system), HumanMessage(mask_text(state["turn"]["text"]))]
 
     def _offline_is_sure(self, decision: dict[str, Any], focus: dict[str, Any], state: ConversationState) -> bool:
         intent = decision.get("intent")

@@ -10,15 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pypinyin import lazy_pinyin
+from tongban.tools.text import sound_key
 
 # what item names end with, so that 残疾人证办理 is also named by 残疾人证
 _SUFFIX = re.compile(r"(办理|申请|申领|登记|开具|签发|认定|备案|补领|换领|补发|查询|汇算清缴)$")
 _PAREN = re.compile(r"[（(].*?[）)]")
-
-
-def _sound(text: str) -> str:
-    return " " + " ".join(lazy_pinyin(text)) + " "
 
 
 @dataclass
@@ -33,7 +29,7 @@ class ItemTerms:
         for code, name, keywords in items:
             words = {name, _PAREN.sub("", name), _SUFFIX.sub("", _PAREN.sub("", name)), *keywords}
             words = {w for w in words if len(w) >= 2}
-            table[code] = sorted(((w, _sound(w)) for w in words), key=lambda t: -len(t[0]))
+            table[code] = sorted(((w, sound_key(w)) for w in words), key=lambda t: -len(t[0]))
         return cls(table)
 
     def named(self, text: str, code: str) -> int:
@@ -43,7 +39,7 @@ class ItemTerms:
             if word in text:
                 return len(word)
             if len(word) >= 3:
-                sound = sound or _sound(text)
+                sound = sound or sound_key(text)
                 if word_sound in sound:  # a homophone from speech recognition or a typo
                     return len(word)
         return 0

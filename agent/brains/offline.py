@@ -12,9 +12,10 @@ import re
 import unicodedata
 from typing import Any
 
-from tongban.agent.brains import replies
+from tongban.agent.brains import clarify, replies
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.intents import cues
+from tongban.agent.brains.repair import repair_commands
 from tongban.agent.brains.slots import (
     HallRef,
     extract_id_last4,
@@ -24,7 +25,8 @@ from tongban.agent.brains.slots import (
     match_hall,
     normalise,
 )
-from tongban.agent.state import ConversationState
+from tongban.agent.commands import Command
+from tongban.agent.state import ConversationState, Frame
 from tongban.tools.forms import SKIP
 from tongban.tools.retrieval import Hit
 
@@ -56,6 +58,21 @@ _FORM_WORDS = re.compile(r"帮我|帮忙|给我|我要|我想|想|要|请|一下
 _ASPECT_ONLY = re.compile(r"^(那|那么)?(要|需要|得|该)?(带|准备)?(什么|啥|哪些|多少|多久|几天|怎么|在哪|去哪)")
 
 
+def _chosen(text: str, choices: list[str]) -> str | None:
+    """A receipt number picked from a list shown: by its position (第二个, 2) or its last digits."""
+    if not choices:
+        return None
+    for receipt in choices:
+        if receipt[-4:] in text:
+            return receipt
+    match = re.search(r"第?([1-9一二三四五])(个|项|条|件)?", text)
+    if match:
+        position = "一二三四五".find(match.group(1)) + 1 or int(match.group(1))
+        if position <= len(choices):
+            return choices[position - 1]
+    return None
+
+
 def item_ref(hit: Hit) -> dict[str, str]:
     return {"code": hit.code, "name": hit.name}
 
@@ -79,6 +96,32 @@ def plausible(hit: Hit | None) -> bool:
     return hit is not None and (confident(hit) or strong(hit) or hit.score >= 0.6)
 
 
+# how far below the first hit (in fused score over its best) a hit the question names more
+# fully may still be preferred to it: naming decides between close hits, never against a
+# clearly better one (老人优待证在哪里办 is about 老年人优待证办理, not 退役军人优待证申领)
+NAMED_CLOSE = 0.12
+
+
+def _rivals(hits: list[Hit]) -> list[Hit]:
+    """The first hit and those close enough behind it that naming may choose among them:
+    within `NAMED_CLOSE`, and matching the official name's object and action as well."""
+    top = hits[0]
+    structure = top.signals.get("structure", 0.0)
+    return [top] + [
+        h for h in hits[1:]
+        if top.score - h.score <= NAMED_CLOSE and h.signals.get("structure", 0.0) >= structure
+    ]
+
+
+def elsewhere(hit: Hit | None, current: dict[str, str] | None) -> bool:
+    """The words of a question point at another item (公积金怎么提取 while booking 社保卡),
+    though it names none exactly: then it is not a follow-up about the current one."""
+    if hit is None or current is None or hit.code == current.get("code"):
+        return False
+    s = hit.signals
+    return float(s.get("words", 0.0)) >= 3.0 and float(s.get("words_rank", 99.0)) <= 2 and hit.score >= 0.6
+
+
 def aspect_of(text: str) -> str | None:
     for name, pattern in ASPECTS:
         if pattern.search(text):
@@ -94,6 +137,16 @@ class OfflineBrain:
     def understand(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         if state.get("steps", 0) > 0:
             return self._continue(state, ctx)
+        offered = (state.get("focus") or {}).get("choices")
+        if not offered:
+            return self._understand(state, ctx)
+        # the agent asked which item was meant: the answer picks one, or is a new message
+        if (picked := clarify.pick(state["turn"]["text"], offered)) is not None:
+            return clarify.chosen(picked, state.get("focus") or {})
+        decision = self._understand(state, ctx)
+        return {**decision, "focus": {"choices": None, "choice_aspect": None, **(decision.get("focus") or {})}}
+
+    def _understand(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         text = normalise(state["turn"]["text"])
         focus = state.get("focus") or {}
         c = cues(text)
@@ -136,15 +189,19 @@ class OfflineBrain:
             return self._form_answer(state["turn"]["text"], form)
         if c.form:
             return self._form_start(text, focus, ctx)
-        if receipt or c.progress or (task == "query_progress" and (phone or last4)):
-            return self._progress({**focus, **update}, update)
-        hit = self._search(text, when, hall, ctx)
+        if receipt or c.progress or (task == "query_progress" and (phone or last4 or focus.get("choices"))):
+            return self._progress({**focus, **update}, update, text, ctx, task)
+        found: list[Hit] = []
+        hit = self._search(text, when, hall, ctx, found=found)
         # for writes, the item is what remains once the action words are gone
         stripped = _ACTION_WORDS.sub(" ", text)
         named = (
             self._search(stripped, when, hall, ctx, said=text)
             if (c.cancel or c.book or task) and stripped.strip() != text else hit
         )
+        if (c.change and (c.booked_ref or task == "change_appointment")) or (
+                task == "change_appointment" and (when is not None or hall is not None or confident(named))):
+            return self._change({**focus, **update}, update, named, task)
         if c.cancel:
             item = item_ref(named) if confident(named) else None
             return {"intent": "cancel_appointment",
@@ -166,6 +223,15 @@ class OfflineBrain:
         follow_up = decision["intent"] == "service_lookup" and decision["focus"].get("question") is not None
         guess = item_ref(hit)["code"] if hit is not None and plausible(hit) else None
         decision, kb = self._consult(text, decision, hit, c.service_words, ctx)
+        offer = (
+            clarify.choices(found, named=confident(hit) or strong(hit))
+            if decision["intent"] == "service_lookup" and not follow_up and found and hit is found[0]
+            and kb.get("kb") != "hit" else None  # a sure policy answer needs no choice of item
+        )
+        if offer:
+            decision = {"intent": "service_lookup", "plan": [],
+                        "focus": {**update, "choices": offer, "choice_aspect": decision["focus"].get("aspect"),
+                                  "task": None}}
         return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words,
                                           "follow_up": follow_up, "guess": guess, **kb}}
 
@@ -176,8 +242,8 @@ class OfflineBrain:
         and a question that needs both gets both. Below the calibrated line nothing is taken
         from it; a policy question is then told honestly that no reliable answer was found."""
         focus = decision["focus"]
-        if ctx.knowledge is None or (decision["intent"] == "service_lookup" and focus.get("aspect") not in (None, "faq")):
-            return decision, {}  # an item's materials, fees, halls...: the item card answers
+        if ctx.knowledge is None:
+            return decision, {}
         query = _FILLER.sub("", text).strip()
         hits = ctx.knowledge.search(query, k=3)
         if not hits:
@@ -187,19 +253,20 @@ class OfflineBrain:
             if decision["intent"] == "out_of_scope" and (service_words or _QUESTION.search(text)):
                 decision = {**decision, "focus": {**focus, "kb_miss": True}}
             return decision, {"kb": "miss"}
+        found = {"kb": "hit", "kb_key": top.key}
         plan = [{"name": "search_knowledge", "args": {"query": query}}]
-        if decision["intent"] == "service_lookup":  # the answer, and the item's own guide beside it
-            first = "item" if confident(hit) else "kb"
-            return {**decision, "plan": [*plan, *decision["plan"]], "focus": {**focus, "kb_first": first}}, \
-                {"kb": "hit", "kb_key": top.key}
-        return {"intent": "service_lookup", "focus": {"task": None, "kb_first": "kb"}, "plan": plan}, \
-            {"kb": "hit", "kb_key": top.key}
+        if decision["intent"] == "service_lookup" and decision.get("plan") and (confident(hit) or focus.get("question")):
+            # the question names an item (or follows one up): its guide first, the policy answer beside it
+            return {**decision, "plan": [*plan, *decision["plan"]], "focus": {**focus, "kb_first": "item"}}, found
+        # a policy question that names no item: the knowledge base answers (an unnamed item's guide would be a guess)
+        return {"intent": "service_lookup", "focus": {"task": None, "kb_first": "kb"}, "plan": plan}, found
 
     def _search(
-        self, text: str, when: Any, hall: HallRef | None, ctx: BrainContext, said: str | None = None
+        self, text: str, when: Any, hall: HallRef | None, ctx: BrainContext, said: str | None = None,
+        found: list[Hit] | None = None,
     ) -> Hit | None:
         """The item asked about; `said` is the whole message when `text` lost its action words
-        (社保卡坏了 still names its item after 了 is gone)."""
+        (社保卡坏了 still names its item after 了 is gone). `found` receives all the hits."""
         query = text
         if when and when.text:
             query = query.replace(when.text, " ")
@@ -212,6 +279,8 @@ class OfflineBrain:
         hits = ctx.index.search(query, k=3)
         if not hits:
             return None
+        if found is not None:
+            found.extend(hits)
         # keep the first hit when words and sounds alone settled it (the retrieval cascade);
         # otherwise prefer the hit the text names most fully (出生医学证明 over 出生), then rank
         for hit in hits:
@@ -220,7 +289,7 @@ class OfflineBrain:
             ))
         if hits[0].signals.get("dense_skipped"):
             return hits[0]
-        return max(hits, key=lambda h: h.signals["named"])
+        return max(_rivals(hits), key=lambda h: h.signals["named"])
 
     def _say(self, intent: str, update: dict[str, Any]) -> dict[str, Any]:
         return {"intent": intent, "focus": update, "plan": []}
@@ -231,9 +300,20 @@ class OfflineBrain:
         return {"intent": "handoff", "focus": {"task": None},
                 "plan": [{"name": "handoff", "args": {"reason": reason, "item_code": item.get("code")}}]}
 
-    def _progress(self, merged: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    def _progress(self, merged: dict[str, Any], update: dict[str, Any], text: str, ctx: BrainContext,
+                  task: str | None) -> dict[str, Any]:
         focus = {**update, "task": "query_progress"}
         receipt = merged.get("receipt_no")
+        if ctx.verified and not update.get("receipt_no") and (task != "query_progress" or merged.get("choices")):
+            # a fresh "my application" lists their own again; after a list, the one picked from it
+            receipt = _chosen(text, merged.get("choices") or [])
+            focus["receipt_no"] = receipt
+        if not receipt and ctx.verified:
+            # a verified resident's "my application": their own, under the disclosure rule
+            named = self._search(_ACTION_WORDS.sub(" ", text), None, None, ctx, said=text)
+            args = {"item": named.name} if confident(named) else {}
+            return {"intent": "query_progress", "focus": {**focus, "choices": None},
+                    "plan": [{"name": "my_applications", "args": args}], "more": True}
         if not receipt:
             return {"intent": "query_progress", "focus": focus, "plan": []}
         args = {"receipt_no": receipt}
@@ -269,13 +349,30 @@ class OfflineBrain:
             args["time"] = merged["time"]
         return {"intent": "book_appointment", "focus": focus, "plan": [{"name": "book_appointment", "args": args}]}
 
+    def _change(self, merged: dict[str, Any], update: dict[str, Any], named: Hit | None, task: str | None) -> dict[str, Any]:
+        """改约: which appointment (the one named, else the only one), then the new time."""
+        said = {k: update[k] for k in ("date", "period", "time", "hall") if update.get(k)}
+        if "period" in said and "time" not in said:
+            said["time"] = None
+        before = (merged.get("change_slots") or {}) if task == "change_appointment" else {}
+        slots = {k: v for k, v in {**before, **said}.items() if v}
+        focus: dict[str, Any] = {**update, "task": "change_appointment", "change_slots": slots}
+        if confident(named):
+            focus["change_item"] = item_ref(named)  # type: ignore[arg-type]
+            focus["change_target"] = None
+        elif task != "change_appointment":
+            focus["change_item"] = focus["change_target"] = None
+        return {"intent": "change_appointment", "focus": focus,
+                "plan": [{"name": "my_appointments", "args": {}}], "more": True}
+
     def _lookup(
         self, text: str, focus: dict[str, Any], update: dict[str, Any], hit: Hit | None, service_words: bool
     ) -> dict[str, Any]:
         aspect = aspect_of(text)
         current = focus.get("item")
         asks = aspect is not None or bool(_ASPECT_ONLY.search(text) or _QUESTION.search(text))
-        follow_up = bool(current) and asks and not confident(hit)
+        # an aspect (多久, 要带什么) asks about the item in play; a bare question may point elsewhere
+        follow_up = bool(current) and asks and not confident(hit) and (aspect is not None or not elsewhere(hit, current))
         if follow_up:
             item = current
         elif confident(hit) or (plausible(hit) and (service_words or aspect)):
@@ -319,6 +416,12 @@ class OfflineBrain:
             if filled and filled["status"] == "success" and not data.get("invalid") and data.get("next") is None:
                 return {"plan": [{"name": "confirm_form", "args": {"item_code": data["item"]["code"]}}]}
             return {"plan": []}
+        if state.get("intent") == "change_appointment":
+            return self._change_target(state, focus, ctx)
+        if state.get("intent") == "query_progress":
+            mine = next((r for r in state.get("results", []) if r["name"] == "my_applications"), None)
+            listed = ((mine or {}).get("data") or {}).get("applications", [])
+            return {"plan": [], "focus": {"choices": [a["receipt_no"] for a in listed] if len(listed) > 1 else None}}
         if state.get("intent") != "cancel_appointment" or focus.get("cancel_target"):
             return {"plan": []}
         listed = next((r for r in reversed(state.get("results", [])) if r["name"] == "my_appointments"), None)
@@ -334,6 +437,40 @@ class OfflineBrain:
             return {"focus": {"cancel_target": matches[0]["id"]},
                     "plan": [{"name": "cancel_appointment", "args": {"appointment_id": matches[0]["id"]}}]}
         return {"plan": []}
+
+    def _change_target(self, state: ConversationState, focus: dict[str, Any], ctx: BrainContext) -> dict[str, Any]:
+        """The appointment to move and, once the new day or time is known, the move itself."""
+        if any(r["name"] == "reschedule_appointment" for r in state.get("results", [])):
+            return {"plan": []}
+        listed = next((r for r in reversed(state.get("results", [])) if r["name"] == "my_appointments"), None)
+        appointments = (listed or {}).get("data", {}).get("appointments", [])
+        wanted = focus.get("change_item") or {}
+        target = next((a for a in appointments if a["id"] == focus.get("change_target")), None)
+        if target is None:
+            matches = [a for a in appointments if not wanted or a["item"] == wanted.get("name")]
+            target = matches[0] if len(matches) == 1 else None
+        if target is None:
+            return {"plan": []}  # none, or several: the reply lists them
+        wanted_slots = focus.get("change_slots") or {}
+        args: dict[str, Any] = {"appointment_id": target["id"], **{
+            k: v for k, v in wanted_slots.items() if k in ("date", "period", "time", "hall")}}
+        code = next((c for c, name in ctx.items.items() if name == target["item"]), None)
+        item = {"code": code, "name": target["item"]} if code else None
+        update = {"change_target": target["id"], "change_item": item, "item": item}
+        if len(args) == 1:
+            return {"focus": update, "plan": []}  # the reply asks for the new time
+        return {"focus": update, "plan": [{"name": "reschedule_appointment", "args": args}]}
+
+    # ------------------------------------------------------------ repair
+
+    def repair(self, state: ConversationState, frame: Frame, ctx: BrainContext) -> list[Command]:
+        text = normalise(state["turn"]["text"])
+
+        def named(query: str) -> Hit | None:
+            hit = self._search(query, extract_when(query, ctx.now), match_hall(query, ctx.halls), ctx)
+            return hit if confident(hit) or strong(hit) else None
+
+        return repair_commands(text, frame, ctx, named)
 
     # ------------------------------------------------------------ replies
 

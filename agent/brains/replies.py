@@ -12,6 +12,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from tongban.agent.brains import clarify
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.form_replies import compose_form, confirm_text
 from tongban.agent.brains.kb_replies import NOT_FOUND, compose_answer, knowledge, searched
@@ -46,7 +47,14 @@ def compose(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     results = state.get("results", [])
     pending = next((r for r in results if r["status"] == "needs_confirmation"), None)
     if pending is not None:
-        return _confirm_question(pending, focus)
+        asked = _confirm_question(pending, focus)
+        if focus.get("corrected"):  # a correction: the same question, with exactly the new values
+            asked = {**asked, "text": "好的，已按您说的修改。" + asked["text"]}
+        return asked
+    if focus.get("digression") in ASIDES:
+        return reply(ASIDES[focus["digression"]])
+    if focus.get("repair") == "which":
+        return reply("好的，您要改哪一项？时间、日期、大厅还是事项？")
     composer = {
         "service_lookup": _lookup,
         "book_appointment": _booking,
@@ -57,6 +65,7 @@ def compose(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         "my_data": _my_data,
         "chitchat": _chitchat,
         "declined": _declined,
+        "change_appointment": _change,
         "fill_form": compose_form,
     }.get(intent or "", _out_of_scope)
     return composer(state, ctx)
@@ -68,6 +77,8 @@ def _confirm_question(pending: dict[str, Any], focus: dict[str, Any]) -> dict[st
         text = f"请确认：{pending['summary']}。回复“确认”即为您预约，回复“取消”则不预约。"
     elif pending["action"] == "form":
         return reply(confirm_text(pending["summary"]), quick=["确认", "取消"], item=item)
+    elif pending["action"] == "reschedule":
+        text = f"请确认：{pending['summary']}。回复“确认”即为您改约，回复“不用”保留原预约。"
     elif pending["action"] == "cancel":
         text = f"请确认：{pending['summary']}。回复“确认”取消该预约，回复“不用”保留。"
     else:
@@ -90,6 +101,11 @@ def _lookup(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
 
 def _item_guide(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     detail = (_result(state, "service_detail") or {}).get("data")
+    offered = (state.get("focus") or {}).get("choices")
+    if not detail and offered:  # a close call: ask which item (agent/brains/clarify.py)
+        numbered = ctx.elderly or (state.get("turn") or {}).get("channel") == "sms"
+        text, quick = clarify.question(offered, numbered=numbered)
+        return reply(text, quick=quick, item=offered[0]["name"])
     if not detail:
         return reply("抱歉，没有查到这个事项的办事指南。" + CAPABILITIES)
     aspect = (state.get("focus") or {}).get("aspect")
@@ -319,6 +335,9 @@ def _mine(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
 
 def _progress(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     result = _result(state, "query_progress")
+    mine = _result(state, "my_applications")
+    if result is None and mine is not None and mine["status"] == "success":
+        return _my_applications(mine["data"]["applications"], ctx)
     if result is None:
         return reply("请提供办件的受理编号（GX开头，共16位，在受理回执上）。")
     if result["status"] != "success":
@@ -345,6 +364,23 @@ def _progress(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     return reply(
         "没有查到与这些信息匹配的办件。请核对受理编号和申请时登记的手机号（或身份证后四位）后再试。"
     )
+
+
+def _my_applications(apps: list[dict[str, Any]], ctx: BrainContext) -> dict[str, Any]:
+    """A verified resident's own applications: the one, or a list to choose from."""
+    if not apps:
+        return reply("没有查到您名下的办件。如果有受理编号（GX开头，共16位），请发给我。")
+    if len(apps) == 1:
+        app = apps[0]
+        text = f"您的办件 {app['receipt_no']}（{app['item']}，{app['hall']}）当前状态：{app['status']}。"
+        last = app["events"][-1] if app["events"] else None
+        if last and not ctx.elderly:
+            text += f"\n最近进展：{last['at'][:10]} {last['status']}。"
+        return reply(text, item=app["item"], cards=[{"type": "progress", **app}])
+    shown = apps[:3] if ctx.elderly else apps
+    lines = [f"{n}. {a['item']}（{a['receipt_no']}）" for n, a in enumerate(shown, start=1)]
+    return reply("您名下有这些办件：\n" + "\n".join(lines) + "\n您想查哪一个？回复序号就行。",
+                 quick=[str(n) for n in range(1, len(shown) + 1)])
 
 
 # ------------------------------------------------------------------ the rest
@@ -387,9 +423,48 @@ def _declined(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
         "book": "好的，这次不预约了。还有什么可以帮您？",
         "cancel": "好的，已为您保留预约，请按时到场。",
         "erase": "好的，您的信息保持不变。",
+        "reschedule": "好的，预约保持不变，请按原时间到场。",
+        "change": "好的，预约保持不变，请按原时间到场。",
         "form": "好的，申请表先不生成，已填的内容会为您保留，想继续时说“继续填表”。",
     }.get(action or "", "好的，已取消这个操作。")
     return reply(text, quick=["预约办理", "查询办件进度"])
+
+
+ASIDES = {"chitchat": "不客气。", "hesitate": "好的，不着急，您慢慢考虑。"}
+
+
+def reask(pending: dict[str, Any], elderly: bool) -> str:
+    """After an aside, the suspended confirmation once more: the same action, the same values."""
+    if elderly:
+        return f"您刚才的事还没办完：{pending['summary']}。要办就回复“确认”。"
+    verb = {"book": "即为您预约", "cancel": "取消该预约", "reschedule": "即为您改约"}.get(pending.get("action", ""), "继续")
+    return f"您刚才的{pending['summary']}还没有确认。回复“确认”{verb}，回复“取消”则不办。"
+
+
+def _change(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
+    moved = _result(state, "reschedule_appointment")
+    if moved and moved["status"] == "success":
+        a = moved["data"]["appointment"]
+        return reply(
+            f"改约成功！{a['item']}，{_day(a['date'])}{a['period']}{a['start']}-{a['end']}，{a['hall']}。"
+            f"新的预约码：{a['confirmation_code']}，原预约已作废。",
+            quick=["要带什么材料", "取消预约"], item=a["item"], cards=[{"type": "appointment", **a}],
+        )
+    if moved and moved["status"] == "refused":
+        alternatives = moved.get("alternatives", [])
+        text = moved["error"]
+        if alternatives:
+            text += "可以改到这些时间：" + "；".join(f"{_day(a['date'])}{a['period']}" for a in alternatives[:3]) + "。您看哪个合适？"
+        return reply(text, quick=[f"{_day(a['date'])}{a['period']}" for a in alternatives[:3]])
+    if moved and moved["status"] == "error":
+        return reply(f"抱歉，改约没有成功：{moved['error']}")
+    listed = (_result(state, "my_appointments") or {}).get("data", {}).get("appointments", [])
+    if _result(state, "my_appointments") is not None and not listed:
+        return reply("您目前没有可以改约的预约。需要我帮您新约一个吗？", quick=["预约办理"])
+    if listed:
+        lines = [f"{n}. {a['item']}，{_day(a['date'])}{a['period']}，{a['hall']}" for n, a in enumerate(listed, start=1)]
+        return reply("您有这些预约，请告诉我要改哪一个：\n" + "\n".join(lines), quick=[a["item"] for a in listed[:3]])
+    return reply("请告诉我要改到哪天、上午还是下午。", quick=["明天上午", "明天下午"])
 
 
 def _chitchat(_state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:

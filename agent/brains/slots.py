@@ -14,18 +14,17 @@ import datetime as dt
 import io
 import logging
 import re
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal
 
-import opencc
-from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz
 
 from tongban.memory.clock import SHANGHAI
 from tongban.memory.pii import InvalidIdentifier, normalise_id_number, normalise_phone
+from tongban.tools.text import canonical as normalise
+from tongban.tools.text import sound_key
 
 with contextlib.redirect_stdout(io.StringIO()):  # jionlp prints a banner on import
     import jionlp as jio
@@ -38,20 +37,8 @@ Answer = Literal["yes", "no", "other"]
 
 # ── normalisation ────────────────────────────────────────────────────────────────────────
 
-_T2S = opencc.OpenCC("t2s")
-_SPACES = re.compile(r"\s+")
 _SPOKEN_DIGITS = str.maketrans("零〇一二三四五六七八九幺两", "0012345678912")
 _SPOKEN_RUN = re.compile(r"[零〇一二三四五六七八九幺两\d]{3,}")
-
-
-def normalise(text: str) -> str:
-    """NFKC (full-width → half-width), traditional → simplified, spaces collapsed.
-
-    Residents paste numbers from full-width keyboards and Hong Kong-style input methods;
-    one canonical form lets every extractor use plain regular expressions.
-    """
-    text = _T2S.convert(unicodedata.normalize("NFKC", text))
-    return _SPACES.sub(" ", text).strip()
 
 
 def _digits_text(text: str) -> str:
@@ -324,8 +311,6 @@ class _HallIndex:
 
 
 _DISTRICT = re.compile(r"^(.{2,3}?)(?:区|县)")
-_FUZZY_INITIALS = re.compile(r"^(zh|ch|sh|n)")
-_FUZZY_FINALS = re.compile(r"(ing|eng|ang)$")
 _FUZZY_THRESHOLD = 80
 
 
@@ -340,7 +325,7 @@ def match_hall(text: str, halls: Sequence[HallRef]) -> HallRef | None:
     if not clean or not halls:
         return None
     index = _hall_index(tuple(halls))
-    sound = _sound(clean)
+    sound = sound_key(clean)
     cities = _mentioned_cities(clean, sound, index)
     keys = [k for k in index.keys if len(cities) != 1 or k.hall.city in cities]
     hall = _by_name(clean, sound, keys)
@@ -357,24 +342,12 @@ def _hall_index(halls: tuple[HallRef, ...]) -> _HallIndex:
     for hall in halls:
         district = _DISTRICT.match(hall.name.removeprefix(hall.city))
         texts = {hall.name, *hall.aliases} | ({district.group(1)} if district else set())
-        keys += [_Key(hall, t, _sound(normalise(t))) for t in sorted(texts)]
+        keys += [_Key(hall, t, sound_key(normalise(t))) for t in sorted(texts)]
         if district is None:
             main.setdefault(hall.city, []).append(hall)
     stems = {(h.city, h.city.removesuffix("市")) for h in halls}
-    cities = tuple((city, stem, _sound(stem)) for city, stem in sorted(stems))
+    cities = tuple((city, stem, sound_key(stem)) for city, stem in sorted(stems))
     return _HallIndex(tuple(keys), cities, {c: hs[0] for c, hs in main.items() if len(hs) == 1})
-
-
-def _sound(text: str) -> str:
-    """Space-padded fuzzy pinyin: homophones and common accent mergers compare equal."""
-    return " " + " ".join(_fuzzy_syllable(s) for s in lazy_pinyin(text)) + " "
-
-
-@lru_cache(maxsize=4096)
-def _fuzzy_syllable(syllable: str) -> str:
-    """zh/z, ch/c, sh/s, n/l and -ng/-n merge, as they do in Guangxi Mandarin and in ASR."""
-    syllable = _FUZZY_INITIALS.sub(lambda m: "l" if m.group() == "n" else m.group()[0], syllable)
-    return _FUZZY_FINALS.sub(lambda m: m.group()[:-1], syllable)
 
 
 def _mentioned_cities(clean: str, sound: str, index: _HallIndex) -> set[str]:

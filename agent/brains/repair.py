@@ -1,0 +1,126 @@
+"""The offline brain's reading of a message that repairs a suspended task, as commands.
+
+The task waits for the resident's confirmation (or was booked a moment ago); the message was
+neither yes nor no. Cue classes and slot extraction say what it does to the task: set (correct)
+a value, set the task aside for a question, a progress query, thanks or hesitation, drop it
+for another topic, or change or cancel what was just booked. `agent.flows` executes them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from tongban.agent.brains.base import BrainContext
+from tongban.agent.brains.intents import Cues, cues, strip_repair_words
+from tongban.agent.brains.slots import extract_receipt_no, extract_when, match_hall, normalise
+from tongban.agent.commands import Command, command, digress, set_slots
+from tongban.agent.state import Frame
+from tongban.tools.retrieval import Hit
+
+Search = Callable[[str], Hit | None]  # the item a text names confidently, if any
+_INSTEAD = re.compile(r"不是(?P<said>[^，,。]{1,12}?)[，,]?(而)?是(?P<meant>[^，,。？?！!]{1,12})")
+_CONTENT = re.compile(r"怎么|点样|咋|如何|几|多少|多久|什么|啥|咩|哪|边度|能不能|可不可以|可以|是否|要不要|有冇|有没有|"
+                      r"材料|带|钱|费|流程|步骤|手续|条件|地址|时间|网上")
+_BOOKED_WRONG = re.compile(r"(约|订|预约|挂)错")
+_QUESTION = re.compile(r"[吗呢嘛？?]|怎么|点样|咋|如何|几点|几时|多少|多久|什么|啥|咩|哪|能不能|可不可以|是否|要不要|有冇|有没有")
+
+
+def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) -> list[Command]:
+    """Commands for this message; empty when it is a new request unrelated to the frame."""
+    text = normalise(text)
+    c = cues(text)
+    if c.injection or c.third_party or c.erase or c.show_data or c.form:
+        return []  # the ordinary rules refuse or serve these, and the task is closed
+    if c.handoff:
+        return [command("hand_off")]
+    if frame["flow"] == "booked":
+        return _after_booking(text, c, frame, ctx, search)
+    slots = _slots(text, frame, ctx, search, c)
+    if slots and not (c.dismiss and not c.change and not c.mistake):
+        return [set_slots(**slots)]
+    if c.dismiss:
+        rest = strip_repair_words(text)
+        topic = len(rest) >= 2 and (search(rest) is not None or bool(_QUESTION.search(rest)) or c.book or c.progress)
+        return [command("cancel_flow"), {"command": "start_flow", "text": rest}] if topic else [command("cancel_flow")]
+    if c.mistake and not _QUESTION.search(text):
+        return [command("clarify")]
+    if c.progress or extract_receipt_no(text):
+        return [digress("progress")]
+    hit = search(text)
+    other = hit is not None and hit.code != (frame.get("item") or {}).get("code")
+    if other and (c.book or not _CONTENT.search(text)):
+        # booking something else, or 那残疾人证呢 (another item, nothing asked about it yet):
+        # a new topic replaces the task; 公积金怎么提取 asks something, and is an aside
+        return [command("start_flow")]
+    if c.hesitate:
+        return [digress("hesitate")]
+    if c.greeting:
+        return [digress("chitchat")]
+    if _QUESTION.search(text) or hit is not None or c.about_bot:
+        return [digress("question")]
+    return []
+
+
+def about_booking(text: str) -> bool:
+    """Whether a message right after a booking may be about it (约错了, 改到…, 取消): other
+    messages are new requests, and no model is asked about them."""
+    c = cues(normalise(text))
+    return c.mistake or c.change or c.cancel
+
+
+def _after_booking(text: str, c: Cues, frame: Frame, ctx: BrainContext, search: Search) -> list[Command]:
+    """约错了 / 改成明天下午 / 取消 right after booking refer to the appointment just made."""
+    if not (c.mistake or c.change or c.cancel):
+        return []
+    hit = search(strip_repair_words(text))
+    if hit is not None and hit.code != (frame.get("item") or {}).get("code"):
+        return []  # about another appointment: the ordinary rules find it
+    slots = _slots(text, frame, ctx, search, c)
+    slots.pop("item_code", None)
+    if slots and not c.cancel:
+        return [{"command": "change_appointment", "slots": slots}]  # type: ignore[typeddict-item]
+    if c.cancel or _BOOKED_WRONG.search(text):
+        return [command("cancel_appointment")]
+    return [command("clarify")] if c.mistake else []
+
+
+def _slots(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) -> dict[str, str]:
+    """The values this message sets that differ from the frame's: time, half-day, date, hall, item."""
+    old = frame.get("slots") or {}
+    found: dict[str, str] = {}
+    when = extract_when(text, ctx.now)
+    if when is not None:
+        if when.date is not None and when.date.isoformat() != old.get("date"):
+            found["date"] = when.date.isoformat()
+        if when.time is not None:
+            found["time"] = when.time.strftime("%H:%M")
+            found["period"] = when.period or ""
+        elif when.period and (when.period != old.get("period") or old.get("time")):
+            found["period"] = when.period
+    hall = match_hall(text, ctx.halls)
+    if hall is not None and hall.name != old.get("hall") and _names_hall(text, hall.name, old.get("hall")):
+        found["hall"] = hall.name
+    code = _item(text, frame, search, c)
+    if code:
+        found["item_code"] = code
+    return {k: v for k, v in found.items() if v}
+
+
+def _names_hall(text: str, new: str, old: str | None) -> bool:
+    """不去桂林了，改成南宁市民中心 names two halls: the new one is the one after the change word."""
+    return True if old is None else not (old in text and text.rfind(old) > text.rfind(new[:2]))
+
+
+def _item(text: str, frame: Frame, search: Search, c: Cues) -> str | None:
+    """Another item meant instead of the frame's: 说错了，不是补领，是换领."""
+    current = frame.get("item") or {}
+    instead = _INSTEAD.search(text)
+    if instead and current.get("name") and instead.group("said") in current["name"]:
+        hit = search(current["name"].replace(instead.group("said"), instead.group("meant")))
+        if hit is not None and hit.code != current.get("code"):
+            return hit.code
+    if not (c.mistake or c.change) or _QUESTION.search(text):
+        return None  # a question about another item is an aside, not a correction
+    hit = search(strip_repair_words(text))
+    return hit.code if hit is not None and hit.code != current.get("code") else None

@@ -1,0 +1,108 @@
+"""Conversation repair on the LLM brain, with scripted chat models: the model emits the same
+commands as the offline rules, the same executor runs them, and the gates hold whatever it says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.agent.conftest import Chat
+from tests.agent.test_repair import BOOK, asks_to_confirm, confirmed
+from tests.fakes import ScriptedChatModel, call, say
+from tongban.agent.brains.llm import LLMBrain
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.service import Agent
+from tongban.memory.store import Store
+
+
+def _chat(make_agent: Callable[..., Agent], model: ScriptedChatModel) -> Chat:
+    return Chat(make_agent(brain=LLMBrain(model), fallback=OfflineBrain()))
+
+
+def test_a_correction_from_the_model_reissues_the_confirmation(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("set_slots", time="10:30")])
+    chat = _chat(make_agent, model)
+    assert asks_to_confirm(chat.say(BOOK).text)  # the rules were sure: no model call
+    corrected = chat.say("能不能晚一点，十点半那个号")
+    assert "10:30-11:00" in corrected.text and "11月26日" in corrected.text and confirmed(store) == []
+    prompt = model.prompts[0]
+    assert "社会保障卡申领" in prompt[0].content and "南宁市民中心" in prompt[0].content  # the task it repairs
+    assert {t["function"]["name"] for t in model.tools} >= {"set_slots", "digress", "cancel_flow"}
+    chat.say("确认")
+    assert confirmed(store)[0]["start"] == "10:30"
+
+
+def test_an_aside_from_the_model_keeps_the_confirmation(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("digress", kind="chitchat")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    aside = chat.say("多谢晒")
+    assert "不客气" in aside.text and asks_to_confirm(aside.text)
+    assert "预约成功" in chat.say("确认").text
+
+
+def test_a_question_aside_is_answered_by_the_model_and_the_booking_asked_again(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[
+        call("digress", kind="question"),
+        call("search_services", query="公积金提取"),
+        say("住房公积金提取可以在智桂通上申请，租房提取需要租赁合同。"),
+    ])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    aside = chat.say("对了公积金点样攞出来")
+    assert aside.ai_generated and "公积金" in aside.text and asks_to_confirm(aside.text)
+    assert confirmed(store) == []
+    chat.say("那确认预约")
+    assert confirmed(store)[0]["item"] == "社会保障卡申领"
+
+
+def test_a_topic_switch_from_the_model_closes_the_booking(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("start_flow")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    switched = chat.say("唔约住，医保关系转移要带咩")
+    assert switched.item == "医保关系转移接续" and not asks_to_confirm(switched.text)
+    chat.say("确认")
+    assert confirmed(store) == []
+
+
+def test_a_change_after_booking_from_the_model_goes_through_a_confirmation(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("change_appointment", period="下午")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    chat.say("确认")
+    asked = chat.say("啊呀约错咗，下昼先得闲")
+    assert "改到" in asked.text and "下午" in asked.text and confirmed(store)[0]["period"] == "上午"
+    chat.say("确认")
+    [only] = confirmed(store)
+    assert only["period"] == "下午"
+    assert len(model.prompts) == 1  # only the message about the booking went to the model
+
+
+def test_after_booking_an_unrelated_message_asks_no_repair_of_the_model(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    chat.say("确认")
+    assert "材料" in chat.say("社保卡要带什么材料").text  # answered (the empty script: by the fallback)
+    assert not any("对话理解" in str(prompt[0].content) for prompt in model.prompts)
+
+
+def test_invalid_values_from_the_model_change_nothing(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("set_slots", item_code="999999-XX-0000", hall="月球政务中心"),
+                                      say("好的。")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    reply = chat.say("换成另外那个")
+    assert "999999" not in reply.text and "月球" not in reply.text
+    chat.say("确认")
+    assert all(a["item"] == "社会保障卡申领" for a in confirmed(store))
+
+
+def test_when_the_model_fails_the_offline_rules_repair(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[RuntimeError("model server down")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    corrected = chat.say("改到下午")
+    assert "下午" in corrected.text and asks_to_confirm(corrected.text)
+    chat.say("确认")
+    assert confirmed(store)[0]["period"] == "下午"

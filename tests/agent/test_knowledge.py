@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from tests.agent.conftest import Chat
 from tests.conftest import NOW, SHARED
-from tests.fakes import ScriptedChatModel, say
+from tests.helpers.fakes import ScriptedChatModel, say
 from tongban.agent.brains.llm import LLMBrain
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.service import Agent
@@ -67,9 +67,9 @@ def kb_agent(store: Store, service_index, knowledge: KnowledgeIndex) -> Iterator
 
 
 def test_a_policy_question_gets_the_entry_with_its_source(kb_agent: Agent) -> None:
-    reply = Chat(kb_agent).say("外地户口的人在北京买小汽车要满足什么条件？")
-    assert reply.citations[:1] == ["dev-0002"]
-    assert "摇号" in reply.text and "出处" in reply.text and "dev-0002" in reply.text
+    reply = Chat(kb_agent).say("临时号牌的有效期是多长时间？")
+    assert reply.citations[:1] == ["dev-0024"]
+    assert "出处" in reply.text and "dev-0024" in reply.text and "车辆问答.jsonl" in reply.text
     assert reply.intent == "service_lookup" and not reply.ai_generated
 
 
@@ -82,8 +82,8 @@ def test_sms_gets_a_short_answer_with_a_link(kb_agent: Agent) -> None:
 
 def test_item_questions_still_get_the_item_card(kb_agent: Agent) -> None:
     reply = Chat(kb_agent).say("换身份证要带什么材料")
-    assert reply.item == "居民身份证换领" and reply.citations == []
-    assert any(c.get("type") == "item" for c in reply.cards)
+    assert reply.item == "居民身份证换领" and reply.text.startswith("【居民身份证换领】")
+    assert reply.cards[0]["type"] == "item"  # a related policy answer, if any, comes after the guide
 
 
 @pytest.mark.parametrize("text", ["你好", "今天南宁天气怎么样", "给我讲个笑话"])
@@ -93,13 +93,13 @@ def test_out_of_scope_stays_out_of_scope_with_a_knowledge_base(kb_agent: Agent, 
 
 
 def test_an_unanswerable_policy_question_is_told_honestly_and_logged(kb_agent: Agent, store: Store) -> None:
-    reply = Chat(kb_agent).say("退休人员的养老金每年什么时候调整？")
+    reply = Chat(kb_agent).say("家里养的宠物狗要办狗证吗？")
     assert reply.citations == [] and "没有找到可靠的答案" in reply.text and "转人工" in reply.quick_replies
-    Chat(kb_agent, user="o-other").say("外地户口的人在北京买小汽车要满足什么条件？")
+    Chat(kb_agent, user="o-other").say("临时号牌的有效期是多长时间？")
     with store.read_session() as session:
         logged = {(r.kind, r.kb_key, r.text_masked) for r in session.exec(select(QuestionLog))}
-    assert ("kb_miss", None, "退休人员的养老金每年什么时候调整？") in logged
-    assert ("kb_answered", "dev-0002", None) in logged
+    assert ("kb_miss", None, "家里养的宠物狗要办狗证吗？") in logged
+    assert ("kb_answered", "dev-0024", None) in logged
 
 
 def test_unchanged_entries_are_never_embedded_again(store: Store, kb_file: Path, tmp_path: Path) -> None:
@@ -127,16 +127,16 @@ def _llm_agent(store: Store, service_index, knowledge: KnowledgeIndex, text: str
 
 def test_the_llm_answers_from_the_passages_and_cites_them(store: Store, service_index, knowledge: KnowledgeIndex) -> None:  # type: ignore[no-untyped-def]
     agent, model = _llm_agent(store, service_index, knowledge,
-                              "非京籍人员在本市购买小客车，需要先申请参加摇号，取得小客车配置指标后再购置车辆；"
-                              "上牌时还需提供有效期内的居住证【dev-0002】。")
-    reply = Chat(agent).say("外地户口的人在北京买小汽车要满足什么条件？")
-    assert reply.ai_generated and reply.citations == ["dev-0002"] and "出处" in reply.text
+                              "新购买、尚未注册登记的机动车需要临时上道路行驶的，核发有效期不超过三十日的临时行驶车号牌；"
+                              "进行科研、定型试验的机动车，有效期不超过六个月【dev-0024】。")
+    reply = Chat(agent).say("临时号牌的有效期是多长时间？")
     prompt = json.dumps([m.content for m in model.prompts[0]], ensure_ascii=False)
-    assert "dev-0002" in prompt  # the model saw the retrieved entries
+    assert "dev-0024" in prompt  # the model saw the retrieved entries
+    assert reply.citations == ["dev-0024"] and "出处" in reply.text
 
 
 def test_an_ungrounded_llm_answer_falls_back_to_the_offline_one(store: Store, service_index, knowledge: KnowledgeIndex) -> None:  # type: ignore[no-untyped-def]
     agent, _ = _llm_agent(store, service_index, knowledge,
-                          "外地人在北京买车完全不受限制，直接去4S店付款即可当天上牌【dev-0002】。")
-    reply = Chat(agent).say("外地户口的人在北京买小汽车要满足什么条件？")
-    assert not reply.ai_generated and reply.citations == ["dev-0002"] and "摇号" in reply.text
+                          "临时号牌永久有效，想用多久就用多久，也不需要再去上正式号牌【dev-0024】。")
+    reply = Chat(agent).say("临时号牌的有效期是多长时间？")
+    assert not reply.ai_generated and reply.citations == ["dev-0024"] and "永久有效" not in reply.text

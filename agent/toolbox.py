@@ -24,6 +24,7 @@ from tongban.memory.models import Hall, Resident, ServiceItem
 from tongban.memory.pii import InvalidIdentifier, Vault, mask_text, normalise_phone
 from tongban.tools import booking, forms, handoff, progress
 from tongban.tools.confirmation import Confirmation, NeedsConfirmation
+from tongban.tools.kb.index import KnowledgeIndex
 from tongban.tools.services import ServiceIndex, service_detail
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,16 @@ class ToolContext:
     now: dt.datetime
     confirmation: Confirmation | None = None
     idempotency_key: str = ""
+    knowledge: KnowledgeIndex | None = None
 
 
 class SearchArgs(BaseModel):
     query: str = Field(min_length=1, max_length=200, description="居民的问题或事项名称")
     city: str | None = Field(default=None, description="只看某个城市能办的事项，如 柳州市")
+
+
+class KnowledgeArgs(BaseModel):
+    query: str = Field(min_length=1, max_length=200, description="居民的政策问题")
 
 
 class DetailArgs(BaseModel):
@@ -114,6 +120,13 @@ def _search(ctx: ToolContext, args: SearchArgs) -> dict[str, Any]:
          "margin": round(float(h.signals.get("margin", 0.0)), 3)}
         for h in hits
     ]}
+
+
+def _knowledge(ctx: ToolContext, args: KnowledgeArgs) -> dict[str, Any]:
+    """Passages of the operator's own FAQ sheets and documents; `answerable` says whether the
+    best one is sure enough to answer from (below it: say so, or offer staff)."""
+    hits = ctx.knowledge.search(args.query, k=3) if ctx.knowledge is not None else []
+    return {"hits": [h.to_json() for h in hits], "answerable": bool(hits and hits[0].answerable)}
 
 
 def _detail(ctx: ToolContext, args: DetailArgs) -> dict[str, Any]:
@@ -271,6 +284,7 @@ TOOLS: dict[str, ToolSpec] = {
     spec.name: spec
     for spec in (
         ToolSpec("search_services", "按居民的描述查找政务服务事项", SearchArgs, _search),
+        ToolSpec("search_knowledge", "在政府部门发布的政策问答和文件中查找答案（带出处）", KnowledgeArgs, _knowledge),
         ToolSpec("service_detail", "查看事项的材料、流程、收费、时限、办理大厅和设定依据", DetailArgs, _detail),
         ToolSpec("available_slots", "查询某大厅某天可预约的时段", SlotArgs, _slots),
         ToolSpec("book_appointment", "为居民预约办事大厅（需居民明确确认）", SlotArgs, _book),

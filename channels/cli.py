@@ -18,6 +18,8 @@ app.add_typer(catalog_app, name="catalog")
 voice_app = typer.Typer(help="Speech recognition models", no_args_is_help=True)
 app.add_typer(voice_app, name="voice")
 app.add_typer(staff_app, name="staff")
+kb_app = typer.Typer(help="The knowledge base: FAQ sheets and policy documents the agent answers from", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
 
 
 def _logging(verbose: bool, *, level: str | None = None, fmt: str = "text") -> None:
@@ -140,6 +142,83 @@ def catalog_import(
         raise typer.Exit(1)
 
 
+@kb_app.command("import")
+def kb_import(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True,
+                                                help=".xlsx .csv .jsonl .pdf .docx .md .html .txt")],
+) -> None:
+    """Import FAQ sheets and documents; bad rows are reported by line and skipped, and the index
+    is brought up to date (only new or changed texts are embedded)."""
+    import time
+
+    from tongban.memory.knowledge import save_source
+    from tongban.tools.kb.files import UnreadableFile, read_file
+    from tongban.tools.kb.index import get_knowledge
+
+    _logging(False)
+    store = _store()
+    store.migrate()
+    failed = False
+    for file in files:
+        try:
+            parsed = read_file(file)
+        except UnreadableFile as exc:
+            typer.secho(f"{file}: {exc}", fg=typer.colors.RED, err=True)
+            failed = True
+            continue
+        with store.session(actor="cli:kb-import") as session:
+            report = save_source(session, name=file.name, kind=parsed.kind, sha256=parsed.sha256,
+                                 entries=parsed.entries, errors=parsed.errors, lines=parsed.lines)
+        for line, error in report.errors:
+            typer.secho(f"{file}:{line}: {error}", fg=typer.colors.RED, err=True)
+        failed = failed or bool(report.errors)
+        typer.echo(f"{file.name}: {report.stored} 条（新增 {report.added}，更新 {report.changed}，未变 {report.unchanged}，"
+                   f"删除 {report.removed}），出错 {len(report.errors)} 行")
+    started = time.perf_counter()
+    knowledge = get_knowledge(store)
+    knowledge.refresh(force=True)
+    typer.echo(f"知识库索引：{len(knowledge)} 条，本次嵌入 {knowledge.embedder.embedded} 段，"
+               f"用时 {time.perf_counter() - started:.1f} 秒")
+    if failed:
+        raise typer.Exit(1)
+
+
+@kb_app.command("list")
+def kb_list() -> None:
+    """The imported files and how many entries each holds."""
+    from tongban.memory.knowledge import list_sources
+
+    _logging(False)
+    store = _store()
+    store.migrate()
+    with store.read_session() as session:
+        sources = list_sources(session)
+    for s in sources:
+        typer.echo(f"{s['name']}\t{s['kind']}\t{s['entries']} 条\t{s['imported_at'][:19]}\t{s['sha256'][:12]}")
+    typer.echo(f"共 {len(sources)} 个文件，{sum(s['entries'] for s in sources)} 条")
+
+
+@kb_app.command("remove")
+def kb_remove(names: Annotated[list[str], typer.Argument(help="file names as `tongban kb list` shows them")]) -> None:
+    """Remove imported files and their entries from the knowledge base."""
+    from tongban.memory.knowledge import remove_source
+
+    _logging(False)
+    store = _store()
+    store.migrate()
+    missing = False
+    with store.session(actor="cli:kb-remove") as session:
+        for name in names:
+            removed = remove_source(session, name)
+            if removed < 0:
+                typer.secho(f"没有名为 {name} 的知识库文件", fg=typer.colors.RED, err=True)
+                missing = True
+            else:
+                typer.echo(f"已删除 {name}：{removed} 条")
+    if missing:
+        raise typer.Exit(1)
+
+
 @catalog_app.command("export")
 def catalog_export(file: Annotated[Path, typer.Argument(dir_okay=False)]) -> None:
     """Export the catalog to JSON Lines or CSV (by the file's extension)."""
@@ -235,12 +314,13 @@ def eval_(
     catalog: Annotated[list[Path] | None, typer.Option(
         "--catalog", help="run on the items of this catalog file instead of the demo items (repeatable)"
     )] = None,
+    kb: Annotated[list[Path] | None, typer.Option("--kb", help="knowledge-base file to load for every case (repeatable)")] = None,
 ) -> None:
     """Run scripted conversations through the real agent and score what it did."""
     from tongban.agent.evaluation import main_cli
 
     _logging(False)
-    raise typer.Exit(main_cli(file, json_path, min_pass, llm, catalogs=tuple(catalog or ())))
+    raise typer.Exit(main_cli(file, json_path, min_pass, llm, catalogs=tuple(catalog or ()), kb=kb))
 
 
 @app.command()

@@ -468,6 +468,8 @@ class QuestionKind(StrEnum):
     LOW_CONFIDENCE = "low_confidence"  # service words but no item, or an item the question did not name
     REPHRASED = "rephrased"  # a second lookup in a row without a confident item
     ASKED_PERSON = "asked_person"  # the resident asked for staff
+    KB_ANSWERED = "kb_answered"  # answered from the knowledge base (`kb_key`), no text kept
+    KB_MISS = "kb_miss"  # a policy question the knowledge base could not answer surely
 
 
 class QuestionLog(SQLModel, table=True):
@@ -482,6 +484,7 @@ class QuestionLog(SQLModel, table=True):
     at: dt.datetime = Field(default_factory=utcnow, index=True)
     kind: str = Field(max_length=16, index=True)
     item_code: str | None = Field(default=None, max_length=64, index=True)  # placed or guessed item
+    kb_key: str | None = Field(default=None, max_length=128)  # the knowledge-base entry answered from
     text_masked: str | None = Field(default=None, max_length=500)
     resident_key: str = Field(max_length=64)
     channel: str = Field(max_length=16)
@@ -532,3 +535,43 @@ class Upload(SQLModel, table=True):
     material: str | None = Field(default=None, max_length=100)  # the required material it matched
     review: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: dt.datetime = Field(default_factory=utcnow, index=True)
+
+
+# ---------------------------------------------------------------- knowledge base (FAQ sheets, policy documents)
+
+
+class KbSource(SQLModel, table=True):
+    """One imported file: an operator's FAQ sheet or policy document, by its file name.
+
+    `sha256` is the file's content hash: importing the same bytes again changes nothing.
+    """
+
+    __tablename__ = "kb_source"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=255, unique=True)
+    kind: str = Field(max_length=16)  # csv, xlsx, jsonl, pdf, docx, md, html, txt
+    sha256: str = Field(max_length=64)
+    entries: int = 0
+    imported_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class KbEntry(SQLModel, table=True):
+    """A citable piece of knowledge: an FAQ row, a JSONL record, a page or section of a document.
+
+    `key` is what replies cite (the file's own id, else derived from file and position);
+    `locator` says where in the file it came from (row 12, page 3); `content_hash` lets a
+    re-import leave unchanged entries (and their embeddings) alone.
+    """
+
+    __tablename__ = "kb_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="kb_source.id", index=True)
+    key: str = Field(max_length=128, unique=True)
+    title: str = Field(default="", max_length=500)  # the question, or the heading
+    text: str = ""
+    department: str = Field(default="", max_length=100)
+    origin: str = Field(default="", max_length=500)  # the source the file names (a policy, a URL)
+    keywords: str = Field(default="", max_length=500)  # 关键字, separated by 、
+    locator: str = Field(default="", max_length=64)
+    content_hash: str = Field(max_length=64)
+    updated_at: dt.datetime = Field(default_factory=utcnow)

@@ -18,17 +18,18 @@ from tongban.memory.clock import SHANGHAI
 from tongban.memory.models import QuestionKind, QuestionLog, ServiceItem, utcnow
 from tongban.memory.pii import Vault, mask_text
 
-UNPLACED = (QuestionKind.LOW_CONFIDENCE, QuestionKind.REPHRASED, QuestionKind.ASKED_PERSON)
+UNPLACED = (QuestionKind.LOW_CONFIDENCE, QuestionKind.REPHRASED, QuestionKind.ASKED_PERSON, QuestionKind.KB_MISS)
+KEPT_TEXT_NOT = (QuestionKind.ANSWERED, QuestionKind.KB_ANSWERED)  # placed questions keep no text
 
 
 def record(
     session: Session, vault: Vault, *, kind: str, resident_id: int, channel: str, text: str | None = None,
-    item_code: str | None = None, at: dt.datetime | None = None,
+    item_code: str | None = None, at: dt.datetime | None = None, kb_key: str | None = None,
 ) -> QuestionLog:
     row = QuestionLog(
-        kind=kind, item_code=item_code, channel=channel, at=at or utcnow(),
+        kind=kind, item_code=item_code, channel=channel, at=at or utcnow(), kb_key=kb_key,
         resident_key=vault.blind_index("question-asker", str(resident_id)) or "",
-        text_masked=mask_text(text)[:500] if text and kind != QuestionKind.ANSWERED else None,
+        text_masked=mask_text(text)[:500] if text and kind not in KEPT_TEXT_NOT else None,
     )
     session.add(row)
     session.flush()
@@ -58,7 +59,10 @@ def weekly_report(session: Session, monday: dt.date, *, top: int = 10) -> dict[s
         entry["askers"].add(r.resident_key)
         entry["guess"] = entry["guess"] or (names.get(r.item_code) if r.item_code else None)
     questions = sorted(unplaced.values(), key=lambda e: (-e["count"], e["text"]))[: top * 5]
+    answered = Counter(r.kb_key for r in rows if r.kb_key)
     return {
+        "knowledge": {"answered": sum(answered.values()), "missed": sum(r.kind == QuestionKind.KB_MISS for r in rows),
+                      "entries": [{"key": k, "count": n} for k, n in answered.most_common(top)]},
         "week": monday.isoformat(),
         "asked": len(rows),
         "topics": [{"code": c, "name": names.get(c, c), "count": n} for c, n in topics.most_common(top)],

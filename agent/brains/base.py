@@ -10,6 +10,7 @@ from tongban.agent.brains.naming import ItemTerms
 from tongban.agent.brains.slots import HallRef
 from tongban.agent.commands import Command
 from tongban.agent.state import ConversationState, Frame
+from tongban.tools.kb.index import KnowledgeIndex
 from tongban.tools.services import ServiceIndex
 
 
@@ -23,6 +24,7 @@ class BrainContext:
     memory: dict[str, Any] = field(default_factory=dict)  # long-term: usual hall, recent items
     terms: ItemTerms = field(default_factory=ItemTerms)  # how residents name each item
     items: dict[str, str] = field(default_factory=dict)  # catalog name by item code
+    knowledge: KnowledgeIndex | None = None  # the operator's FAQ sheets and policy documents
 
 
 class Brain(Protocol):

@@ -21,6 +21,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from tongban.agent.brains import choose, clarify
 from tongban.agent.brains.base import BrainContext
+from tongban.agent.brains.kb_replies import model_answer, searched
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.brains.prompts import ELDERLY, REPAIR, SYSTEM
 from tongban.agent.brains.repair import about_booking
@@ -33,14 +34,14 @@ from tongban.memory.pii import mask_text
 
 # the model may only ask for reads and for writes the gates protect; progress and erasure
 # are decided by the offline brain, which holds the unmasked factors
-MODEL_TOOLS = ("search_services", "service_detail", "available_slots", "book_appointment",
+MODEL_TOOLS = ("search_services", "search_knowledge", "service_detail", "available_slots", "book_appointment",
                "cancel_appointment", "my_appointments", "handoff", "fill_form", "forms_available")
 # once a form tool ran, the questions and the confirmation follow the offline rules, whoever started it
 FORM_TOOLS = {"fill_form", "confirm_form", "forms_available"}
 OFFLINE_DECIDES = {"handoff", "query_progress", "my_data", "my_appointments", "cancel_appointment", "chitchat",
                    "fill_form", "change_appointment"}
 INTENT_OF_TOOL = {
-    "search_services": "service_lookup", "service_detail": "service_lookup",
+    "search_services": "service_lookup", "service_detail": "service_lookup", "search_knowledge": "service_lookup",
     "available_slots": "book_appointment", "book_appointment": "book_appointment",
     "cancel_appointment": "cancel_appointment", "my_appointments": "my_appointments", "handoff": "handoff",
     "fill_form": "fill_form", "forms_available": "fill_form",
@@ -96,6 +97,9 @@ class LLMBrain:
                 return {**decision, "brain": "offline"}
             if offered := (decision.get("focus") or {}).get("choices"):
                 return self._choose(state, decision, offered)
+            if any(c["name"] == "search_knowledge" for c in decision.get("plan", [])):
+                # a policy question: the model writes its answer from the passages found
+                return {**decision, "brain": "llm", "more": True}
         elif state.get("brain") == "offline":
             return self.offline.understand(state, ctx)
         elif any(r["name"] in FORM_TOOLS for r in state.get("results", [])):
@@ -127,9 +131,18 @@ class LLMBrain:
         if len(CJK.findall(text)) < max(2, len(text) // 5):  # empty or not Chinese: do not show it
             LLM_FALLBACKS.labels(reason="language").inc()
             raise ModelFailure("reply not in Chinese")
+        citations: list[str] = []
+        found = searched(state)
+        if found is not None:  # a policy answer must rest on the entries retrieved, and cite them
+            checked = model_answer(text.strip(), found)
+            if checked is None:
+                LLM_FALLBACKS.labels(reason="ungrounded").inc()
+                return {"plan": [], "brain": "offline"}
+            text, citations = checked
         update: dict[str, Any] = {"plan": [], "brain": "llm", "ai": True,
                                   # it only ever saw masked data: a full number in its answer is not its to give
-                                  "reply": {"text": mask_text(text.strip()), "item": self._item(state)}}
+                                  "reply": {"text": mask_text(text.strip()), "item": self._item(state),
+                                            "citations": citations}}
         if first:
             update["intent"] = "service_lookup" if self._item(state) else "out_of_scope"
         return update

@@ -222,17 +222,44 @@ class OfflineBrain:
         decision = self._lookup(text, focus, update, hit, c.service_words)
         follow_up = decision["intent"] == "service_lookup" and decision["focus"].get("question") is not None
         guess = item_ref(hit)["code"] if hit is not None and plausible(hit) else None
+        decision, kb = self._consult(text, decision, hit, c.service_words, ctx)
         offer = (
             clarify.choices(found, named=confident(hit) or strong(hit))
             if decision["intent"] == "service_lookup" and not follow_up and found and hit is found[0]
-            else None
+            and kb.get("kb") != "hit" else None  # a sure policy answer needs no choice of item
         )
         if offer:
             decision = {"intent": "service_lookup", "plan": [],
                         "focus": {**update, "choices": offer, "choice_aspect": decision["focus"].get("aspect"),
                                   "task": None}}
         return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words,
-                                          "follow_up": follow_up, "guess": guess}}
+                                          "follow_up": follow_up, "guess": guess, **kb}}
+
+    def _consult(
+        self, text: str, decision: dict[str, Any], hit: Hit | None, service_words: bool, ctx: BrainContext
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The knowledge base: policy questions get its answer, item questions keep their card,
+        and a question that needs both gets both. Below the calibrated line nothing is taken
+        from it; a policy question is then told honestly that no reliable answer was found."""
+        focus = decision["focus"]
+        if ctx.knowledge is None:
+            return decision, {}
+        query = _FILLER.sub("", text).strip()
+        hits = ctx.knowledge.search(query, k=3)
+        if not hits:
+            return decision, {}
+        top = hits[0]
+        if not top.answerable:
+            if decision["intent"] == "out_of_scope" and (service_words or _QUESTION.search(text)):
+                decision = {**decision, "focus": {**focus, "kb_miss": True}}
+            return decision, {"kb": "miss"}
+        found = {"kb": "hit", "kb_key": top.key}
+        plan = [{"name": "search_knowledge", "args": {"query": query}}]
+        if decision["intent"] == "service_lookup" and decision.get("plan") and (confident(hit) or focus.get("question")):
+            # the question names an item (or follows one up): its guide first, the policy answer beside it
+            return {**decision, "plan": [*plan, *decision["plan"]], "focus": {**focus, "kb_first": "item"}}, found
+        # a policy question that names no item: the knowledge base answers (an unnamed item's guide would be a guess)
+        return {"intent": "service_lookup", "focus": {"task": None, "kb_first": "kb"}, "plan": plan}, found
 
     def _search(
         self, text: str, when: Any, hall: HallRef | None, ctx: BrainContext, said: str | None = None,

@@ -15,6 +15,7 @@ from rapidfuzz import fuzz
 from tongban.agent.brains import clarify
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.form_replies import compose_form, confirm_text
+from tongban.agent.brains.kb_replies import NOT_FOUND, compose_answer, knowledge, searched
 from tongban.agent.state import ConversationState
 from tongban.memory.clock import WEEKDAYS
 
@@ -89,6 +90,16 @@ def _confirm_question(pending: dict[str, Any], focus: dict[str, Any]) -> dict[st
 
 
 def _lookup(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
+    found = knowledge(state)
+    item = _item_guide(state, ctx) if _result(state, "service_detail") else None
+    if found is not None:
+        return compose_answer(state, found, item, elderly=ctx.elderly)
+    if item is None and searched(state) is not None:  # consulted, nothing sure enough: say so
+        return reply(NOT_FOUND, quick=["转人工", "查询办件进度"])
+    return item or _item_guide(state, ctx)
+
+
+def _item_guide(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     detail = (_result(state, "service_detail") or {}).get("data")
     offered = (state.get("focus") or {}).get("choices")
     if not detail and offered:  # a close call: ask which item (agent/brains/clarify.py)
@@ -465,6 +476,8 @@ def _chitchat(_state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
 
 def _out_of_scope(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
     refusal = (state.get("focus") or {}).get("refusal")
+    if (state.get("focus") or {}).get("kb_miss"):  # a policy question the knowledge base cannot answer surely
+        return reply(NOT_FOUND, quick=["转人工", "查询办件进度"])
     if refusal == "third_party":
         return reply(
             "抱歉，预约和取消只能以您本人的实名身份办理，我不能替他人预约、取消或查看他人的预约。"

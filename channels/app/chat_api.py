@@ -144,6 +144,7 @@ def reply_json(reply: Reply, *, heard: str | None = None) -> dict[str, Any]:
         "intent": reply.intent,
         "item": reply.item,
         "handoff": reply.handoff,
+        "citations": list(reply.citations),  # knowledge-base entries the answer quotes, in order
     }
     if heard is not None:
         body["heard"] = heard  # what speech recognition understood, shown as the resident's bubble

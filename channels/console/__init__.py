@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tongban.channels.app import keys
 from tongban.channels.app.ratelimit import Policy
-from tongban.channels.console import api, auth, live, questions
+from tongban.channels.console import api, auth, kb, live, questions
 from tongban.channels.console.settings import ConsoleSettings
 
 STATIC = Path(__file__).with_name("static")
@@ -44,6 +44,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/console", page)
     r.add_get("/console/", page)
     r.add_get("/console/questions", questions_page)
+    r.add_get("/console/kb", kb_page)
     r.add_static("/console/static/", STATIC, append_version=False)
     r.add_get("/console/ws", live.socket)
     r.add_get("/console/api/me", auth.me)
@@ -55,6 +56,9 @@ def setup(app: web.Application) -> None:
     r.add_get("/console/api/uploads/{upload_id}", auth.require(api.upload))
     r.add_get("/console/api/questions", auth.require(questions.report, supervisor=True))
     r.add_post("/console/api/questions/keyword", auth.require(questions.add_keyword, post=True, supervisor=True))
+    r.add_get("/console/api/kb", auth.require(kb.sources, supervisor=True))
+    r.add_post("/console/api/kb", auth.require(kb.upload, post=True, supervisor=True))
+    r.add_post("/console/api/kb/remove", auth.require(kb.remove, post=True, supervisor=True))
     base = "/console/api/conversations/{handoff_id}"
     r.add_get(base, auth.require(api.conversation))
     for action, handler in (("claim", api.claim), ("reply", api.reply), ("note", api.note),
@@ -65,6 +69,11 @@ def setup(app: web.Application) -> None:
 
 async def page(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+
+async def kb_page(_request: web.Request) -> web.StreamResponse:
+    """The supervisors' knowledge base; like the question review, its data calls check the role."""
+    return web.FileResponse(STATIC / "kb.html", headers=PAGE_HEADERS)
 
 
 async def questions_page(_request: web.Request) -> web.StreamResponse:

@@ -36,6 +36,9 @@ def choose(reply: Reply, *, public_url: str) -> Choice | None:
         return Choice("progress", {"receipt": card["receipt_no"], "item": card["item"], "status": card["status"]})
     if card and card.get("type") == "item":
         return Choice("item", {"item": card["name"], "url": f"{public_url}/items/{card['code']}"})
+    if card and card.get("type") == "kb":  # a policy answer: its first words and the full text's page
+        return Choice("kb", {"summary": card.get("summary") or card.get("title") or "政策问答",
+                             "url": f"{public_url}/kb/{card['key']}"})
     return _by_intent(reply)
 
 

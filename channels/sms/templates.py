@@ -68,6 +68,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "fallback": _t("SMS_TB_FALLBACK", f"抱歉，短信暂不能回答这个问题。{MENU_LINE}，或拨打12345"),
     "consult": _t("SMS_TB_CONSULT", "请直接回复您想办的事，如：换身份证要带什么。回复0转人工"),
     "item": _t("SMS_TB_ITEM", "${item}办事指南：${url} 回复2预约 0人工", item=20, url=_LINK),
+    "kb": _t("SMS_TB_KB", "${summary}（政策问答，全文：${url}）回复0人工", summary=30, url=_LINK),
     "book_item": _t("SMS_TB_BOOK_ITEM", "请回复要预约办理的事项，如：换身份证"),
     "book_hall": _t("SMS_TB_BOOK_HALL", "预约${item}，请回复办理大厅，如：${hall}", item=20, hall=20),
     "book_date": _t("SMS_TB_BOOK_DATE", "预约${item}，请回复日期和上下午，如：明天上午", item=20),

@@ -678,13 +678,15 @@ def fake_service(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Stands in for `agent.service`, which the lead is writing."""
     calls: list[dict[str, Any]] = []
 
-    def make_agent(store: Store, *, clock: Callable[[], dt.datetime], brain: str = "offline", index: object = None):  # type: ignore[no-untyped-def]
+    def make_agent(store: Store, *, clock: Callable[[], dt.datetime], brain: str = "offline", index: object = None,  # type: ignore[no-untyped-def]
+                   knowledge: object = None):
         calls.append({"brain": brain, "now": clock()})
         return ScriptedAgent(store, clock(), {"你好": says("您好", intent="chitchat")})
 
     module = types.ModuleType("tongban.agent.service")
     module.make_agent = make_agent  # type: ignore[attr-defined]
     module.shared_index = lambda store: None  # type: ignore[attr-defined]
+    module.shared_knowledge = lambda store: None  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "tongban.agent.service", module)
     return calls
 

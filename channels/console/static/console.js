@@ -74,6 +74,7 @@
     $("who-role").textContent = person.supervisor ? "值班主管" : "工作人员";
     $("figures-button").hidden = !person.supervisor;
     $("questions-link").hidden = !person.supervisor;
+    $("kb-link").hidden = !person.supervisor;
     const canned = $("canned");
     canned.replaceChildren(el("option", null, "常用回复…"));
     canned.firstChild.value = "";

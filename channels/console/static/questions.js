@@ -4,7 +4,8 @@
 
 (function () {
   const $ = function (id) { return document.getElementById(id); };
-  const KINDS = { low_confidence: "没把握", rephrased: "换说法重问", asked_person: "要求转人工" };
+  const KINDS = { low_confidence: "没把握", rephrased: "换说法重问", asked_person: "要求转人工",
+    kb_miss: "知识库没有可靠答案" };
   let me = null;
   let items = [];
 

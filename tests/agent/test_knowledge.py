@@ -1,0 +1,142 @@
+"""Policy questions answered from the operator's knowledge base, with citations; item questions
+keep their card; what the knowledge base cannot answer surely is said honestly; the LLM brain's
+answer must rest on the entries it cites.
+
+The knowledge base here is the first 40 real answers of ../shared/kb/dev-docs.jsonl (Beijing
+12345 knowledge about vehicles: close topics, so the right entry must win against near ones).
+The questions are residents' own phrasings written for these tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from tests.agent.conftest import Chat
+from tests.conftest import NOW, SHARED
+from tests.fakes import ScriptedChatModel, say
+from tongban.agent.brains.llm import LLMBrain
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.service import Agent
+from tongban.memory.checkpoints import sqlite_checkpointer
+from tongban.memory.knowledge import save_source
+from tongban.memory.models import QuestionLog
+from tongban.memory.store import Store
+from tongban.tools.kb.files import read_file
+from tongban.tools.kb.index import KnowledgeIndex
+from tongban.tools.settings import ToolsSettings
+
+ENTRIES = 40
+
+
+@pytest.fixture(scope="module")
+def kb_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lines = (SHARED / "kb" / "dev-docs.jsonl").read_text(encoding="utf-8").splitlines()[:ENTRIES]
+    path = tmp_path_factory.mktemp("kb") / "车辆问答.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One passage-vector cache for the module: the 40 answers are embedded once."""
+    return tmp_path_factory.mktemp("kb-index")
+
+
+def load(store: Store, path: Path) -> None:
+    parsed = read_file(path)
+    with store.session() as session:
+        save_source(session, name=path.name, kind=parsed.kind, sha256=parsed.sha256, entries=parsed.entries,
+                    lines=parsed.lines)
+
+
+@pytest.fixture
+def knowledge(store: Store, kb_file: Path, vectors: Path) -> KnowledgeIndex:
+    load(store, kb_file)
+    return KnowledgeIndex(store, ToolsSettings(index_dir=vectors))
+
+
+@pytest.fixture
+def kb_agent(store: Store, service_index, knowledge: KnowledgeIndex) -> Iterator[Agent]:  # type: ignore[no-untyped-def]
+    yield Agent(store, clock=lambda: NOW, index=service_index, knowledge=knowledge,
+                checkpointer=sqlite_checkpointer(":memory:"))
+
+
+def test_a_policy_question_gets_the_entry_with_its_source(kb_agent: Agent) -> None:
+    reply = Chat(kb_agent).say("外地户口的人在北京买小汽车要满足什么条件？")
+    assert reply.citations[:1] == ["dev-0002"]
+    assert "摇号" in reply.text and "出处" in reply.text and "dev-0002" in reply.text
+    assert reply.intent == "service_lookup" and not reply.ai_generated
+
+
+def test_sms_gets_a_short_answer_with_a_link(kb_agent: Agent) -> None:
+    reply = Chat(kb_agent, channel="sms", user="13900001111", identity=None).say("临时号牌的有效期是多长时间")
+    assert reply.citations[:1] == ["dev-0024"]
+    chat = Chat(kb_agent, user="o-web").say("临时号牌的有效期是多长时间")
+    assert len(reply.text) < len(chat.text) or "/kb/dev-0024" in reply.text
+
+
+def test_item_questions_still_get_the_item_card(kb_agent: Agent) -> None:
+    reply = Chat(kb_agent).say("换身份证要带什么材料")
+    assert reply.item == "居民身份证换领" and reply.citations == []
+    assert any(c.get("type") == "item" for c in reply.cards)
+
+
+@pytest.mark.parametrize("text", ["你好", "今天南宁天气怎么样", "给我讲个笑话"])
+def test_out_of_scope_stays_out_of_scope_with_a_knowledge_base(kb_agent: Agent, text: str) -> None:
+    reply = Chat(kb_agent).say(text)
+    assert reply.citations == [] and reply.intent in ("chitchat", "out_of_scope")
+
+
+def test_an_unanswerable_policy_question_is_told_honestly_and_logged(kb_agent: Agent, store: Store) -> None:
+    reply = Chat(kb_agent).say("退休人员的养老金每年什么时候调整？")
+    assert reply.citations == [] and "没有找到可靠的答案" in reply.text and "转人工" in reply.quick_replies
+    Chat(kb_agent, user="o-other").say("外地户口的人在北京买小汽车要满足什么条件？")
+    with store.read_session() as session:
+        logged = {(r.kind, r.kb_key, r.text_masked) for r in session.exec(select(QuestionLog))}
+    assert ("kb_miss", None, "退休人员的养老金每年什么时候调整？") in logged
+    assert ("kb_answered", "dev-0002", None) in logged
+
+
+def test_unchanged_entries_are_never_embedded_again(store: Store, kb_file: Path, tmp_path: Path) -> None:
+    load(store, kb_file)
+    settings = ToolsSettings(index_dir=tmp_path / "index")
+    first = KnowledgeIndex(store, settings)
+    assert first.embedder.embedded > 0 and len(first) == ENTRIES
+    load(store, kb_file)  # the same file again
+    assert KnowledgeIndex(store, settings).embedder.embedded == 0
+    with store.session() as session:  # removed and imported anew: new rows, same texts
+        from tongban.memory.knowledge import remove_source
+
+        remove_source(session, kb_file.name)
+    load(store, kb_file)
+    again = KnowledgeIndex(store, settings)
+    assert again.embedder.embedded == 0 and again.search("临时号牌可以办几次")[0].key == "dev-0025"
+
+
+def _llm_agent(store: Store, service_index, knowledge: KnowledgeIndex, text: str) -> tuple[Agent, ScriptedChatModel]:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[say(text)])
+    agent = Agent(store, brain=LLMBrain(model), fallback=OfflineBrain(), clock=lambda: NOW, index=service_index,
+                  knowledge=knowledge, checkpointer=sqlite_checkpointer(":memory:"))
+    return agent, model
+
+
+def test_the_llm_answers_from_the_passages_and_cites_them(store: Store, service_index, knowledge: KnowledgeIndex) -> None:  # type: ignore[no-untyped-def]
+    agent, model = _llm_agent(store, service_index, knowledge,
+                              "非京籍人员在本市购买小客车，需要先申请参加摇号，取得小客车配置指标后再购置车辆；"
+                              "上牌时还需提供有效期内的居住证【dev-0002】。")
+    reply = Chat(agent).say("外地户口的人在北京买小汽车要满足什么条件？")
+    assert reply.ai_generated and reply.citations == ["dev-0002"] and "出处" in reply.text
+    prompt = json.dumps([m.content for m in model.prompts[0]], ensure_ascii=False)
+    assert "dev-0002" in prompt  # the model saw the retrieved entries
+
+
+def test_an_ungrounded_llm_answer_falls_back_to_the_offline_one(store: Store, service_index, knowledge: KnowledgeIndex) -> None:  # type: ignore[no-untyped-def]
+    agent, _ = _llm_agent(store, service_index, knowledge,
+                          "外地人在北京买车完全不受限制，直接去4S店付款即可当天上牌【dev-0002】。")
+    reply = Chat(agent).say("外地户口的人在北京买小汽车要满足什么条件？")
+    assert not reply.ai_generated and reply.citations == ["dev-0002"] and "摇号" in reply.text

@@ -1,0 +1,1 @@
+"""The knowledge base: the operator's FAQ sheets and policy documents, searched and cited."""

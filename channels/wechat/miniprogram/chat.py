@@ -41,6 +41,7 @@ from tongban.channels.wechat.miniprogram.client import (
     WeChatError,
     WeChatUnavailable,
 )
+from tongban.channels.wechat.tokens import share_tokens
 from tongban.memory.residents import resolve
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ SIGNER = web.AppKey("miniprogram_signer", TokenSigner)
 def setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
     app[SIGNER] = TokenSigner(settings.session_secret.get_secret_value(), "miniprogram", TOKEN_TTL_S)
-    app[mp_push.MP_CLIENT] = MiniProgramClient(settings)
+    app[mp_push.MP_CLIENT] = MiniProgramClient(settings, app)
+    share_tokens(app)  # the access-token store the 公众号 uses too
     door = app[keys.RATE_LIMITS]
     door.limit("/api/mp/voice", Policy("voice", "rate_upload_address", "rate_upload", resident_of))
     door.limit("/api/mp/upload", Policy("upload", "rate_upload_address", "rate_upload", resident_of))
@@ -76,7 +78,7 @@ class _Output:
 
     async def send_text(self, recipient: str, text: str) -> None:
         try:
-            await self._app[mp_push.MP_CLIENT].send_text(self._app[keys.HTTP], recipient, text)
+            await self._app[mp_push.MP_CLIENT].send_text(recipient, text)
         except (NotConfigured, WeChatError, WeChatUnavailable) as exc:
             raise NotDelivered(type(exc).__name__) from exc
 
@@ -93,7 +95,7 @@ async def login(request: web.Request) -> web.Response:
         return bad_input(exc)
     app = request.app
     try:
-        user = await app[mp_push.MP_CLIENT].code2session(app[keys.HTTP], code.strip())
+        user = await app[mp_push.MP_CLIENT].code2session(code.strip())
     except NotConfigured:
         return error(503, "not_configured", "小程序登录未配置")
     except WeChatError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -395,20 +396,29 @@ class HybridIndex:
     def _structure(
         self, fused: dict[int, float], expansion: Expansion, query_words: list[str]
     ) -> dict[int, float]:
-        """The object + action bonus of each candidate's official name."""
+        """The object + action bonus of each candidate's official name.
+
+        A name holding an object the question means earns `object`, scaled by how much of the
+        name the question accounts for: 居民身份证换领 is mostly 居民身份证 + 换领, while
+        临时居民身份证办理 or 80周岁以上老年人高龄津贴发放 carry qualifiers nobody said. Holding
+        an action the question means as well earns `action` more."""
         fusion = self.fusion
         if not fused or not (fusion.object or fusion.action):
             return {}
         actions = self.language.action_terms
         said = [w for w in query_words if len(w) >= 2 and w not in actions]
-        objects = [*expansion.objects, *said]
+        objects = sorted({*expansion.objects, *said}, key=len, reverse=True)
+        wanted = sorted(set(expansion.actions), key=len, reverse=True)
         bonus: dict[int, float] = {}
         for row in fused:
-            name = self.docs[self._rows[row]].name
-            if not any(o in name for o in objects):
+            name = _PAREN.sub("", self.docs[self._rows[row]].name) or self.docs[self._rows[row]].name
+            covered = _cover(name, objects)
+            if not covered:
                 continue
-            value = fusion.object
-            if any(a in name for a in expansion.actions):
+            acted = _cover(name, wanted, covered)
+            share = sum(acted) / len(name)
+            value = fusion.object * (0.5 + 0.5 * share)
+            if sum(acted) > sum(covered):
                 value += fusion.action
             bonus[row] = value
         return bonus
@@ -569,6 +579,28 @@ def _ranks(
     ordered = candidates[np.argsort(-scores[candidates], kind="stable")]
     raw = {int(r): float(scores[r]) for r in ordered}
     return raw, {int(r): rank for rank, r in enumerate(ordered, start=1)}
+
+
+_PAREN = re.compile(r"[（(][^）)]*[）)]")
+_GENERIC = ("办理", "申请")  # what names end with when they name no action: neither said nor unsaid
+
+
+def _cover(name: str, words: list[str], start: list[bool] | None = None) -> list[bool]:
+    """Which characters of `name` the words (longest first) account for; [] when none does."""
+    covered = list(start) if start else [False] * len(name)
+    hit = False
+    for word in words:
+        at = name.find(word)
+        while at >= 0:
+            covered[at:at + len(word)] = [True] * len(word)
+            hit = True
+            at = name.find(word, at + 1)
+    if start is None and not hit:
+        return []
+    for generic in _GENERIC:
+        if name.endswith(generic):
+            covered[len(name) - len(generic):] = [True] * len(generic)
+    return covered
 
 
 def _lexical_passage(doc: Document, words: list[str]) -> str:

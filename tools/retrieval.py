@@ -117,6 +117,7 @@ class Fusion:
     # one that also holds an action the question means gains `action` more.
     object: float = 0.012
     action: float = 0.008
+    common: float = 0.02  # a word in more than this share of item names names no object
 
     @property
     def best(self) -> float:
@@ -172,6 +173,7 @@ class HybridIndex:
         self._pinyin = LexicalIndex()
         self._by_hall: dict[int, np.ndarray] = {}
         self._by_city: dict[str, np.ndarray] = {}
+        self._shares: dict[str, float] = {}  # word → share of item names holding it
         self._vector_row = np.zeros(0, dtype=np.int64)  # vector id → row (-1: none)
         self._vector_pos = np.zeros(0, dtype=np.int64)  # vector id → passage index
 
@@ -333,6 +335,7 @@ class HybridIndex:
                 self._vector_row[vector_id] = row_of[item_id]
                 self._vector_pos[vector_id] = position
             self._rows = rows
+            self._shares = {}
             self._dirty = False
 
     # ------------------------------------------------------------------ searching
@@ -406,7 +409,11 @@ class HybridIndex:
         if not fused or not (fusion.object or fusion.action):
             return {}
         actions = self.language.action_terms
-        said = [w for w in query_words if len(w) >= 2 and w not in actions]
+        # the question's own words name objects too (护照), but not the parts of a phrase the
+        # knowledge read as a whole (第一 of 第一次) nor words many names share (单位, 申请)
+        parts = [w for w in expansion.said if w not in self.language.terms]
+        said = [w for w in query_words if len(w) >= 2 and w not in actions
+                and not any(w in p for p in parts) and self._name_share(w) <= fusion.common]
         objects = sorted({*expansion.objects, *said}, key=len, reverse=True)
         wanted = sorted(set(expansion.actions), key=len, reverse=True)
         bonus: dict[int, float] = {}
@@ -416,12 +423,21 @@ class HybridIndex:
             if not covered:
                 continue
             acted = _cover(name, wanted, covered)
-            share = sum(acted) / len(name)
-            value = fusion.object * (0.5 + 0.5 * share)
+            value = fusion.object * sum(acted) / len(name)
             if sum(acted) > sum(covered):
                 value += fusion.action
             bonus[row] = value
         return bonus
+
+    def _name_share(self, word: str) -> float:
+        """The share of item names that contain `word` (cached until the catalog changes)."""
+        share = self._shares.get(word)
+        if share is None:
+            names = [self.docs[i].name for i in self._rows]
+            share = sum(word in n for n in names) / max(len(names), 1)
+            if len(self._shares) < 50_000:
+                self._shares[word] = share
+        return share
 
     def _dense(
         self, text: str, allowed: np.ndarray, rows: list[int]
@@ -582,7 +598,7 @@ def _ranks(
 
 
 _PAREN = re.compile(r"[（(][^）)]*[）)]")
-_GENERIC = ("办理", "申请")  # what names end with when they name no action: neither said nor unsaid
+_GENERIC = ("办理", "申请", "登记")  # what names end with when they name no action: neither said nor unsaid
 
 
 def _cover(name: str, words: list[str], start: list[bool] | None = None) -> list[bool]:

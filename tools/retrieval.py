@@ -418,7 +418,7 @@ class HybridIndex:
         wanted = sorted(set(expansion.actions), key=len, reverse=True)
         bonus: dict[int, float] = {}
         for row in fused:
-            name = _PAREN.sub("", self.docs[self._rows[row]].name) or self.docs[self._rows[row]].name
+            name = _GENERIC.sub("", _PAREN.sub("", self.docs[self._rows[row]].name)) or self.docs[self._rows[row]].name
             covered = _cover(name, objects)
             if not covered:
                 continue
@@ -598,7 +598,8 @@ def _ranks(
 
 
 _PAREN = re.compile(r"[（(][^）)]*[）)]")
-_GENERIC = ("办理", "申请", "登记")  # what names end with when they name no action: neither said nor unsaid
+# what names end with when they name no particular action: neither said nor unsaid
+_GENERIC = re.compile(r"(办理|申请)$")
 
 
 def _cover(name: str, words: list[str], start: list[bool] | None = None) -> list[bool]:
@@ -611,12 +612,7 @@ def _cover(name: str, words: list[str], start: list[bool] | None = None) -> list
             covered[at:at + len(word)] = [True] * len(word)
             hit = True
             at = name.find(word, at + 1)
-    if start is None and not hit:
-        return []
-    for generic in _GENERIC:
-        if name.endswith(generic):
-            covered[len(name) - len(generic):] = [True] * len(generic)
-    return covered
+    return covered if hit or start is not None else []
 
 
 def _lexical_passage(doc: Document, words: list[str]) -> str:

@@ -12,6 +12,9 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
+
+pytestmark = pytest.mark.slow  # starts the server as a subprocess and signals it
 
 ROOT = Path(__file__).resolve().parents[2]
 

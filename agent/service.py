@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,9 +49,12 @@ from tongban.memory.residents import find, resolve
 from tongban.memory.store import Store
 from tongban.tools.handoff import after_hours_notice, mark_notified, open_handoff
 from tongban.tools.kb.index import KnowledgeIndex, get_knowledge
-from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index
+from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index, local_catalog_edits
 
 log = logging.getLogger(__name__)
+
+# how often item terms are checked against edits by other processes (this one's are seen at once)
+TERMS_CHECK_S = 1.0
 
 
 class Agent:
@@ -80,6 +84,7 @@ class Agent:
         self._halls: list[HallRef] | None = None
         self._terms: tuple[Any, ItemTerms] | None = None
         self._item_names: dict[str, str] = {}
+        self._terms_seen: tuple[int, float] = (-1, 0.0)  # local edits and time at the last check
         warm_up()
 
     # ------------------------------------------------------------------ entry points
@@ -173,10 +178,9 @@ class Agent:
             "confidence": message.transcript.confidence if message.transcript else None,
             "language": message.transcript.language if message.transcript else None,
         }
-        snapshot = self.graph.get_state(config)
         # one checkpoint per turn, written when the run ends or pauses for a confirmation: the
         # turn's database writes commit together at the end too, so both stay in step
-        if snapshot.interrupts:
+        if self._checkpoints.interrupted(config):
             state = self.graph.invoke(Command(resume=turn), config, context=runtime, durability="exit")
         else:
             state = self.graph.invoke(
@@ -194,6 +198,14 @@ class Agent:
         return reply
 
     def _item_terms(self, session: Session) -> ItemTerms:
+        """The catalog's names and keywords, rebuilt when the catalog changes. Checking costs two
+        aggregate queries, so a turn checks only after this process edited the catalog or once a
+        second (edits by other processes or replicas)."""
+        edits, checked = self._terms_seen
+        now = time.monotonic()
+        if self._terms is not None and edits == local_catalog_edits() and now - checked < TERMS_CHECK_S:
+            return self._terms[1]
+        self._terms_seen = (local_catalog_edits(), now)
         fingerprint = catalog_fingerprint(session)  # the index's own: also counts this process's edits
         if self._terms is None or self._terms[0] != fingerprint:
             rows = session.exec(select(ServiceItem.code, ServiceItem.name, ServiceItem.keywords)).all()

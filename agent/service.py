@@ -15,9 +15,8 @@ import hashlib
 import logging
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -78,9 +77,8 @@ class Agent:
         # checkpoints are written after the turn's transaction commits, never before (AfterCommit)
         self._checkpoints = AfterCommit(checkpointer or make_checkpointer(store.settings))
         self.graph = build_graph(self._checkpoints)
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._locks_guard = threading.Lock()
-        self._async_locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
+        self._async_locks = KeyedAsyncLocks()
         self._halls: list[HallRef] | None = None
         self._terms: tuple[Any, ItemTerms] | None = None
         self._item_names: dict[str, str] = {}
@@ -95,14 +93,13 @@ class Agent:
         An asyncio lock per conversation queues its messages first-in first-out, so five
         messages sent at once are answered in the order they arrived.
         """
-        lock = self._async_locks.setdefault(f"{message.channel}:{message.user_id}", asyncio.Lock())
-        async with lock:
+        async with self._async_locks.hold(f"{message.channel}:{message.user_id}"):
             return await asyncio.to_thread(self.respond_sync, message)
 
     def respond_sync(self, message: Inbound) -> Reply:
         key = f"{message.channel}:{message.user_id}"
         actor = f"resident:{message.channel}:{_masked(message)}"
-        with TURN_SECONDS.time(), self._lock(key), self._replica_lock(key), self._checkpoints.turn(), \
+        with TURN_SECONDS.time(), self._locks.hold(key), self._replica_lock(key), self._checkpoints.turn(), \
                 self.store.session(actor=actor) as session:
             reply = self._turn(session, message)
         TURNS.labels(channel=message.channel, intent=reply.intent or "none").inc()
@@ -222,13 +219,6 @@ class Agent:
         return self._halls
 
     @contextmanager
-    def _lock(self, key: str) -> Iterator[None]:
-        with self._locks_guard:
-            lock = self._locks[key]
-        with lock:
-            yield
-
-    @contextmanager
     def _replica_lock(self, key: str) -> Iterator[None]:
         """Across replicas: an advisory lock per conversation, held past the commit until the
         checkpoint is written, so the next turn (on any replica) reads both."""
@@ -263,6 +253,58 @@ def _said(message: Any) -> Said | None:
     if isinstance(message, AIMessage):
         return Said("assistant", text, ai_generated=bool(message.additional_kwargs.get("ai_generated")))
     return None
+
+
+class KeyedLocks:
+    """One lock per conversation, kept only while a turn holds or waits for it: memory stays
+    flat however many residents have written (a lock per resident ever seen grew without end)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key) or (threading.Lock(), 0)
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class KeyedAsyncLocks:
+    """The event loop's side of `KeyedLocks`: messages of one conversation first-in first-out."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 def _masked(message: Inbound) -> str:

@@ -26,7 +26,8 @@ DEMO_DAY = dt.date(2026, 1, 5)  # the catalog does not depend on the day; slots 
 
 
 def build(target: Path = PREBUILT_DIR) -> str:
-    """Index the demo catalog with the default embedder into `target`/<key>; returns the key."""
+    """Index the demo catalog with the default embedder into `target`/<key>, its passage vectors
+    beside it; returns the key."""
     embedder = get_embedder(ToolsSettings())
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.from_settings(MemorySettings(env="test", data_dir=Path(tmp), secret_key="prebuilt-0123456789abcdef"))
@@ -44,6 +45,8 @@ def build(target: Path = PREBUILT_DIR) -> str:
         (target / key).mkdir(parents=True)
         for name in (META, VECTORS):
             shutil.copyfile(built / name, target / key / name)
+        for passages in (Path(tmp) / "index").glob("passages-*.npz"):  # they outlive the index key
+            shutil.copyfile(passages, target / passages.name)
     return key
 
 

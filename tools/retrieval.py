@@ -200,7 +200,7 @@ class HybridIndex:
         if cache_dir is not None and not isinstance(embedder, PassageCache):
             embedder = PassageCache(embedder, cache_dir / _passages_file(embedder.name))
         if cache_dir is not None:
-            _seed_from_package(cache_dir, key)
+            _seed_from_package(cache_dir, key, embedder.name)
             index = cls._load_cached(cache_dir, key, embedder, ann_threshold, fusion)
             if index is not None and index.key == key:
                 return index
@@ -651,9 +651,18 @@ def _passages_file(embedder_name: str) -> str:
     return f"passages-{safe}.npz"
 
 
-def _seed_from_package(cache_dir: Path, key: str) -> None:
+def _seed_from_package(cache_dir: Path, key: str, embedder_name: str) -> None:
     """A packaged index for exactly this catalog and embedder (the key says both) is copied
-    into the data dir, where it is loaded, updated and pruned like one built here."""
+    into the data dir, where it is loaded, updated and pruned like one built here; the
+    packaged passage vectors of this embedder seed its passage cache, so even a catalog that
+    differs from the demo's (or a new tokenisation) embeds only the passages it adds."""
+    passages = _passages_file(embedder_name)
+    if (PREBUILT_DIR / passages).exists() and not (cache_dir / passages).exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_file = tempfile.mkstemp(prefix=".passages-", suffix=".npz", dir=cache_dir)
+        os.close(fd)
+        shutil.copyfile(PREBUILT_DIR / passages, tmp_file)
+        os.replace(tmp_file, cache_dir / passages)
     shipped, target = PREBUILT_DIR / key, cache_dir / key
     if not (shipped / META).exists() or (target / META).exists():
         return

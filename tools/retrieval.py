@@ -197,10 +197,11 @@ class HybridIndex:
         docs = list(docs)
         key = catalog_key(docs, embedder)
         index: HybridIndex | None = None
+        if cache_dir is not None:
+            _seed_from_package(cache_dir, key, embedder.name)  # before the passage cache reads its file
         if cache_dir is not None and not isinstance(embedder, PassageCache):
             embedder = PassageCache(embedder, cache_dir / _passages_file(embedder.name))
         if cache_dir is not None:
-            _seed_from_package(cache_dir, key, embedder.name)
             index = cls._load_cached(cache_dir, key, embedder, ann_threshold, fusion)
             if index is not None and index.key == key:
                 return index

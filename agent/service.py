@@ -14,9 +14,9 @@ import datetime as dt
 import hashlib
 import logging
 import threading
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -48,9 +48,12 @@ from tongban.memory.residents import find, resolve
 from tongban.memory.store import Store
 from tongban.tools.handoff import after_hours_notice, mark_notified, open_handoff
 from tongban.tools.kb.index import KnowledgeIndex, get_knowledge
-from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index
+from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index, local_catalog_edits
 
 log = logging.getLogger(__name__)
+
+# how often item terms are checked against edits by other processes (this one's are seen at once)
+TERMS_CHECK_S = 1.0
 
 
 class Agent:
@@ -74,12 +77,12 @@ class Agent:
         # checkpoints are written after the turn's transaction commits, never before (AfterCommit)
         self._checkpoints = AfterCommit(checkpointer or make_checkpointer(store.settings))
         self.graph = build_graph(self._checkpoints)
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._locks_guard = threading.Lock()
-        self._async_locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
+        self._async_locks = KeyedAsyncLocks()
         self._halls: list[HallRef] | None = None
         self._terms: tuple[Any, ItemTerms] | None = None
         self._item_names: dict[str, str] = {}
+        self._terms_seen: tuple[int, float] = (-1, 0.0)  # local edits and time at the last check
         warm_up()
 
     # ------------------------------------------------------------------ entry points
@@ -90,14 +93,13 @@ class Agent:
         An asyncio lock per conversation queues its messages first-in first-out, so five
         messages sent at once are answered in the order they arrived.
         """
-        lock = self._async_locks.setdefault(f"{message.channel}:{message.user_id}", asyncio.Lock())
-        async with lock:
+        async with self._async_locks.hold(f"{message.channel}:{message.user_id}"):
             return await asyncio.to_thread(self.respond_sync, message)
 
     def respond_sync(self, message: Inbound) -> Reply:
         key = f"{message.channel}:{message.user_id}"
         actor = f"resident:{message.channel}:{_masked(message)}"
-        with TURN_SECONDS.time(), self._lock(key), self._replica_lock(key), self._checkpoints.turn(), \
+        with TURN_SECONDS.time(), self._locks.hold(key), self._replica_lock(key), self._checkpoints.turn(), \
                 self.store.session(actor=actor) as session:
             reply = self._turn(session, message)
         TURNS.labels(channel=message.channel, intent=reply.intent or "none").inc()
@@ -173,10 +175,9 @@ class Agent:
             "confidence": message.transcript.confidence if message.transcript else None,
             "language": message.transcript.language if message.transcript else None,
         }
-        snapshot = self.graph.get_state(config)
         # one checkpoint per turn, written when the run ends or pauses for a confirmation: the
         # turn's database writes commit together at the end too, so both stay in step
-        if snapshot.interrupts:
+        if self._checkpoints.interrupted(config):
             state = self.graph.invoke(Command(resume=turn), config, context=runtime, durability="exit")
         else:
             state = self.graph.invoke(
@@ -194,6 +195,14 @@ class Agent:
         return reply
 
     def _item_terms(self, session: Session) -> ItemTerms:
+        """The catalog's names and keywords, rebuilt when the catalog changes. Checking costs two
+        aggregate queries, so a turn checks only after this process edited the catalog or once a
+        second (edits by other processes or replicas)."""
+        edits, checked = self._terms_seen
+        now = time.monotonic()
+        if self._terms is not None and edits == local_catalog_edits() and now - checked < TERMS_CHECK_S:
+            return self._terms[1]
+        self._terms_seen = (local_catalog_edits(), now)
         fingerprint = catalog_fingerprint(session)  # the index's own: also counts this process's edits
         if self._terms is None or self._terms[0] != fingerprint:
             rows = session.exec(select(ServiceItem.code, ServiceItem.name, ServiceItem.keywords)).all()
@@ -208,13 +217,6 @@ class Agent:
                 for h in session.exec(select(Hall).order_by(Hall.id))
             ]
         return self._halls
-
-    @contextmanager
-    def _lock(self, key: str) -> Iterator[None]:
-        with self._locks_guard:
-            lock = self._locks[key]
-        with lock:
-            yield
 
     @contextmanager
     def _replica_lock(self, key: str) -> Iterator[None]:
@@ -251,6 +253,58 @@ def _said(message: Any) -> Said | None:
     if isinstance(message, AIMessage):
         return Said("assistant", text, ai_generated=bool(message.additional_kwargs.get("ai_generated")))
     return None
+
+
+class KeyedLocks:
+    """One lock per conversation, kept only while a turn holds or waits for it: memory stays
+    flat however many residents have written (a lock per resident ever seen grew without end)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key) or (threading.Lock(), 0)
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class KeyedAsyncLocks:
+    """The event loop's side of `KeyedLocks`: messages of one conversation first-in first-out."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 def _masked(message: Inbound) -> str:

@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 
 from tongban.memory.settings import MemorySettings
 
+INTERRUPT = "__interrupt__"  # the channel of LangGraph's interrupt writes (private in langgraph 1.x)
+
 
 def make_checkpointer(settings: MemorySettings) -> BaseCheckpointSaver:
     url = make_url(settings.url)
@@ -55,15 +57,32 @@ class AfterCommit(BaseCheckpointSaver):  # type: ignore[type-arg]
     @contextmanager
     def turn(self) -> Iterator[None]:
         self._local.threads = []
+        self._local.read = {}
         try:
             yield
         except BaseException:
             for thread in self._local.threads:
                 self._take(thread)
             raise
+        finally:
+            self._local.read = {}
         for thread in self._local.threads:
             for write in self._take(thread):
                 write()
+
+    def interrupted(self, config: dict[str, Any]) -> bool:
+        """Whether the thread's latest checkpoint waits on an interrupt (a confirmation).
+
+        Cheaper than `graph.get_state`: the checkpoint read here is kept for the run that
+        follows in the same turn, so a turn deserialises its checkpoint once.
+        """
+        saved = self.get_tuple(config)
+        if saved is None:
+            return False
+        thread = str(config["configurable"]["thread_id"])
+        if getattr(self._local, "read", None) is not None:
+            self._local.read[thread] = saved
+        return any(write[1] == INTERRUPT for write in saved.pending_writes or ())
 
     def hold(self, thread_id: str) -> None:
         with self._guard:
@@ -96,6 +115,12 @@ class AfterCommit(BaseCheckpointSaver):  # type: ignore[type-arg]
             write()
 
     def get_tuple(self, config: Any) -> Any:
+        conf = config["configurable"]
+        read = getattr(self._local, "read", None)
+        if read and not conf.get("checkpoint_id") and not conf.get("checkpoint_ns"):
+            saved = read.pop(str(conf["thread_id"]), None)  # served once: the run may change it in place
+            if saved is not None:
+                return saved
         return self.inner.get_tuple(config)
 
     def list(self, config: Any, **kwargs: Any) -> Any:
@@ -124,6 +149,7 @@ def sqlite_checkpointer(path: Path | str) -> BaseCheckpointSaver:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")  # as the database (memory.db): safe against a process crash
     connection.execute("PRAGMA busy_timeout=30000")
     saver = SqliteSaver(connection)
     saver.setup()

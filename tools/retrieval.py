@@ -34,6 +34,9 @@ from tongban.tools.vectors import Kind, VectorStore, index_kind
 # bump when passages, tokenisation or the stored layout change: old indexes are rebuilt
 INDEX_VERSION = 2
 META, VECTORS = "meta.json", "vectors.faiss"
+# indexes built when the package is made (`python -m tongban.tools.prebuilt`): the demo
+# catalog's, so a first start loads its index instead of embedding every passage
+PREBUILT_DIR = Path(__file__).resolve().with_name("prebuilt_index")
 # how often a field's tokens count in an item's BM25 document (the title says most)
 FIELD_WEIGHTS: dict[str, int] = {"name": 3, "keywords": 2}
 
@@ -194,6 +197,8 @@ class HybridIndex:
         docs = list(docs)
         key = catalog_key(docs, embedder)
         index: HybridIndex | None = None
+        if cache_dir is not None:
+            _seed_from_package(cache_dir, key, embedder.name)  # before the passage cache reads its file
         if cache_dir is not None and not isinstance(embedder, PassageCache):
             embedder = PassageCache(embedder, cache_dir / _passages_file(embedder.name))
         if cache_dir is not None:
@@ -645,6 +650,31 @@ def _city(name: str, known: dict[str, np.ndarray]) -> str:
 def _passages_file(embedder_name: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in embedder_name)
     return f"passages-{safe}.npz"
+
+
+def _seed_from_package(cache_dir: Path, key: str, embedder_name: str) -> None:
+    """A packaged index for exactly this catalog and embedder (the key says both) is copied
+    into the data dir, where it is loaded, updated and pruned like one built here; the
+    packaged passage vectors of this embedder seed its passage cache, so even a catalog that
+    differs from the demo's (or a new tokenisation) embeds only the passages it adds."""
+    passages = _passages_file(embedder_name)
+    if (PREBUILT_DIR / passages).exists() and not (cache_dir / passages).exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_file = tempfile.mkstemp(prefix=".passages-", suffix=".npz", dir=cache_dir)
+        os.close(fd)
+        shutil.copyfile(PREBUILT_DIR / passages, tmp_file)
+        os.replace(tmp_file, cache_dir / passages)
+    shipped, target = PREBUILT_DIR / key, cache_dir / key
+    if not (shipped / META).exists() or (target / META).exists():
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir))
+    try:
+        for name in (META, VECTORS):
+            shutil.copyfile(shipped / name, tmp / name)
+        os.replace(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # another process seeded it first, or no room: build
 
 
 def _prune(cache_dir: Path, *, keep: str, embedder: Embedder) -> None:

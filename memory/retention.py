@@ -17,7 +17,13 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from tongban.memory import audit, forms, uploads
-from tongban.memory.models import InboundMessage, LiveMessage, QuestionLog, Recording, TranscriptMessage
+from tongban.memory.models import (
+    InboundMessage,
+    LiveMessage,
+    QuestionLog,
+    Recording,
+    TranscriptMessage,
+)
 from tongban.memory.transcripts import audio_dir
 
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlmodel import select
 
-from tests.channels.console_helpers import act, add_accounts, ask, origin, queue, sign_in
+from tests.helpers.console import act, add_accounts, ask, origin, queue, sign_in
 from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.console.auth import CONSOLE_SETTINGS
 from tongban.channels.console.settings import ConsoleSettings

@@ -155,6 +155,7 @@ async def wait_ready(session: aiohttp.ClientSession, replica: Replica) -> None:
 @dataclass
 class Figures:
     sent: dict[str, str] = field(default_factory=dict)  # reply text → the replica whose console sent it
+    via: dict[str, str] = field(default_factory=dict)  # every reply written, answered or not → its console's replica
     crossing: set[str] = field(default_factory=set)  # replies sent while the page was on another replica
     in_doubt: set[str] = field(default_factory=set)  # the console's answer was lost (its replica killed)
     received: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -216,7 +217,7 @@ class Page:
         self.figures.received[text] += 1
         if replica is None:
             self.figures.by_poll += 1
-        elif self.figures.sent.get(text) not in (None, replica):
+        elif self.figures.via.get(text) not in (None, replica):
             self.figures.crossed.add(text)
 
     async def poll(self) -> None:
@@ -260,6 +261,7 @@ class Staff:
             return
         text = f"{MARK}R{page.n}-{k}"
         crossing = page.replica is not None
+        self.figures.via[text] = replica.name
         try:
             async with self.http.post(
                 replica.url + f"/console/api/conversations/{page.handoff_id}/reply", json={"text": text},
@@ -418,7 +420,7 @@ async def run(args: argparse.Namespace) -> int:
     env = {**os.environ,
            "TONGBAN_ENV": "test", "TONGBAN_DATABASE_URL": database, "TONGBAN_REDIS_URL": args.redis,
            "TONGBAN_SECRET_KEY": SECRET_KEY, "TONGBAN_SESSION_SECRET": SESSION_SECRET,
-           "TONGBAN_REPLICAS": str(args.replicas), "TONGBAN_INDEX_DIR": str(work / "index"),
+           "TONGBAN_REPLICAS": str(args.replicas), "TONGBAN_INDEX_DIR": str(args.index_dir or work / "index"),
            "TONGBAN_RATE_LIMIT_KEY_PREFIX": f"bench-{os.urandom(4).hex()}",
            "TONGBAN_WECHAT_TOKEN": soak.TOKEN, "TONGBAN_WECHAT_APP_ID": soak.APP_ID,
            "TONGBAN_WECHAT_APP_SECRET": soak.SECRET, "TONGBAN_WECHAT_AES_KEY": soak.AES_KEY,
@@ -549,16 +551,19 @@ def report(figures: Figures, counts: collections.Counter[str], soak_figures: Any
     unexpected = len(got - sent - figures.in_doubt)  # received but never sent: misrouted as well
     misrouted = figures.misrouted + unexpected
     crossing_made = len(figures.crossing & got)
+    doubt_received = len(figures.in_doubt & got)
     files, everywhere, failed_reads = readable
     turns = sum(v for k, v in soak_figures.outcomes.items() if k.endswith(" ok"))
     errors = sum(v for k, v in soak_figures.outcomes.items() if not k.endswith((" ok", " throttled")))
     print(f"traffic: {turns} soak turns ok, {errors} not ok {dict(soak_figures.outcomes)}")
     print(f"mini-program and SMS: {dict(sorted(counts.items()))}")
     print(f"staff replies: {len(sent)} sent, {len(got & sent)} received ({figures.by_poll} by the final poll), "
-          f"{lost} lost, {duplicated} duplicated, {misrouted} misrouted; {len(figures.in_doubt)} unanswered by a "
-          f"killed console (not counted); sockets reconnected {figures.reconnects} times")
-    print(f"cross-replica deliveries: {crossing_made} of {len(figures.crossing)} made "
-          f"({len(figures.crossed)} received on a replica other than the sender's)")
+          f"{lost} lost, {duplicated} duplicated, {misrouted} misrouted; {len(figures.in_doubt)} written to a console "
+          f"killed before it answered ({doubt_received} of them received, not counted); sockets reconnected "
+          f"{figures.reconnects} times")
+    print(f"cross-replica deliveries: {crossing_made} of {len(figures.crossing)} replies written while the page was on "
+          f"another replica were delivered; {len(figures.crossed)} replies in all were received on a socket of a "
+          f"replica other than the writer's")
     print(f"files: {files} (recordings and uploads), {everywhere} readable from every one of {len(replicas)} "
           f"replicas, {failed_reads} failed reads")
     print(f"sms: {sms['messages']} messages from {sms['numbers']} numbers, {sms['sent']} replies sent, "
@@ -591,6 +596,8 @@ def main() -> None:
     parser.add_argument("--sms-budget", type=int, default=3)
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--index-dir", type=Path, default=None,
+                        help="a retrieval index of the demo catalog to reuse (default: the first replica builds one)")
     parser.add_argument("--keep", action="store_true", help="keep logs and data even when all is well")
     args = parser.parse_args()
     if args.replicas < 2:

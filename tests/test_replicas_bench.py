@@ -32,7 +32,7 @@ def _redis_up() -> bool:
         return False
 
 
-def test_two_replicas_one_killed_lose_duplicate_and_misroute_nothing() -> None:
+def test_two_replicas_one_killed_lose_duplicate_and_misroute_nothing(service_index) -> None:  # type: ignore[no-untyped-def]
     base = os.environ.get("TONGBAN_TEST_DATABASE_URL")
     if not base:
         pytest.skip("PostgreSQL not configured: set TONGBAN_TEST_DATABASE_URL to run this test")
@@ -40,7 +40,9 @@ def test_two_replicas_one_killed_lose_duplicate_and_misroute_nothing() -> None:
         pytest.skip("haproxy is not installed (apt-get install haproxy)")
     if not _redis_up():
         pytest.skip(f"Redis not reachable at {REDIS}")
-    command = [sys.executable, str(ROOT / "bench" / "replicas.py"), "--replicas", "2", "--duration", "20",
+    index_dir = service_index.settings.resolved_index_dir(service_index.store.settings)  # the demo catalog's, built
+    command = [sys.executable, str(ROOT / "bench" / "replicas.py"), "--replicas", "2", "--duration", "15",
+               "--index-dir", str(index_dir),
                "--kill-one", "--postgres", base, "--redis", REDIS, "--pages", "4", "--reply-every", "1.5",
                "--residents", "10", "--rate", "0.3", "--voice-share", "0.5", "--mp", "1", "--sms-numbers", "2"]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)

@@ -4,7 +4,9 @@ whichever replica holds the page, or waits for the page's next connection or pol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 
 import pytest
 from sqlmodel import select
@@ -97,3 +99,24 @@ async def test_a_page_without_a_socket_gets_waiting_messages_by_polling(aiohttp_
     assert [m["text"] for m in polled["messages"]][-1] == "请问还有什么问题？" and len(polled["messages"]) == 2
     assert (await (await a.get("/api/web/live/pending")).json())["messages"] == [], "taken once"
     assert (await b.get("/api/web/live/pending")).status == 401, "only the resident's own page"
+
+
+async def _start_door(settings: ChannelSettings) -> None:
+    from aiohttp import web
+
+    from tongban.channels.app.ratelimit import Door
+
+    opened = Door(settings).context(web.Application())
+    await opened.__anext__()
+    with contextlib.suppress(StopAsyncIteration):
+        await opened.__anext__()
+
+
+async def test_replicas_without_redis_warn_at_start_up(caplog: pytest.LogCaptureFixture) -> None:
+    base = {"env": "test", "session_secret": "test-session-secret-0123456789"}
+    with caplog.at_level(logging.WARNING, logger="tongban.channels.app.ratelimit"):
+        await _start_door(ChannelSettings(**base))
+        await _start_door(ChannelSettings(**base, replicas=3, redis_url="redis://127.0.0.1:6379/0"))
+        assert "replicas" not in caplog.text, "one replica, or Redis configured: nothing to warn about"
+        await _start_door(ChannelSettings(**base, replicas=3))
+    assert "3 replicas configured but no Redis" in caplog.text

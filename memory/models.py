@@ -576,6 +576,7 @@ class KbEntry(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
     updated_at: dt.datetime = Field(default_factory=utcnow)
 
+
 # ---------------------------------------------------------------- running as several replicas
 
 

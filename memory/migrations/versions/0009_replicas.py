@@ -1,7 +1,7 @@
 """replicas: recordings in the database, live messages across replicas, SMS budget
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06 08:50:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlmodel
 
 
 revision = '0009'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -326,7 +326,9 @@ async def sms_burst(proxy: str, http: aiohttp.ClientSession, phone: str, count: 
     """One number sends `count` messages in quick succession, each push acknowledged before the
     next (that is their arrival order); the proxy spreads them over the replicas, which answer
     in the background and race for the number's budget."""
-    now = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S")
+    from tongban.memory.clock import SHANGHAI
+
+    now = dt.datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
     async def push(k: int) -> None:
         body = [{"phone_number": phone, "send_time": now, "content": ["身份证怎么换", "1", "社保卡", "居住证"][k % 4],

@@ -18,6 +18,7 @@ from tongban.channels.app import keys, ratelimit
 from tongban.channels.app.base import AI_LABEL
 from tongban.channels.app.jsonio import json_error, json_response
 from tongban.channels.app.voice_hook import NO_VOICE, NOT_HEARD, transcriber
+from tongban.memory.store import Store
 from tongban.memory.transcripts import save_audio
 
 MAX_TEXT = 2000
@@ -165,13 +166,19 @@ async def respond_to_voice(app: web.Application, inbound: Inbound, audio: bytes,
         return reply_json(Reply(text=NOT_HEARD), heard="")
     text, transcript = result
     store = app[keys.STORE]  # the recording is kept (encrypted) beside its transcript, for staff
-    audio_ref = await asyncio.to_thread(save_audio, store.settings.data_dir, store.vault, audio, fmt)
+    audio_ref = await asyncio.to_thread(_keep_recording, store, audio, fmt)
     heard_inbound = Inbound(
         channel=inbound.channel, user_id=inbound.user_id, text=text[:MAX_TEXT], unionid=inbound.unionid,
         transcript=transcript, audio_ref=audio_ref,
     )
     reply = await app[keys.AGENT].respond(heard_inbound)
     return reply_json(reply, heard=text)
+
+
+def _keep_recording(store: Store, audio: bytes, fmt: str) -> str:
+    """Sealed in the database: staff on any replica can play it."""
+    with store.session(actor="channel:voice") as session:
+        return save_audio(session, store.vault, audio, fmt)
 
 
 # ------------------------------------------------------------------ history

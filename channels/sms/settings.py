@@ -38,6 +38,9 @@ class SmsSettings(TongbanSettings):
     # per-number daily budget (Asia/Shanghai days); past it, replies are kept for staff
     sms_daily_budget: int = Field(default=20, ge=1)
     sms_budget_unit: Literal["segments", "messages"] = "segments"
+    # a number's messages are answered in arrival order across replicas; a message left
+    # unanswered (its replica died) stops holding the next ones back after this long
+    sms_order_wait_s: float = Field(default=60.0, gt=0, le=600)
 
     @field_validator("sms_allowed_ips")
     @classmethod

@@ -89,19 +89,34 @@
     scrollDown();
   }
 
-  // Staff messages and notices arrive unasked, on a socket the page keeps open.
+  // Staff messages and notices arrive unasked, on a socket the page keeps open (any replica:
+  // what staff wrote while it was closed comes when it opens); without WebSocket, by polling.
+  const shown = new Set();
+  function show(event) {
+    if (!event || event.type !== "message" || !event.text) return;
+    if (event.id) { if (shown.has(event.id)) return; shown.add(event.id); }
+    if (event.status) withStaff = event.status !== "closed";
+    if (event.role === "staff") addStaff(event);
+    else addSystem(event.text);
+  }
+
+  function poll() {
+    fetch("/api/web/live/pending", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : { messages: [] }; })
+      .then(function (body) { (body.messages || []).forEach(show); })
+      .catch(function () {})
+      .finally(function () { setTimeout(poll, 5000); });
+  }
+
   function listen(delay) {
-    if (!window.WebSocket) return;
+    if (!window.WebSocket) { poll(); return; }
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + "/api/web/live");
     socket.addEventListener("open", function () { delay = 1000; document.body.dataset.live = "1"; });
     socket.addEventListener("message", function (message) {
       let event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
-      if (event.type !== "message" || !event.text) return;
-      if (event.status) withStaff = event.status !== "closed";
-      if (event.role === "staff") addStaff(event);
-      else addSystem(event.text);
+      show(event);
     });
     socket.addEventListener("close", function () {
       document.body.dataset.live = "0";

@@ -26,6 +26,7 @@ from langgraph.types import Command
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from tongban.agent import elderly as elderly_mode
 from tongban.agent.brains.base import Brain, BrainContext
 from tongban.agent.brains.naming import ItemTerms
 from tongban.agent.brains.offline import OfflineBrain
@@ -51,6 +52,7 @@ from tongban.tools.kb.index import KnowledgeIndex, get_knowledge
 from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index
 
 log = logging.getLogger(__name__)
+CHOICES = "elderly_choices"  # resident.memory: the choices the last elderly-mode reply numbered
 
 
 class Agent:
@@ -139,6 +141,11 @@ class Agent:
             session, self.store.vault, channel=message.channel, user_id=message.user_id,
             unionid=message.unionid, identity=message.identity,
         )
+        wants_elderly = elderly_mode.asked(message.text)
+        was_elderly = resident.elderly
+        if wants_elderly is not None and wants_elderly != was_elderly:
+            resident.elderly = wants_elderly  # remembered: every later turn, every channel
+            session.add(resident)
         held = open_handoff(session, resident.id or 0)
         transcripts.append(
             session, self.store.vault, resident_id=resident.id or 0, role=TranscriptRole.RESIDENT,
@@ -147,7 +154,13 @@ class Agent:
         )
         if held is not None:
             return Reply(text="", handoff=True)  # staff hold the conversation: the bot is silent
+        if wants_elderly is not None and elderly_mode.only_asked(message.text):
+            return self._said(session, resident.id or 0, message.channel, Reply(
+                text=elderly_mode.acknowledge(wants_elderly, was_elderly), elderly=wants_elderly))
         elderly = resident.elderly or message.transcript is not None
+        offered = list((resident.memory or {}).get(CHOICES) or [])
+        if elderly and (chosen := elderly_mode.choose(message.text, offered)):
+            message = replace(message, text=chosen)  # "2": the second of the choices numbered last turn
         thread_id = _thread(resident.id or 0)
         self._checkpoints.hold(thread_id)
         runtime = TurnRuntime(
@@ -188,9 +201,19 @@ class Agent:
         reply = _reply(state, elderly)
         if reply.handoff:
             reply = _tell_when_staff_answer(session, resident.id or 0, now, reply)
+        choices: list[str] = []
+        if elderly:
+            reply, choices = elderly_mode.plain(reply)
+        if choices != offered:
+            resident.memory = {**{k: v for k, v in (resident.memory or {}).items() if k != CHOICES},
+                               **({CHOICES: choices} if choices else {})}
+            session.add(resident)
+        return self._said(session, resident.id or 0, message.channel, reply)
+
+    def _said(self, session: Session, resident_id: int, channel: str, reply: Reply) -> Reply:
         if reply.text:
-            transcripts.append(session, self.store.vault, resident_id=resident.id or 0, role=TranscriptRole.BOT,
-                               channel=message.channel, text=reply.text)
+            transcripts.append(session, self.store.vault, resident_id=resident_id, role=TranscriptRole.BOT,
+                               channel=channel, text=reply.text)
         return reply
 
     def _item_terms(self, session: Session) -> ItemTerms:

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 from sqlalchemy import text
@@ -33,7 +32,7 @@ from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.brains.slots import HallRef, warm_up
 from tongban.agent.graph import build_graph
 from tongban.agent.interface import Reviewed, Said, Upload
-from tongban.agent.messages import Inbound, Reply, ToolCall, clip_text
+from tongban.agent.messages import AI_LABEL, Inbound, Reply, ToolCall, clip_text
 from tongban.agent.metrics import HANDOFFS, TURN_SECONDS, TURNS
 from tongban.agent.runtime import TurnRuntime
 from tongban.agent.state import RESET
@@ -44,7 +43,7 @@ from tongban.memory.checkpoints import AfterCommit, make_checkpointer
 from tongban.memory.clock import SHANGHAI, Clock, system_clock
 from tongban.memory.db import is_postgres
 from tongban.memory.models import Hall, ServiceItem, TranscriptRole
-from tongban.memory.pii import mask_phone
+from tongban.memory.pii import mask_phone, mask_text
 from tongban.memory.residents import find, resolve
 from tongban.memory.store import Store
 from tongban.tools.handoff import after_hours_notice, mark_notified, open_handoff
@@ -110,14 +109,21 @@ class Agent:
     # ------------------------------------------------------------------ what channels read
 
     def history(self, channel: str, user_id: str) -> list[Said]:
-        """The resident's recent exchange from their thread's checkpoint (masked as stored)."""
+        """The resident's recent conversation from the transcript: their messages (masked, as the
+        checkpoint keeps them), the bot's, staff replies and notices; staff's notes never."""
         with self.store.read_session() as session:
             resident = find(session, self.store.vault, channel=channel, user_id=user_id)
-            resident_id = resident.id if resident else None
-        if resident_id is None:
-            return []
-        state = self.graph.get_state(_config(resident_id))
-        return [s for s in map(_said, (state.values or {}).get("messages", [])) if s]
+            if resident is None or resident.id is None:
+                return []
+            entries = transcripts.for_resident(session, self.store.vault, resident.id)
+        return [s for s in map(_said, entries) if s]
+
+    def held(self, channel: str, user_id: str) -> str | None:
+        """Whether staff hold the resident's conversation: "waiting", "claimed", or None."""
+        with self.store.read_session() as session:
+            resident = find(session, self.store.vault, channel=channel, user_id=user_id)
+            handoff = open_handoff(session, resident.id) if resident and resident.id else None
+            return str(handoff.status) if handoff else None
 
     def focus(self, resident_id: int) -> dict[str, Any]:
         """The conversation's focus from the resident's thread (item, hall, date, receipt number…)."""
@@ -211,9 +217,10 @@ class Agent:
         return self._said(session, resident.id or 0, message.channel, reply)
 
     def _said(self, session: Session, resident_id: int, channel: str, reply: Reply) -> Reply:
-        if reply.text:
+        if reply.text:  # labelled where a model wrote it, for staff and for the resident's history
+            text = f"{reply.text}\n{AI_LABEL}" if reply.ai_generated else reply.text
             transcripts.append(session, self.store.vault, resident_id=resident_id, role=TranscriptRole.BOT,
-                               channel=channel, text=reply.text)
+                               channel=channel, text=text)
         return reply
 
     def _item_terms(self, session: Session) -> ItemTerms:
@@ -265,14 +272,17 @@ def _config(resident_id: int) -> dict[str, Any]:
     return {"configurable": {"thread_id": _thread(resident_id)}}
 
 
-def _said(message: Any) -> Said | None:
-    text = message.content if isinstance(message.content, str) else ""
-    if not text:
+def _said(entry: transcripts.Entry) -> Said | None:
+    if not entry.text:
         return None
-    if isinstance(message, HumanMessage):
-        return Said("resident", text)
-    if isinstance(message, AIMessage):
-        return Said("assistant", text, ai_generated=bool(message.additional_kwargs.get("ai_generated")))
+    at = (entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=dt.UTC)).isoformat()
+    if entry.role == TranscriptRole.RESIDENT:
+        return Said("resident", mask_text(entry.text), at=at)
+    if entry.role == TranscriptRole.BOT:  # the transcript keeps the AI label the resident saw
+        ai = entry.text.endswith(f"\n{AI_LABEL}")
+        return Said("assistant", entry.text.removesuffix(f"\n{AI_LABEL}"), ai_generated=ai, at=at)
+    if entry.role in (TranscriptRole.STAFF, TranscriptRole.SYSTEM):
+        return Said(str(entry.role), entry.text, staff_name=entry.staff_name, at=at)
     return None
 
 

@@ -147,6 +147,7 @@ def line(entry: Entry, mask: Callable[[str], str]) -> dict[str, Any]:
         "text": mask(entry.text),
         "at": _aware(entry.at).isoformat(),
         "staff": entry.staff,
+        "staff_name": entry.staff_name,  # as the resident saw it (王芳), not the login name
         "delivered": entry.delivered,
         "audio": f"/console/api/audio/{entry.id}" if entry.audio_ref else None,
     }

@@ -148,4 +148,4 @@ async def upload(request: web.Request, web_id: str) -> web.StreamResponse:
 
 
 async def recent(request: web.Request, web_id: str) -> web.StreamResponse:
-    return json_reply({"messages": await history(request.app, "web", web_id)})
+    return json_reply(await history(request.app, "web", web_id))

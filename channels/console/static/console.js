@@ -355,7 +355,7 @@
     shown.add(m.id);
     const item = el("li", "msg " + m.role);
     item.dataset.id = m.id;
-    const who = el("div", "who", m.role_label + (m.staff && (m.role === "staff" || m.role === "note") ? " · " + m.staff : "") + " · " + clock(m.at));
+    const who = el("div", "who", m.role_label + (m.staff && (m.role === "staff" || m.role === "note") ? " · " + (m.staff_name || m.staff) : "") + " · " + clock(m.at));
     item.appendChild(who);
     if (m.audio) {
       const audio = el("audio");

@@ -389,11 +389,15 @@
         addBot(WELCOME);
         return;
       }
+      // staff replies, their join notice and what was said meanwhile come back after a reload too
       messages.forEach(function (m) {
         if (m.role === "resident") addMine(m.text);
+        else if (m.role === "staff") addStaff(m);
+        else if (m.role === "system") addSystem(m.text);
         else addBot({ text: m.text, ai_generated: m.ai_generated, ai_label: m.ai_label });
       });
-      setChips(WELCOME.quick_replies);
+      withStaff = !!body.handoff;
+      setChips(withStaff ? [] : WELCOME.quick_replies);
     } catch (error) {
       addBot(WELCOME);
     }

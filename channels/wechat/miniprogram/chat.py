@@ -195,4 +195,4 @@ async def recent(request: web.Request) -> web.Response:
         claims = claims_of(request)
     except InvalidToken:
         return _unauthorised()
-    return json_reply({"messages": await history(request.app, "miniprogram", claims["sub"])})
+    return json_reply(await history(request.app, "miniprogram", claims["sub"]))

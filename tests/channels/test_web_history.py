@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.channels.console_helpers import XHR, act, add_accounts, ask, queue, sign_in
 from tests.conftest import NOW
-from tests.fakes import ScriptedChatModel, call, say
+from tests.helpers.console import XHR, act, add_accounts, ask, queue, sign_in
+from tests.helpers.fakes import ScriptedChatModel, call, say
 from tongban.agent.brains.llm import LLMBrain
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.service import Agent

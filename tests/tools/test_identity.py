@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import NOW
-from tests.identity_provider import (
+from tests.helpers.identity_provider import (
     CLIENT_ID,
     ISSUER,
     RESIDENT,

@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tongban.agent.messages import Inbound
-from tongban.channels.app import keys, uploads
+from tongban.channels.app import identity, keys, uploads
 from tongban.channels.app.chat_api import (
     BadInput,
     TooLarge,
@@ -64,6 +64,9 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/web/voice", _with_resident(voice, json_only=False))
     app.router.add_post("/api/web/upload", _with_resident(upload, json_only=False))  # materials for review
     app.router.add_get("/api/web/history", _with_resident(recent, json_only=False, post=False))
+    identity.setup(app)  # 实名: a token from the operator's identity provider (channels.app.identity)
+    app.router.add_post("/api/web/identity/nonce", _with_resident(identity_nonce, json_only=False))
+    app.router.add_post("/api/web/identity", _with_resident(verify_identity, json_only=True))
     web_live.setup(app, web_id_of)  # staff messages reach the open page
 
 
@@ -145,6 +148,20 @@ async def voice(request: web.Request, web_id: str) -> web.StreamResponse:
 async def upload(request: web.Request, web_id: str) -> web.StreamResponse:
     """A photo or PDF of a material: reviewed, stored sealed, answered item by item (channels.app.uploads)."""
     return await uploads.receive(request, channel="web", user_id=web_id)
+
+
+async def identity_nonce(request: web.Request, web_id: str) -> web.StreamResponse:
+    return await identity.nonce(request, "web", web_id)
+
+
+async def verify_identity(request: web.Request, web_id: str) -> web.StreamResponse:
+    try:
+        body = await read_json(request)
+    except TooLarge:
+        return too_large(request.client_max_size)
+    except BadInput as exc:
+        return bad_input(exc)
+    return await identity.establish(request, body, "web", web_id)
 
 
 async def recent(request: web.Request, web_id: str) -> web.StreamResponse:

@@ -51,11 +51,11 @@ async def test_residents_are_kept_apart_and_forged_cookies_get_a_fresh_id(aiohtt
     first = await aiohttp_client(app)
     await ask(first, "身份证到期了怎么换")
     stranger = await aiohttp_client(app)
-    assert (await (await stranger.get("/api/web/history")).json()) == {"messages": []}
+    assert (await (await stranger.get("/api/web/history")).json()) == {"messages": [], "handoff": None}
     own = first.session.cookie_jar.filter_cookies(first.make_url("/"))[COOKIE].value
     forged = own.split(".")[0] + ".AAAA"
     response = await stranger.get("/api/web/history", cookies={COOKIE: forged})
-    assert (await response.json()) == {"messages": []}
+    assert (await response.json()) == {"messages": [], "handoff": None}
     assert response.cookies[COOKIE].value != forged
 
 

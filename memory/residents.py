@@ -91,6 +91,15 @@ def verify(session: Session, vault: Vault, resident: Resident, identity: Identit
     return resident
 
 
+def set_elderly(session: Session, resident: Resident, on: bool) -> None:
+    """长者模式, as the resident asked (in words, or with a page's 大字 switch); remembered."""
+    if resident.elderly != on:
+        resident.elderly = on
+        resident.updated_at = utcnow()
+        session.add(resident)
+        session.flush()
+
+
 def _apply_identity(session: Session, resident: Resident, vault: Vault, identity: Identity) -> None:
     if identity.name and vault.decrypt(resident.name_enc) != identity.name:
         resident.name_enc = vault.encrypt(identity.name)

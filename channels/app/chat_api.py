@@ -145,6 +145,7 @@ def reply_json(reply: Reply, *, heard: str | None = None) -> dict[str, Any]:
         "item": reply.item,
         "handoff": reply.handoff,
         "citations": list(reply.citations),  # knowledge-base entries the answer quotes, in order
+        "elderly": reply.elderly,  # 长者模式: the page shows large print while it is on
     }
     if heard is not None:
         body["heard"] = heard  # what speech recognition understood, shown as the resident's bubble

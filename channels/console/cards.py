@@ -76,12 +76,21 @@ def card(session: Session, vault: Vault, agent: Assistant, handoff: Handoff) -> 
         "given": given,
         "resident": masked_person(identity),
         "verified": bool(resident and resident.verified),
+        "verified_by": _verified_by(resident),
         "elderly": bool(resident and resident.elderly),
         "channel": handoff.channel,
         "review": review_of(session, handoff.resident_id, item),
         "forms": forms_of(session, handoff.resident_id),
         **status_of(handoff),
     }
+
+
+def _verified_by(resident: Resident | None) -> str | None:
+    """What the verification rests on: an ID number (实名), or only a phone the network proved
+    (an SMS sender) — which is not a name, so the card must not claim 实名 for it."""
+    if resident is None or not resident.verified:
+        return None
+    return "id_number" if resident.id_number_bidx else "phone"
 
 
 def review_of(session: Session, resident_id: int, item: ServiceItem | None) -> dict[str, Any]:

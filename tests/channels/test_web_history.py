@@ -3,9 +3,14 @@ replies and what the resident wrote while staff held it; internal notes never.""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+from aiohttp.test_utils import TestClient
 
 from tests.conftest import NOW
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 from tests.helpers.console import XHR, act, add_accounts, ask, queue, sign_in
 from tests.helpers.fakes import ScriptedChatModel, call, say
 from tongban.agent.brains.llm import LLMBrain
@@ -81,3 +86,40 @@ async def test_a_model_written_reply_is_still_labelled_after_a_reload(aiohttp_cl
     [_, again] = (await history(resident))["messages"]
     assert again["role"] == "assistant" and again["ai_generated"] and again["ai_label"]
     assert again["text"] == answered["text"], "the label is shown beside the text, not inside it"
+
+
+@pytest.mark.slow  # a real browser
+async def test_a_reloaded_page_shows_staff_and_their_join_notice(aiohttp_server, make_app, store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async_playwright = browser_or_skip()
+    add_accounts(store)
+    app = make_app()
+    app[CONSOLE_SETTINGS] = ConsoleSettings(console_poll_s=0.05)
+    server = await aiohttp_server(app)
+    staff = TestClient(server)
+    await staff.start_server()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(locale="zh-CN")
+            await page.goto(str(server.make_url("/")))
+            await page.wait_for_selector("body[data-ready='1']")
+            await page.fill("#text", "转人工")
+            await page.click("#send")
+            await page.locator(".row.bot .bubble", has_text="转接人工").wait_for(timeout=30_000)
+            headers = await sign_in(staff, "wangfang")
+            [row] = await queue(staff)
+            assert (await act(staff, headers, row["handoff_id"], "claim")).status == 200
+            assert (await act(staff, headers, row["handoff_id"], "reply", text="您好，我是王芳。")).status == 200
+            await page.locator(".row.staff .bubble", has_text="您好，我是王芳。").wait_for(timeout=10_000)
+
+            await page.reload()
+            await page.wait_for_selector("body[data-ready='1']")
+            assert await page.locator(".row.staff .tag.staff", has_text="王芳").count() == 1
+            assert await page.locator(".row.staff .bubble", has_text="您好，我是王芳。").count() == 1
+            assert await page.locator(".bubble.system", has_text="已接入").count() == 1
+            assert await page.locator(".chip").count() == 0, "no bot suggestions while staff hold the chat"
+            await page.screenshot(path=str(tmp_path / "reloaded.png"))
+        finally:
+            await browser.close()
+            await staff.close()

@@ -155,7 +155,7 @@ def respond(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str
         reply = {**reply, "text": f"{reply['text']}\n{offer_line(offers)}"}
     form_offer = None if pending else _form_offer(state)
     if form_offer:
-        reply = {**reply, "text": f"{reply['text']}\n{form_offer_text(runtime.brain_ctx.verified)}",
+        reply = {**reply, "text": f"{reply['text']}\n{form_offer_text(run.brain_ctx.verified)}",
                  "quick_replies": [*reply.get("quick_replies", []), "帮我填表"]}
     _remember(state, run)
     logged = questions.log_turn(state, run.tools)

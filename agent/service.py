@@ -161,7 +161,7 @@ class Agent:
         if held is not None:
             return Reply(text="", handoff=True)  # staff hold the conversation: the bot is silent
         if wants_elderly is not None and elderly_mode.only_asked(message.text):
-            return self._said(session, resident.id or 0, message.channel, Reply(
+            return self._recorded(session, resident.id or 0, message.channel, Reply(
                 text=elderly_mode.acknowledge(wants_elderly, was_elderly), elderly=wants_elderly))
         elderly = resident.elderly or message.transcript is not None
         offered = list((resident.memory or {}).get(CHOICES) or [])
@@ -214,9 +214,9 @@ class Agent:
             resident.memory = {**{k: v for k, v in (resident.memory or {}).items() if k != CHOICES},
                                **({CHOICES: choices} if choices else {})}
             session.add(resident)
-        return self._said(session, resident.id or 0, message.channel, reply)
+        return self._recorded(session, resident.id or 0, message.channel, reply)
 
-    def _said(self, session: Session, resident_id: int, channel: str, reply: Reply) -> Reply:
+    def _recorded(self, session: Session, resident_id: int, channel: str, reply: Reply) -> Reply:
         if reply.text:  # labelled where a model wrote it, for staff and for the resident's history
             text = f"{reply.text}\n{AI_LABEL}" if reply.ai_generated else reply.text
             transcripts.append(session, self.store.vault, resident_id=resident_id, role=TranscriptRole.BOT,

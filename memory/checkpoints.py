@@ -7,6 +7,7 @@ including a confirmation the graph is waiting for.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import functools
 import sqlite3
 import threading
@@ -16,11 +17,28 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from sqlalchemy.engine import make_url
 
+from tongban.memory import models
 from tongban.memory.settings import MemorySettings
 
 INTERRUPT = "__interrupt__"  # the channel of LangGraph's interrupt writes (private in langgraph 1.x)
+
+
+def checkpoint_types() -> tuple[tuple[str, str], ...]:
+    """The project's own types a checkpoint may hold: the enums of `memory.models` (a tool
+    result carries a booking's or a handoff's status as the enum the row holds)."""
+    return tuple(sorted(
+        (kind.__module__, kind.__name__) for kind in vars(models).values()
+        if isinstance(kind, type) and issubclass(kind, enum.Enum) and kind.__module__ == models.__name__
+    ))
+
+
+def serializer() -> JsonPlusSerializer:
+    """Strict: checkpoints revive LangGraph's safe types and the types registered above, and
+    nothing else (LangGraph only warns about unregistered types today, and will block them)."""
+    return JsonPlusSerializer(allowed_msgpack_modules=checkpoint_types())
 
 
 def make_checkpointer(settings: MemorySettings) -> BaseCheckpointSaver:
@@ -151,7 +169,7 @@ def sqlite_checkpointer(path: Path | str) -> BaseCheckpointSaver:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")  # as the database (memory.db): safe against a process crash
     connection.execute("PRAGMA busy_timeout=30000")
-    saver = SqliteSaver(connection)
+    saver = SqliteSaver(connection, serde=serializer())
     saver.setup()
     return saver
 
@@ -167,7 +185,7 @@ def _postgres(conninfo: str) -> BaseCheckpointSaver:
         # a connection the database dropped (restart, failover) is replaced, not handed out
         check=ConnectionPool.check_connection,
     )
-    saver = PostgresSaver(pool)  # type: ignore[arg-type]
+    saver = PostgresSaver(pool, serde=serializer())  # type: ignore[arg-type]
     saver.setup()
     return saver
 

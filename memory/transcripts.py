@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from tongban.memory.models import Recording, TranscriptMessage, TranscriptRole, utcnow
+from tongban.memory.models import Recording, StaffAccount, TranscriptMessage, TranscriptRole, utcnow
 from tongban.memory.pii import Vault
 
 _AUDIO_REF = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{2,5}")
@@ -34,8 +34,9 @@ class Entry:
     at: dt.datetime
     message_id: str | None
     audio_ref: str | None
-    staff: str | None
+    staff: str | None  # the staff member's username
     delivered: bool | None
+    staff_name: str | None = None  # their display name (王芳), as residents see it
 
 
 def append(
@@ -69,7 +70,18 @@ def conversation(session: Session, vault: Vault, resident_id: int, *, limit: int
         select(TranscriptMessage).where(TranscriptMessage.resident_id == resident_id)
         .order_by(col(TranscriptMessage.id).desc()).limit(limit)
     ).all()
-    return [_entry(r, vault) for r in reversed(rows)]
+    return _entries(session, vault, list(reversed(rows)))
+
+
+def for_resident(session: Session, vault: Vault, resident_id: int, *, limit: int = 100) -> list[Entry]:
+    """What the resident's own chat shows again after a reload: their messages, the bot's, staff
+    replies and notices (join, hours), oldest first; staff's internal notes never."""
+    rows = session.exec(
+        select(TranscriptMessage).where(TranscriptMessage.resident_id == resident_id,
+                                        col(TranscriptMessage.role) != TranscriptRole.NOTE)
+        .order_by(col(TranscriptMessage.id).desc()).limit(limit)
+    ).all()
+    return _entries(session, vault, list(reversed(rows)))
 
 
 def since(session: Session, vault: Vault, after_id: int, *, limit: int = 200) -> list[Entry]:
@@ -78,7 +90,7 @@ def since(session: Session, vault: Vault, after_id: int, *, limit: int = 200) ->
         select(TranscriptMessage).where(col(TranscriptMessage.id) > after_id)
         .order_by(col(TranscriptMessage.id)).limit(limit)
     ).all()
-    return [_entry(r, vault) for r in rows]
+    return _entries(session, vault, list(rows))
 
 
 def latest_id(session: Session) -> int:
@@ -88,15 +100,23 @@ def latest_id(session: Session) -> int:
 
 def get(session: Session, vault: Vault, message_id: int) -> Entry | None:
     row = session.get(TranscriptMessage, message_id)
-    return _entry(row, vault) if row is not None else None
+    return _entries(session, vault, [row])[0] if row is not None else None
 
 
-def _entry(row: TranscriptMessage, vault: Vault) -> Entry:
-    return Entry(
-        id=row.id or 0, resident_id=row.resident_id, handoff_id=row.handoff_id, role=row.role,
-        channel=row.channel, text=vault.decrypt(row.text_enc) or "", at=row.at, message_id=row.message_id,
-        audio_ref=row.audio_ref, staff=row.staff, delivered=row.delivered,
-    )
+def _entries(session: Session, vault: Vault, rows: list[TranscriptMessage]) -> list[Entry]:
+    usernames = {r.staff for r in rows if r.staff}
+    names = dict(session.exec(
+        select(StaffAccount.username, StaffAccount.display_name).where(col(StaffAccount.username).in_(usernames))
+    ).all()) if usernames else {}
+    return [
+        Entry(
+            id=row.id or 0, resident_id=row.resident_id, handoff_id=row.handoff_id, role=row.role,
+            channel=row.channel, text=vault.decrypt(row.text_enc) or "", at=row.at, message_id=row.message_id,
+            audio_ref=row.audio_ref, staff=row.staff, delivered=row.delivered,
+            staff_name=names.get(row.staff or "", row.staff),
+        )
+        for row in rows
+    ]
 
 
 # ------------------------------------------------------------------ recorded voice

@@ -190,7 +190,9 @@ async def _ask_agent(app: web.Application, incoming: Incoming, text: str) -> Cho
     except Exception:
         log.exception("sms: turn failed for message %s", incoming.key)
         return Choice("fallback", {})
-    return choose(reply, public_url=app[SMS].settings.sms_public_url)
+    channel_settings = app[keys.SETTINGS]
+    return choose(reply, public_url=app[SMS].settings.public_url(channel_settings.host, channel_settings.port),
+                  now=incoming.at or app[keys.CLOCK]())
 
 
 def _render(channel: SmsChannel, choice: Choice) -> Rendered:
@@ -205,20 +207,39 @@ class SmsOutput:
     """Staff messages to an SMS resident: free text never leaves, so they get `staff_notice`.
 
     The staff's words stay in the transcript; the resident learns that staff answered and how
-    to reach them. The notice counts against the same daily budget as replies.
+    to reach them. The notice counts against the same daily budget as replies. Staff joining
+    costs no SMS of its own: it rides on their first reply (`staff_joined`), one paid message
+    where two would say the same.
     """
 
     name = CHANNEL
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
+        self._joined: dict[str, str] = {}  # phone → the staff member who took it, not yet told
+
+    async def send_message(self, recipient: str, text: str, *, role: str = "staff",
+                           staff_name: str | None = None, status: str | None = None) -> None:
+        if role == "system" and status == "claimed":
+            self._joined[recipient] = staff_name or ""  # told with the first reply
+            return
+        if role == "staff" and recipient in self._joined:
+            staff = self._joined.pop(recipient)
+            await self._send(recipient, "staff_joined", {"staff": staff or "值班人员"})
+            return
+        if status == "closed":
+            self._joined.pop(recipient, None)
+        await self._send(recipient, "staff_notice", {})
 
     async def send_text(self, recipient: str, text: str) -> None:
+        await self._send(recipient, "staff_notice", {})
+
+    async def _send(self, recipient: str, key: str, values: dict[str, str]) -> None:
         channel, store = self.app[SMS], self.app[keys.STORE]
         async with channel.lock(recipient):
             row_id = await channel.db(_accept_notice, store, recipient)
             await _in_turn(channel, store, recipient, row_id)
-            if not await _deliver(channel, store, recipient, row_id, render(channel.templates, "staff_notice")):
+            if not await _deliver(channel, store, recipient, row_id, render(channel.templates, key, values)):
                 raise delivery.NotDelivered("SMS budget spent or the gateway refused")
 
 

@@ -148,7 +148,7 @@ async def test_unionid_joins_the_official_account_resident(client, wechat, store
 async def test_history_returns_the_exchange(client, wechat) -> None:  # type: ignore[no-untyped-def]
     token = await login(client, wechat)
     empty = await client.get("/api/mp/history", headers=bearer(token))
-    assert (await empty.json()) == {"messages": []}
+    assert (await empty.json()) == {"messages": [], "handoff": None}
     await client.post("/api/mp/messages", json={"text": "身份证到期了怎么换"}, headers=bearer(token))
     await client.post("/api/mp/messages", json={"text": "我的电话13800138000"}, headers=bearer(token))
     messages = (await (await client.get("/api/mp/history", headers=bearer(token))).json())["messages"]
@@ -157,7 +157,7 @@ async def test_history_returns_the_exchange(client, wechat) -> None:  # type: ig
     assert "居民身份证换领" in messages[1]["text"]
     assert "13800138000" not in json.dumps(messages, ensure_ascii=False), "stored masked"
     other = await login(client, wechat, openid="o-mini-9999")
-    assert (await (await client.get("/api/mp/history", headers=bearer(other))).json()) == {"messages": []}
+    assert (await (await client.get("/api/mp/history", headers=bearer(other))).json()) == {"messages": [], "handoff": None}
 
 
 # ------------------------------------------------------------------ voice

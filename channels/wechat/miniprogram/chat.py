@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from tongban.agent.messages import Inbound
-from tongban.channels.app import delivery, keys, uploads
+from tongban.channels.app import delivery, identity, keys, uploads
 from tongban.channels.app.chat_api import (
     BadInput,
     TooLarge,
@@ -64,6 +64,9 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/mp/voice", voice)
     app.router.add_post("/api/mp/upload", upload)  # materials for review (channels.app.uploads)
     app.router.add_get("/api/mp/history", recent)
+    identity.setup(app)  # 实名: a token from the operator's identity provider (channels.app.identity)
+    app.router.add_post("/api/mp/identity/nonce", identity_nonce)
+    app.router.add_post("/api/mp/identity", verify_identity)
     mp_push.setup(app)
     delivery.register(app, _Output(app))  # staff replies as customer-service messages
 
@@ -195,4 +198,26 @@ async def recent(request: web.Request) -> web.Response:
         claims = claims_of(request)
     except InvalidToken:
         return _unauthorised()
-    return json_reply({"messages": await history(request.app, "miniprogram", claims["sub"])})
+    return json_reply(await history(request.app, "miniprogram", claims["sub"]))
+
+
+async def identity_nonce(request: web.Request) -> web.Response:
+    try:
+        claims = claims_of(request)
+    except InvalidToken:
+        return _unauthorised()
+    return await identity.nonce(request, "miniprogram", claims["sub"])
+
+
+async def verify_identity(request: web.Request) -> web.Response:
+    try:
+        claims = claims_of(request)
+    except InvalidToken:
+        return _unauthorised()
+    try:
+        body = await read_json(request)
+    except TooLarge:
+        return too_large(request.client_max_size)
+    except BadInput as exc:
+        return bad_input(exc)
+    return await identity.establish(request, body, "miniprogram", claims["sub"], unionid=claims.get("uid"))

@@ -13,6 +13,12 @@ from typing import Any
 from tongban.agent.state import ConversationState
 
 FORM_OFFER = "这个事项有申请表，我可以用您的实名信息先帮您填好，只问缺少的几项，回复“帮我填表”即可。"
+# without a verified identity there is nothing to fill from: every field is asked
+FORM_OFFER_UNVERIFIED = "这个事项有申请表，我可以一项一项问您，在线帮您填好，回复“帮我填表”即可。"
+
+
+def form_offer(verified: bool) -> str:
+    return FORM_OFFER if verified else FORM_OFFER_UNVERIFIED
 
 
 def form_progress(state: ConversationState) -> dict[str, Any]:

@@ -18,11 +18,13 @@ from tongban.agent.messages import Inbound, Reply
 
 @dataclass(frozen=True)
 class Said:
-    """One line of a resident's recent exchange with the bot, as stored (masked)."""
+    """One message of a resident's recent conversation, as stored (the resident's masked)."""
 
-    role: str  # resident | assistant
+    role: str  # resident | assistant | staff | system (notices: staff joined, opening hours)
     text: str
     ai_generated: bool = False
+    staff_name: str | None = None  # staff messages: the name residents see (王芳)
+    at: str | None = None  # ISO time
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,11 @@ class Assistant(Protocol):
         ...
 
     def history(self, channel: str, user_id: str) -> list[Said]:
-        """The resident's recent exchange with the bot; empty for someone never seen."""
+        """The resident's recent conversation, staff messages included; empty for someone never seen."""
+        ...
+
+    def held(self, channel: str, user_id: str) -> str | None:
+        """Whether staff hold the conversation now: "waiting", "claimed", or None."""
         ...
 
     def focus(self, resident_id: int) -> dict[str, Any]:

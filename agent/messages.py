@@ -71,6 +71,8 @@ class Reply:
     citations: list[str] = field(default_factory=list)  # keys of the knowledge-base entries cited, in order
 
 
+AI_LABEL = "（本回复由AI生成，仅供参考）"  # 生成式人工智能标识: channels show it, the transcript keeps it
+
 TEXT_LIMIT = 2000  # characters of one message the agent reads
 _REPEATS = re.compile(r"([^\d]{1,40}?)\1{2,}")  # a phrase said three times or more; digit runs stay
 

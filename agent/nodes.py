@@ -13,7 +13,8 @@ from langgraph.types import interrupt
 from tongban.agent import flows, hearing, questions
 from tongban.agent.brains.replies import reask
 from tongban.agent.brains.slots import classify_answer
-from tongban.agent.forms import FORM_OFFER, form_progress
+from tongban.agent.forms import form_offer as form_offer_text
+from tongban.agent.forms import form_progress
 from tongban.agent.runtime import TurnRuntime
 from tongban.agent.sealing import masked_args, seal, unseal
 from tongban.agent.state import RESET, ConversationState, Frame
@@ -154,7 +155,7 @@ def respond(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str
         reply = {**reply, "text": f"{reply['text']}\n{offer_line(offers)}"}
     form_offer = None if pending else _form_offer(state)
     if form_offer:
-        reply = {**reply, "text": f"{reply['text']}\n{FORM_OFFER}",
+        reply = {**reply, "text": f"{reply['text']}\n{form_offer_text(run.brain_ctx.verified)}",
                  "quick_replies": [*reply.get("quick_replies", []), "帮我填表"]}
     _remember(state, run)
     logged = questions.log_turn(state, run.tools)

@@ -14,25 +14,25 @@ import datetime as dt
 import hashlib
 import logging
 import threading
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from tongban.agent import elderly as elderly_mode
 from tongban.agent.brains.base import Brain, BrainContext
 from tongban.agent.brains.naming import ItemTerms
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.brains.slots import HallRef, warm_up
 from tongban.agent.graph import build_graph
 from tongban.agent.interface import Reviewed, Said, Upload
-from tongban.agent.messages import Inbound, Reply, ToolCall, clip_text
+from tongban.agent.messages import AI_LABEL, Inbound, Reply, ToolCall, clip_text
 from tongban.agent.metrics import HANDOFFS, TURN_SECONDS, TURNS
 from tongban.agent.runtime import TurnRuntime
 from tongban.agent.state import RESET
@@ -43,14 +43,18 @@ from tongban.memory.checkpoints import AfterCommit, make_checkpointer
 from tongban.memory.clock import SHANGHAI, Clock, system_clock
 from tongban.memory.db import is_postgres
 from tongban.memory.models import Hall, ServiceItem, TranscriptRole
-from tongban.memory.pii import mask_phone
+from tongban.memory.pii import mask_phone, mask_text
 from tongban.memory.residents import find, resolve
 from tongban.memory.store import Store
 from tongban.tools.handoff import after_hours_notice, mark_notified, open_handoff
 from tongban.tools.kb.index import KnowledgeIndex, get_knowledge
-from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index
+from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index, local_catalog_edits
 
 log = logging.getLogger(__name__)
+CHOICES = "elderly_choices"  # resident.memory: the choices the last elderly-mode reply numbered
+
+# how often item terms are checked against edits by other processes (this one's are seen at once)
+TERMS_CHECK_S = 1.0
 
 
 class Agent:
@@ -74,12 +78,12 @@ class Agent:
         # checkpoints are written after the turn's transaction commits, never before (AfterCommit)
         self._checkpoints = AfterCommit(checkpointer or make_checkpointer(store.settings))
         self.graph = build_graph(self._checkpoints)
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._locks_guard = threading.Lock()
-        self._async_locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
+        self._async_locks = KeyedAsyncLocks()
         self._halls: list[HallRef] | None = None
         self._terms: tuple[Any, ItemTerms] | None = None
         self._item_names: dict[str, str] = {}
+        self._terms_seen: tuple[int, float] = (-1, 0.0)  # local edits and time at the last check
         warm_up()
 
     # ------------------------------------------------------------------ entry points
@@ -90,14 +94,13 @@ class Agent:
         An asyncio lock per conversation queues its messages first-in first-out, so five
         messages sent at once are answered in the order they arrived.
         """
-        lock = self._async_locks.setdefault(f"{message.channel}:{message.user_id}", asyncio.Lock())
-        async with lock:
+        async with self._async_locks.hold(f"{message.channel}:{message.user_id}"):
             return await asyncio.to_thread(self.respond_sync, message)
 
     def respond_sync(self, message: Inbound) -> Reply:
         key = f"{message.channel}:{message.user_id}"
         actor = f"resident:{message.channel}:{_masked(message)}"
-        with TURN_SECONDS.time(), self._lock(key), self._replica_lock(key), self._checkpoints.turn(), \
+        with TURN_SECONDS.time(), self._locks.hold(key), self._replica_lock(key), self._checkpoints.turn(), \
                 self.store.session(actor=actor) as session:
             reply = self._turn(session, message)
         TURNS.labels(channel=message.channel, intent=reply.intent or "none").inc()
@@ -108,14 +111,21 @@ class Agent:
     # ------------------------------------------------------------------ what channels read
 
     def history(self, channel: str, user_id: str) -> list[Said]:
-        """The resident's recent exchange from their thread's checkpoint (masked as stored)."""
+        """The resident's recent conversation from the transcript: their messages (masked, as the
+        checkpoint keeps them), the bot's, staff replies and notices; staff's notes never."""
         with self.store.read_session() as session:
             resident = find(session, self.store.vault, channel=channel, user_id=user_id)
-            resident_id = resident.id if resident else None
-        if resident_id is None:
-            return []
-        state = self.graph.get_state(_config(resident_id))
-        return [s for s in map(_said, (state.values or {}).get("messages", [])) if s]
+            if resident is None or resident.id is None:
+                return []
+            entries = transcripts.for_resident(session, self.store.vault, resident.id)
+        return [s for s in map(_said, entries) if s]
+
+    def held(self, channel: str, user_id: str) -> str | None:
+        """Whether staff hold the resident's conversation: "waiting", "claimed", or None."""
+        with self.store.read_session() as session:
+            resident = find(session, self.store.vault, channel=channel, user_id=user_id)
+            handoff = open_handoff(session, resident.id) if resident and resident.id else None
+            return str(handoff.status) if handoff else None
 
     def focus(self, resident_id: int) -> dict[str, Any]:
         """The conversation's focus from the resident's thread (item, hall, date, receipt number…)."""
@@ -139,6 +149,11 @@ class Agent:
             session, self.store.vault, channel=message.channel, user_id=message.user_id,
             unionid=message.unionid, identity=message.identity,
         )
+        wants_elderly = elderly_mode.asked(message.text)
+        was_elderly = resident.elderly
+        if wants_elderly is not None and wants_elderly != was_elderly:
+            resident.elderly = wants_elderly  # remembered: every later turn, every channel
+            session.add(resident)
         held = open_handoff(session, resident.id or 0)
         transcripts.append(
             session, self.store.vault, resident_id=resident.id or 0, role=TranscriptRole.RESIDENT,
@@ -147,7 +162,13 @@ class Agent:
         )
         if held is not None:
             return Reply(text="", handoff=True)  # staff hold the conversation: the bot is silent
+        if wants_elderly is not None and elderly_mode.only_asked(message.text):
+            return self._recorded(session, resident.id or 0, message.channel, Reply(
+                text=elderly_mode.acknowledge(wants_elderly, was_elderly), elderly=wants_elderly))
         elderly = resident.elderly or message.transcript is not None
+        offered = list((resident.memory or {}).get(CHOICES) or [])
+        if elderly and (chosen := elderly_mode.choose(message.text, offered)):
+            message = replace(message, text=chosen)  # "2": the second of the choices numbered last turn
         thread_id = _thread(resident.id or 0)
         self._checkpoints.hold(thread_id)
         runtime = TurnRuntime(
@@ -173,10 +194,9 @@ class Agent:
             "confidence": message.transcript.confidence if message.transcript else None,
             "language": message.transcript.language if message.transcript else None,
         }
-        snapshot = self.graph.get_state(config)
         # one checkpoint per turn, written when the run ends or pauses for a confirmation: the
         # turn's database writes commit together at the end too, so both stay in step
-        if snapshot.interrupts:
+        if self._checkpoints.interrupted(config):
             state = self.graph.invoke(Command(resume=turn), config, context=runtime, durability="exit")
         else:
             state = self.graph.invoke(
@@ -188,12 +208,31 @@ class Agent:
         reply = _reply(state, elderly)
         if reply.handoff:
             reply = _tell_when_staff_answer(session, resident.id or 0, now, reply)
-        if reply.text:
-            transcripts.append(session, self.store.vault, resident_id=resident.id or 0, role=TranscriptRole.BOT,
-                               channel=message.channel, text=reply.text)
+        choices: list[str] = []
+        if elderly:
+            reply, choices = elderly_mode.plain(reply)
+        if choices != offered:
+            resident.memory = {**{k: v for k, v in (resident.memory or {}).items() if k != CHOICES},
+                               **({CHOICES: choices} if choices else {})}
+            session.add(resident)
+        return self._recorded(session, resident.id or 0, message.channel, reply)
+
+    def _recorded(self, session: Session, resident_id: int, channel: str, reply: Reply) -> Reply:
+        if reply.text:  # labelled where a model wrote it, for staff and for the resident's history
+            text = f"{reply.text}\n{AI_LABEL}" if reply.ai_generated else reply.text
+            transcripts.append(session, self.store.vault, resident_id=resident_id, role=TranscriptRole.BOT,
+                               channel=channel, text=text)
         return reply
 
     def _item_terms(self, session: Session) -> ItemTerms:
+        """The catalog's names and keywords, rebuilt when the catalog changes. Checking costs two
+        aggregate queries, so a turn checks only after this process edited the catalog or once a
+        second (edits by other processes or replicas)."""
+        edits, checked = self._terms_seen
+        now = time.monotonic()
+        if self._terms is not None and edits == local_catalog_edits() and now - checked < TERMS_CHECK_S:
+            return self._terms[1]
+        self._terms_seen = (local_catalog_edits(), now)
         fingerprint = catalog_fingerprint(session)  # the index's own: also counts this process's edits
         if self._terms is None or self._terms[0] != fingerprint:
             rows = session.exec(select(ServiceItem.code, ServiceItem.name, ServiceItem.keywords)).all()
@@ -208,13 +247,6 @@ class Agent:
                 for h in session.exec(select(Hall).order_by(Hall.id))
             ]
         return self._halls
-
-    @contextmanager
-    def _lock(self, key: str) -> Iterator[None]:
-        with self._locks_guard:
-            lock = self._locks[key]
-        with lock:
-            yield
 
     @contextmanager
     def _replica_lock(self, key: str) -> Iterator[None]:
@@ -242,15 +274,70 @@ def _config(resident_id: int) -> dict[str, Any]:
     return {"configurable": {"thread_id": _thread(resident_id)}}
 
 
-def _said(message: Any) -> Said | None:
-    text = message.content if isinstance(message.content, str) else ""
-    if not text:
+def _said(entry: transcripts.Entry) -> Said | None:
+    if not entry.text:
         return None
-    if isinstance(message, HumanMessage):
-        return Said("resident", text)
-    if isinstance(message, AIMessage):
-        return Said("assistant", text, ai_generated=bool(message.additional_kwargs.get("ai_generated")))
+    at = (entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=dt.UTC)).isoformat()
+    if entry.role == TranscriptRole.RESIDENT:
+        return Said("resident", mask_text(entry.text), at=at)
+    if entry.role == TranscriptRole.BOT:  # the transcript keeps the AI label the resident saw
+        ai = entry.text.endswith(f"\n{AI_LABEL}")
+        return Said("assistant", entry.text.removesuffix(f"\n{AI_LABEL}"), ai_generated=ai, at=at)
+    if entry.role in (TranscriptRole.STAFF, TranscriptRole.SYSTEM):
+        return Said(str(entry.role), entry.text, staff_name=entry.staff_name, at=at)
     return None
+
+
+class KeyedLocks:
+    """One lock per conversation, kept only while a turn holds or waits for it: memory stays
+    flat however many residents have written (a lock per resident ever seen grew without end)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key) or (threading.Lock(), 0)
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class KeyedAsyncLocks:
+    """The event loop's side of `KeyedLocks`: messages of one conversation first-in first-out."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 def _masked(message: Inbound) -> str:

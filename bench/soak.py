@@ -644,7 +644,7 @@ def _drop_database(base: str, url: str) -> None:
 
 def _server_command(port: int) -> list[str]:
     script = Path(sys.executable).with_name("tongban")
-    head = [str(script)] if script.exists() else [sys.executable, "-c", "from channels.cli import main; main()"]
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "tongban"]
     return [*head, "serve", "--host", "127.0.0.1", "--port", str(port)]
 
 

@@ -254,6 +254,7 @@ def serve(
         typer.secho(f"配置错误: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
     host, port = host or settings.host, port or settings.port
+    settings = settings.model_copy(update={"host": host, "port": port})  # links built from them follow the flags
     memory = _memory_settings()
     memory.keep_scratch_files_here()
     for progress in ("tongban.tools.index_progress", "tongban.channels.app.server"):  # index build, ready after N s

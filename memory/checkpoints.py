@@ -7,6 +7,7 @@ including a confirmation the graph is waiting for.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import functools
 import sqlite3
 import threading
@@ -16,9 +17,28 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from sqlalchemy.engine import make_url
 
+from tongban.memory import models
 from tongban.memory.settings import MemorySettings
+
+INTERRUPT = "__interrupt__"  # the channel of LangGraph's interrupt writes (private in langgraph 1.x)
+
+
+def checkpoint_types() -> tuple[tuple[str, str], ...]:
+    """The project's own types a checkpoint may hold: the enums of `memory.models` (a tool
+    result carries a booking's or a handoff's status as the enum the row holds)."""
+    return tuple(sorted(
+        (kind.__module__, kind.__name__) for kind in vars(models).values()
+        if isinstance(kind, type) and issubclass(kind, enum.Enum) and kind.__module__ == models.__name__
+    ))
+
+
+def serializer() -> JsonPlusSerializer:
+    """Strict: checkpoints revive LangGraph's safe types and the types registered above, and
+    nothing else (LangGraph only warns about unregistered types today, and will block them)."""
+    return JsonPlusSerializer(allowed_msgpack_modules=checkpoint_types())
 
 
 def make_checkpointer(settings: MemorySettings) -> BaseCheckpointSaver:
@@ -55,15 +75,32 @@ class AfterCommit(BaseCheckpointSaver):  # type: ignore[type-arg]
     @contextmanager
     def turn(self) -> Iterator[None]:
         self._local.threads = []
+        self._local.read = {}
         try:
             yield
         except BaseException:
             for thread in self._local.threads:
                 self._take(thread)
             raise
+        finally:
+            self._local.read = {}
         for thread in self._local.threads:
             for write in self._take(thread):
                 write()
+
+    def interrupted(self, config: dict[str, Any]) -> bool:
+        """Whether the thread's latest checkpoint waits on an interrupt (a confirmation).
+
+        Cheaper than `graph.get_state`: the checkpoint read here is kept for the run that
+        follows in the same turn, so a turn deserialises its checkpoint once.
+        """
+        saved = self.get_tuple(config)
+        if saved is None:
+            return False
+        thread = str(config["configurable"]["thread_id"])
+        if getattr(self._local, "read", None) is not None:
+            self._local.read[thread] = saved
+        return any(write[1] == INTERRUPT for write in saved.pending_writes or ())
 
     def hold(self, thread_id: str) -> None:
         with self._guard:
@@ -96,6 +133,12 @@ class AfterCommit(BaseCheckpointSaver):  # type: ignore[type-arg]
             write()
 
     def get_tuple(self, config: Any) -> Any:
+        conf = config["configurable"]
+        read = getattr(self._local, "read", None)
+        if read and not conf.get("checkpoint_id") and not conf.get("checkpoint_ns"):
+            saved = read.pop(str(conf["thread_id"]), None)  # served once: the run may change it in place
+            if saved is not None:
+                return saved
         return self.inner.get_tuple(config)
 
     def list(self, config: Any, **kwargs: Any) -> Any:
@@ -124,8 +167,9 @@ def sqlite_checkpointer(path: Path | str) -> BaseCheckpointSaver:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")  # as the database (memory.db): safe against a process crash
     connection.execute("PRAGMA busy_timeout=30000")
-    saver = SqliteSaver(connection)
+    saver = SqliteSaver(connection, serde=serializer())
     saver.setup()
     return saver
 
@@ -141,7 +185,7 @@ def _postgres(conninfo: str) -> BaseCheckpointSaver:
         # a connection the database dropped (restart, failover) is replaced, not handed out
         check=ConnectionPool.check_connection,
     )
-    saver = PostgresSaver(pool)  # type: ignore[arg-type]
+    saver = PostgresSaver(pool, serde=serializer())  # type: ignore[arg-type]
     saver.setup()
     return saver
 

@@ -575,3 +575,47 @@ class KbEntry(SQLModel, table=True):
     locator: str = Field(default="", max_length=64)
     content_hash: str = Field(max_length=64)
     updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- running as several replicas
+
+
+class Recording(SQLModel, table=True):
+    """A voice message's recording, sealed, in the database so every replica can play it.
+
+    `ref` is what the transcript row keeps (`TranscriptMessage.audio_ref`); the row goes with
+    the retention job together with its transcript.
+    """
+
+    __tablename__ = "recording"
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(max_length=64, unique=True)
+    blob_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, index=True)
+
+
+class LiveMessage(SQLModel, table=True):
+    """A message for a resident's open web page, waiting for the replica that holds the page.
+
+    Written with the transcript row; the replica holding the resident's socket claims it
+    (`claimed_by`, `claimed_at`) in one UPDATE, so it is delivered once; unclaimed, it waits
+    for the page's next connection or poll.
+    """
+
+    __tablename__ = "live_message"
+    id: int | None = Field(default=None, primary_key=True)
+    web_id: str = Field(max_length=64, index=True)
+    transcript_id: int | None = Field(default=None, index=True)
+    event_enc: str  # the page's JSON event, encrypted like the transcript text
+    created_at: dt.datetime = Field(default_factory=utcnow, index=True)
+    claimed_at: dt.datetime | None = Field(default=None, index=True)
+    claimed_by: str | None = Field(default=None, max_length=64)
+
+
+class SmsBudget(SQLModel, table=True):
+    """One number's SMS spend on one day: reserved by one guarded UPDATE, exact across replicas."""
+
+    __tablename__ = "sms_budget"
+    user_id: str = Field(max_length=64, primary_key=True)  # the phone's blind index
+    day: str = Field(max_length=10, primary_key=True)  # Asia/Shanghai date
+    used: int = Field(default=0, ge=0)

@@ -2,7 +2,9 @@
 
 Only unplaced questions keep their text, masked; the resident is a keyed blind index, so the
 log counts people without naming them. A supervisor can attach a phrase from it to an item as
-a keyword, which the retrieval index and the agent's item naming pick up at once.
+a keyword, and staff can correct a handoff's question to the item it was about; the retrieval
+index and the agent's item naming pick either up at once. Every learned phrase is listed with
+who added it, when and from where (the audit log keeps that), and can be removed again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from tongban.memory import audit
 from tongban.memory.clock import SHANGHAI
-from tongban.memory.models import QuestionKind, QuestionLog, ServiceItem, utcnow
+from tongban.memory.models import AuditLog, QuestionKind, QuestionLog, ServiceItem, utcnow
 from tongban.memory.pii import Vault, mask_text
 
 UNPLACED = (QuestionKind.LOW_CONFIDENCE, QuestionKind.REPHRASED, QuestionKind.ASKED_PERSON, QuestionKind.KB_MISS)
@@ -75,11 +77,18 @@ class UnknownItem(LookupError):
     pass
 
 
-def add_keyword(session: Session, item_code: str, phrase: str) -> ServiceItem:
-    """Attach a resident's phrase to an item; `updated_at` moves so every index sees the edit."""
-    phrase = " ".join(phrase.split())[:50]
+def add_keyword(
+    session: Session, item_code: str, phrase: str, *, source: str = "question_log"
+) -> ServiceItem:
+    """Attach a resident's phrase to an item; `updated_at` moves so every index sees the edit.
+
+    `source` says where it was learned (the question log, or `handoff:<id>` for a staff
+    correction on a handoff card); the audit entry keeps it with who and when (`learned`)."""
+    phrase = mask_text(" ".join(phrase.split()))[:50]
     if len(phrase) < 2:
         raise ValueError("关键词至少两个字")
+    if "*" in phrase:
+        raise ValueError("关键词不能含个人信息")
     item = session.exec(select(ServiceItem).where(ServiceItem.code == item_code)).first()
     if item is None:
         raise UnknownItem(item_code)
@@ -90,5 +99,50 @@ def add_keyword(session: Session, item_code: str, phrase: str) -> ServiceItem:
         session.add(item)
         session.flush()
         audit.record(session, action="add_keyword", entity="service_item", entity_id=item_code,
-                     after={"keyword": phrase, "count": len(before) + 1})
+                     after={"keyword": phrase, "count": len(before) + 1, "source": source})
+    return item
+
+
+class NotLearned(LookupError):
+    """The phrase is not a learned keyword of that item (catalog keywords are edited elsewhere)."""
+
+
+def learned(session: Session) -> list[dict[str, Any]]:
+    """Every phrase the learning loop attached that the item still has: what, who, when, where
+    from. Newest first. Keywords that came with the catalog are not listed."""
+    entries = session.exec(
+        select(AuditLog).where(AuditLog.entity == "service_item",
+                               col(AuditLog.action).in_(("add_keyword", "remove_keyword")))
+        .order_by(col(AuditLog.id))
+    ).all()
+    current: dict[tuple[str, str], AuditLog] = {}
+    for entry in entries:
+        phrase = str((entry.after or entry.before or {}).get("keyword", ""))
+        if entry.action == "add_keyword":
+            current[(entry.entity_id, phrase)] = entry
+        else:
+            current.pop((entry.entity_id, phrase), None)
+    items = {i.code: i for i in session.exec(
+        select(ServiceItem).where(col(ServiceItem.code).in_({code for code, _ in current})))}
+    out = []
+    for (code, phrase), entry in current.items():
+        item = items.get(code)
+        if item is None or phrase not in item.keywords:
+            continue
+        out.append({"item_code": code, "item_name": item.name, "phrase": phrase, "by": entry.actor,
+                    "at": entry.at.isoformat(), "source": (entry.after or {}).get("source", "question_log")})
+    return sorted(out, key=lambda e: e["at"], reverse=True)
+
+
+def remove_keyword(session: Session, item_code: str, phrase: str) -> ServiceItem:
+    """Take a learned phrase off its item again; the index follows as for any catalog edit."""
+    if not any(e["item_code"] == item_code and e["phrase"] == phrase for e in learned(session)):
+        raise NotLearned(f"{item_code}: {phrase}")
+    item = session.exec(select(ServiceItem).where(ServiceItem.code == item_code)).one()
+    item.keywords = [k for k in item.keywords if k != phrase]
+    item.updated_at = utcnow()
+    session.add(item)
+    session.flush()
+    audit.record(session, action="remove_keyword", entity="service_item", entity_id=item_code,
+                 before={"keyword": phrase})
     return item

@@ -74,7 +74,7 @@ def resolve(
     if unionid and resident.wechat_unionid != unionid:
         resident.wechat_unionid = unionid
     if identity:
-        _apply_identity(resident, vault, identity)
+        _apply_identity(session, resident, vault, identity)
     if resident.id is None or session.is_modified(resident):
         resident.updated_at = utcnow()
         session.add(resident)
@@ -82,12 +82,33 @@ def resolve(
     return resident
 
 
-def _apply_identity(resident: Resident, vault: Vault, identity: Identity) -> None:
+def verify(session: Session, vault: Vault, resident: Resident, identity: Identity) -> Resident:
+    """Record an identity the operator's identity provider vouched for (`tools.identity`)."""
+    _apply_identity(session, resident, vault, identity)
+    resident.updated_at = utcnow()
+    session.add(resident)
+    session.flush()
+    return resident
+
+
+def set_elderly(session: Session, resident: Resident, on: bool) -> None:
+    """长者模式, as the resident asked (in words, or with a page's 大字 switch); remembered."""
+    if resident.elderly != on:
+        resident.elderly = on
+        resident.updated_at = utcnow()
+        session.add(resident)
+        session.flush()
+
+
+def _apply_identity(session: Session, resident: Resident, vault: Vault, identity: Identity) -> None:
     if identity.name and vault.decrypt(resident.name_enc) != identity.name:
         resident.name_enc = vault.encrypt(identity.name)
-    if identity.phone and resident.phone_bidx != vault.blind_index("phone", identity.phone):
+    phone_bidx = vault.blind_index("phone", identity.phone) if identity.phone else None
+    # a phone another resident already holds (the same person by SMS, say) stays theirs: one
+    # phone, one resident; the ID number still identifies this one
+    if phone_bidx and resident.phone_bidx != phone_bidx and _by(session, "phone_bidx", phone_bidx) is None:
         resident.phone_enc = vault.encrypt(identity.phone)
-        resident.phone_bidx = vault.blind_index("phone", identity.phone)
+        resident.phone_bidx = phone_bidx
     if identity.id_number and resident.id_number_bidx != vault.blind_index("id", identity.id_number):
         resident.id_number_enc = vault.encrypt(identity.id_number)
         resident.id_number_bidx = vault.blind_index("id", identity.id_number)

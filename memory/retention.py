@@ -17,7 +17,13 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from tongban.memory import audit, forms, uploads
-from tongban.memory.models import InboundMessage, QuestionLog, TranscriptMessage
+from tongban.memory.models import (
+    InboundMessage,
+    LiveMessage,
+    QuestionLog,
+    Recording,
+    TranscriptMessage,
+)
 from tongban.memory.transcripts import audio_dir
 
 
@@ -29,6 +35,7 @@ class Purged:
     questions: int = 0
     uploads: int = 0
     forms: int = 0
+    live: int = 0  # messages queued for web pages (their text, sealed)
 
 
 def purge_before(session: Session, data_dir: Path, cutoff: dt.datetime, *, uploads_before: dt.datetime | None = None) -> Purged:
@@ -41,9 +48,13 @@ def purge_before(session: Session, data_dir: Path, cutoff: dt.datetime, *, uploa
     ).all()
     for ref in refs:
         path = audio_dir(data_dir) / str(ref)
-        if path.is_file():
+        if path.is_file():  # written by an earlier version, before recordings moved into the database
             path.unlink()
             purged.recordings += 1
+    if refs:
+        purged.recordings += session.execute(delete(Recording).where(col(Recording.ref).in_(list(refs)))).rowcount
+    purged.recordings += session.execute(delete(Recording).where(col(Recording.created_at) < cutoff)).rowcount
+    purged.live = session.execute(delete(LiveMessage).where(col(LiveMessage.created_at) < cutoff)).rowcount
     purged.transcript = session.execute(delete(TranscriptMessage).where(col(TranscriptMessage.at) < cutoff)).rowcount
     purged.inbound = session.execute(delete(InboundMessage).where(col(InboundMessage.received_at) < cutoff)).rowcount
     purged.questions = session.execute(delete(QuestionLog).where(col(QuestionLog.at) < cutoff)).rowcount

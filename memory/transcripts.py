@@ -2,7 +2,7 @@
 
 Text is stored encrypted like all personal data and decrypted only on the way to a reader
 that masks it (the console) or is entitled to it. A voice message keeps a reference to its
-recording, itself encrypted on disk under the data dir, beside the transcript of what was said.
+recording, itself sealed in the database (every replica reads it), beside the transcript of what was said.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from tongban.memory.models import TranscriptMessage, TranscriptRole, utcnow
+from tongban.memory.models import Recording, StaffAccount, TranscriptMessage, TranscriptRole, utcnow
 from tongban.memory.pii import Vault
 
 _AUDIO_REF = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{2,5}")
@@ -34,8 +34,9 @@ class Entry:
     at: dt.datetime
     message_id: str | None
     audio_ref: str | None
-    staff: str | None
+    staff: str | None  # the staff member's username
     delivered: bool | None
+    staff_name: str | None = None  # their display name (王芳), as residents see it
 
 
 def append(
@@ -69,7 +70,18 @@ def conversation(session: Session, vault: Vault, resident_id: int, *, limit: int
         select(TranscriptMessage).where(TranscriptMessage.resident_id == resident_id)
         .order_by(col(TranscriptMessage.id).desc()).limit(limit)
     ).all()
-    return [_entry(r, vault) for r in reversed(rows)]
+    return _entries(session, vault, list(reversed(rows)))
+
+
+def for_resident(session: Session, vault: Vault, resident_id: int, *, limit: int = 100) -> list[Entry]:
+    """What the resident's own chat shows again after a reload: their messages, the bot's, staff
+    replies and notices (join, hours), oldest first; staff's internal notes never."""
+    rows = session.exec(
+        select(TranscriptMessage).where(TranscriptMessage.resident_id == resident_id,
+                                        col(TranscriptMessage.role) != TranscriptRole.NOTE)
+        .order_by(col(TranscriptMessage.id).desc()).limit(limit)
+    ).all()
+    return _entries(session, vault, list(reversed(rows)))
 
 
 def since(session: Session, vault: Vault, after_id: int, *, limit: int = 200) -> list[Entry]:
@@ -78,7 +90,7 @@ def since(session: Session, vault: Vault, after_id: int, *, limit: int = 200) ->
         select(TranscriptMessage).where(col(TranscriptMessage.id) > after_id)
         .order_by(col(TranscriptMessage.id)).limit(limit)
     ).all()
-    return [_entry(r, vault) for r in rows]
+    return _entries(session, vault, list(rows))
 
 
 def latest_id(session: Session) -> int:
@@ -88,41 +100,56 @@ def latest_id(session: Session) -> int:
 
 def get(session: Session, vault: Vault, message_id: int) -> Entry | None:
     row = session.get(TranscriptMessage, message_id)
-    return _entry(row, vault) if row is not None else None
+    return _entries(session, vault, [row])[0] if row is not None else None
 
 
-def _entry(row: TranscriptMessage, vault: Vault) -> Entry:
-    return Entry(
-        id=row.id or 0, resident_id=row.resident_id, handoff_id=row.handoff_id, role=row.role,
-        channel=row.channel, text=vault.decrypt(row.text_enc) or "", at=row.at, message_id=row.message_id,
-        audio_ref=row.audio_ref, staff=row.staff, delivered=row.delivered,
-    )
+def _entries(session: Session, vault: Vault, rows: list[TranscriptMessage]) -> list[Entry]:
+    usernames = {r.staff for r in rows if r.staff}
+    names = dict(session.exec(
+        select(StaffAccount.username, StaffAccount.display_name).where(col(StaffAccount.username).in_(usernames))
+    ).all()) if usernames else {}
+    return [
+        Entry(
+            id=row.id or 0, resident_id=row.resident_id, handoff_id=row.handoff_id, role=row.role,
+            channel=row.channel, text=vault.decrypt(row.text_enc) or "", at=row.at, message_id=row.message_id,
+            audio_ref=row.audio_ref, staff=row.staff, delivered=row.delivered,
+            staff_name=names.get(row.staff or "", row.staff),
+        )
+        for row in rows
+    ]
 
 
 # ------------------------------------------------------------------ recorded voice
+#
+# Recordings live sealed in the database (table `recording`), not on a replica's disk: every
+# replica can play them to staff, a rescheduled pod loses none, and retention deletes them in
+# the same transaction as their transcript. A voice message is at most 60 s (tens of KB as
+# Opus, ~2 MB as 16 kHz WAV), well within what PostgreSQL's bytea holds comfortably.
+# Recordings written to `data_dir/audio/` by earlier versions are still read and purged.
 
 
 def audio_dir(data_dir: Path) -> Path:
+    """Where earlier versions kept recordings (read for old references, purged by retention)."""
     return data_dir / "audio"
 
 
-def save_audio(data_dir: Path, vault: Vault, audio: bytes, fmt: str) -> str:
-    """Store a recording encrypted; the returned reference is what a transcript row keeps."""
+def save_audio(session: Session, vault: Vault, audio: bytes, fmt: str, *, at: dt.datetime | None = None) -> str:
+    """Store a recording sealed; the returned reference is what a transcript row keeps."""
     fmt = re.sub(r"[^a-z0-9]", "", fmt.lower())[:5] or "bin"
     ref = f"{uuid.uuid4().hex}.{fmt}"
-    directory = audio_dir(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / ref
-    path.write_bytes(vault.encrypt_bytes(audio))
-    path.chmod(0o600)
+    session.add(Recording(ref=ref, blob_enc=vault.encrypt_bytes(audio), created_at=at or utcnow()))
+    session.flush()
     return ref
 
 
-def load_audio(data_dir: Path, vault: Vault, ref: str) -> tuple[bytes, str] | None:
+def load_audio(session: Session, vault: Vault, ref: str, *, legacy_dir: Path | None = None) -> tuple[bytes, str] | None:
     """The decrypted recording and its format, or None when the reference is unknown or bad."""
     if not _AUDIO_REF.fullmatch(ref):
         return None
-    path = audio_dir(data_dir) / ref
-    if not path.is_file():
+    row = session.exec(select(Recording).where(Recording.ref == ref)).first()
+    if row is not None:
+        return vault.decrypt_bytes(row.blob_enc), ref.rsplit(".", 1)[1]
+    path = audio_dir(legacy_dir) / ref if legacy_dir is not None else None
+    if path is None or not path.is_file():
         return None
     return vault.decrypt_bytes(path.read_bytes()), ref.rsplit(".", 1)[1]

@@ -140,15 +140,31 @@ def next_staffed(now: dt.datetime) -> dt.datetime:
 
 def after_hours_notice(now: dt.datetime) -> str | None:
     """What to tell a resident handed off when nobody is at work; None during staffed hours."""
+    told = _when_staff_answer(now)
+    if told is None:
+        return None
+    lead, day, when = told
+    return f"{lead}，工作人员将在{day}{when}后回复您。如有急事，可拨打{HOTLINE}政务服务便民热线。"
+
+
+def when_staff_answer(now: dt.datetime) -> str | None:
+    """The short form for a template variable ("明天上午9点"); None during staffed hours."""
+    told = _when_staff_answer(now)
+    if told is None:
+        return None
+    _lead, day, when = told
+    day = day.replace("下一个工作日（", "").rstrip("）")  # "12月1日" alone reads the same, shorter
+    return f"{day}{when}"
+
+
+def _when_staff_answer(now: dt.datetime) -> tuple[str, str, str] | None:
     if staffed(now):
         return None
     local, at = _local(now), next_staffed(now)
     when = "上午9点" if at.time() == STAFFED[0][0] else "下午2点半"
     if at.date() == local.date():
         lead = "现在是午休时间" if at.time() == STAFFED[1][0] else "现在是非工作时间"
-        day = "今天"
-    elif at.date() - local.date() == dt.timedelta(days=1) and local.time() >= STAFFED[1][1] and is_open(local.date()):
-        lead, day = "现在是非工作时间", "明天"
-    else:
-        lead, day = "现在是非工作时间", f"下一个工作日（{at.month}月{at.day}日）"
-    return f"{lead}，工作人员将在{day}{when}后回复您。如有急事，可拨打{HOTLINE}政务服务便民热线。"
+        return lead, "今天", when
+    if at.date() - local.date() == dt.timedelta(days=1) and local.time() >= STAFFED[1][1] and is_open(local.date()):
+        return "现在是非工作时间", "明天", when
+    return "现在是非工作时间", f"下一个工作日（{at.month}月{at.day}日）", when

@@ -6,8 +6,30 @@ re-index; only tokenisation, the slow part, is cached per item by the caller.
 
 from __future__ import annotations
 
-import bm25s
+import sys
+from types import ModuleType
+
 import numpy as np
+
+
+def _import_bm25s() -> ModuleType:
+    """bm25s imports numba whenever it is installed (voice extras bring it), loading LLVM:
+    about 60 MB of resident memory for a JIT backend tongban never selects (it scores with
+    the numpy backend). A None in sys.modules makes that optional import fail, as the
+    library expects when numba is absent; numba stays importable for whoever needs it later."""
+    if "numba" in sys.modules:
+        import bm25s
+
+        return bm25s
+    sys.modules["numba"] = None  # type: ignore[assignment]
+    try:
+        import bm25s
+    finally:
+        del sys.modules["numba"]
+    return bm25s
+
+
+bm25s = _import_bm25s()
 
 
 class LexicalIndex:

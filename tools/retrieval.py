@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -33,6 +34,9 @@ from tongban.tools.vectors import Kind, VectorStore, index_kind
 # bump when passages, tokenisation or the stored layout change: old indexes are rebuilt
 INDEX_VERSION = 2
 META, VECTORS = "meta.json", "vectors.faiss"
+# indexes built when the package is made (`python -m tongban.tools.prebuilt`): the demo
+# catalog's, so a first start loads its index instead of embedding every passage
+PREBUILT_DIR = Path(__file__).resolve().with_name("prebuilt_index")
 # how often a field's tokens count in an item's BM25 document (the title says most)
 FIELD_WEIGHTS: dict[str, int] = {"name": 3, "keywords": 2}
 
@@ -116,6 +120,7 @@ class Fusion:
     # one that also holds an action the question means gains `action` more.
     object: float = 0.012
     action: float = 0.008
+    common: float = 0.02  # a word in more than this share of item names names no object
 
     @property
     def best(self) -> float:
@@ -171,6 +176,7 @@ class HybridIndex:
         self._pinyin = LexicalIndex()
         self._by_hall: dict[int, np.ndarray] = {}
         self._by_city: dict[str, np.ndarray] = {}
+        self._shares: dict[str, float] = {}  # word → share of item names holding it
         self._vector_row = np.zeros(0, dtype=np.int64)  # vector id → row (-1: none)
         self._vector_pos = np.zeros(0, dtype=np.int64)  # vector id → passage index
 
@@ -191,6 +197,8 @@ class HybridIndex:
         docs = list(docs)
         key = catalog_key(docs, embedder)
         index: HybridIndex | None = None
+        if cache_dir is not None:
+            _seed_from_package(cache_dir, key, embedder.name)  # before the passage cache reads its file
         if cache_dir is not None and not isinstance(embedder, PassageCache):
             embedder = PassageCache(embedder, cache_dir / _passages_file(embedder.name))
         if cache_dir is not None:
@@ -332,6 +340,7 @@ class HybridIndex:
                 self._vector_row[vector_id] = row_of[item_id]
                 self._vector_pos[vector_id] = position
             self._rows = rows
+            self._shares = {}
             self._dirty = False
 
     # ------------------------------------------------------------------ searching
@@ -395,23 +404,45 @@ class HybridIndex:
     def _structure(
         self, fused: dict[int, float], expansion: Expansion, query_words: list[str]
     ) -> dict[int, float]:
-        """The object + action bonus of each candidate's official name."""
+        """The object + action bonus of each candidate's official name.
+
+        A name holding an object the question means earns `object`, scaled by how much of the
+        name the question accounts for: 居民身份证换领 is mostly 居民身份证 + 换领, while
+        临时居民身份证办理 or 80周岁以上老年人高龄津贴发放 carry qualifiers nobody said. Holding
+        an action the question means as well earns `action` more."""
         fusion = self.fusion
         if not fused or not (fusion.object or fusion.action):
             return {}
         actions = self.language.action_terms
-        said = [w for w in query_words if len(w) >= 2 and w not in actions]
-        objects = [*expansion.objects, *said]
+        # the question's own words name objects too (护照), but not the parts of a phrase the
+        # knowledge read as a whole (第一 of 第一次) nor words many names share (单位, 申请)
+        parts = [w for w in expansion.said if w not in self.language.terms]
+        said = [w for w in query_words if len(w) >= 2 and w not in actions
+                and not any(w in p for p in parts) and self._name_share(w) <= fusion.common]
+        objects = sorted({*expansion.objects, *said}, key=len, reverse=True)
+        wanted = sorted(set(expansion.actions), key=len, reverse=True)
         bonus: dict[int, float] = {}
         for row in fused:
-            name = self.docs[self._rows[row]].name
-            if not any(o in name for o in objects):
+            name = _GENERIC.sub("", _PAREN.sub("", self.docs[self._rows[row]].name)) or self.docs[self._rows[row]].name
+            covered = _cover(name, objects)
+            if not covered:
                 continue
-            value = fusion.object
-            if any(a in name for a in expansion.actions):
+            acted = _cover(name, wanted, covered)
+            value = fusion.object * sum(acted) / len(name)
+            if sum(acted) > sum(covered):
                 value += fusion.action
             bonus[row] = value
         return bonus
+
+    def _name_share(self, word: str) -> float:
+        """The share of item names that contain `word` (cached until the catalog changes)."""
+        share = self._shares.get(word)
+        if share is None:
+            names = [self.docs[i].name for i in self._rows]
+            share = sum(word in n for n in names) / max(len(names), 1)
+            if len(self._shares) < 50_000:
+                self._shares[word] = share
+        return share
 
     def _dense(
         self, text: str, allowed: np.ndarray, rows: list[int]
@@ -571,6 +602,24 @@ def _ranks(
     return raw, {int(r): rank for rank, r in enumerate(ordered, start=1)}
 
 
+_PAREN = re.compile(r"[（(][^）)]*[）)]")
+# what names end with when they name no particular action: neither said nor unsaid
+_GENERIC = re.compile(r"(办理|申请)$")
+
+
+def _cover(name: str, words: list[str], start: list[bool] | None = None) -> list[bool]:
+    """Which characters of `name` the words (longest first) account for; [] when none does."""
+    covered = list(start) if start else [False] * len(name)
+    hit = False
+    for word in words:
+        at = name.find(word)
+        while at >= 0:
+            covered[at:at + len(word)] = [True] * len(word)
+            hit = True
+            at = name.find(word, at + 1)
+    return covered if hit or start is not None else []
+
+
 def _lexical_passage(doc: Document, words: list[str]) -> str:
     """The passage that holds most of the question's words (the name on a tie)."""
     best, best_count = doc.name, 0
@@ -601,6 +650,31 @@ def _city(name: str, known: dict[str, np.ndarray]) -> str:
 def _passages_file(embedder_name: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in embedder_name)
     return f"passages-{safe}.npz"
+
+
+def _seed_from_package(cache_dir: Path, key: str, embedder_name: str) -> None:
+    """A packaged index for exactly this catalog and embedder (the key says both) is copied
+    into the data dir, where it is loaded, updated and pruned like one built here; the
+    packaged passage vectors of this embedder seed its passage cache, so even a catalog that
+    differs from the demo's (or a new tokenisation) embeds only the passages it adds."""
+    passages = _passages_file(embedder_name)
+    if (PREBUILT_DIR / passages).exists() and not (cache_dir / passages).exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_file = tempfile.mkstemp(prefix=".passages-", suffix=".npz", dir=cache_dir)
+        os.close(fd)
+        shutil.copyfile(PREBUILT_DIR / passages, tmp_file)
+        os.replace(tmp_file, cache_dir / passages)
+    shipped, target = PREBUILT_DIR / key, cache_dir / key
+    if not (shipped / META).exists() or (target / META).exists():
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir))
+    try:
+        for name in (META, VECTORS):
+            shutil.copyfile(shipped / name, tmp / name)
+        os.replace(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # another process seeded it first, or no room: build
 
 
 def _prune(cache_dir: Path, *, keep: str, embedder: Embedder) -> None:

@@ -66,6 +66,11 @@ def _count_catalog_edits(session: OrmSession, _context: object) -> None:
             _edits += 1
 
 
+def local_catalog_edits() -> int:
+    """Catalog rows this process has flushed so far: a free first check before `catalog_fingerprint`."""
+    return _edits
+
+
 def catalog_fingerprint(session: Session) -> tuple[Any, ...]:
     """Changes whenever an item is added, edited or removed, or a hall link changes: by
     this process (counted at flush) or by another (through `updated_at` and row counts)."""

@@ -139,6 +139,7 @@ def fuzzy_syllable(syllable: str) -> str:
     return syllable
 
 
+@lru_cache(maxsize=8192)  # names and halls are sounded every turn; their pinyin never changes
 def sound_key(text: str) -> str:
     """Space-padded fuzzy pinyin of a whole text: `sound_key(word) in sound_key(text)` finds a
     word said with a homophone, on syllable boundaries (naming items, matching halls)."""

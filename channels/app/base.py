@@ -13,11 +13,9 @@ import logging
 from collections.abc import Awaitable
 from typing import Protocol
 
-from tongban.agent.messages import Reply
+from tongban.agent.messages import AI_LABEL, Reply
 
 log = logging.getLogger(__name__)
-
-AI_LABEL = "（本回复由AI生成，仅供参考）"
 
 
 def labelled_text(reply: Reply) -> str:

@@ -18,6 +18,7 @@ from tongban.channels.app import keys, ratelimit
 from tongban.channels.app.base import AI_LABEL
 from tongban.channels.app.jsonio import json_error, json_response
 from tongban.channels.app.voice_hook import NO_VOICE, NOT_HEARD, transcriber
+from tongban.memory.store import Store
 from tongban.memory.transcripts import save_audio
 
 MAX_TEXT = 2000
@@ -145,6 +146,7 @@ def reply_json(reply: Reply, *, heard: str | None = None) -> dict[str, Any]:
         "item": reply.item,
         "handoff": reply.handoff,
         "citations": list(reply.citations),  # knowledge-base entries the answer quotes, in order
+        "elderly": reply.elderly,  # 长者模式: the page shows large print while it is on
     }
     if heard is not None:
         body["heard"] = heard  # what speech recognition understood, shown as the resident's bubble
@@ -165,7 +167,7 @@ async def respond_to_voice(app: web.Application, inbound: Inbound, audio: bytes,
         return reply_json(Reply(text=NOT_HEARD), heard="")
     text, transcript = result
     store = app[keys.STORE]  # the recording is kept (encrypted) beside its transcript, for staff
-    audio_ref = await asyncio.to_thread(save_audio, store.settings.data_dir, store.vault, audio, fmt)
+    audio_ref = await asyncio.to_thread(_keep_recording, store, audio, fmt)
     heard_inbound = Inbound(
         channel=inbound.channel, user_id=inbound.user_id, text=text[:MAX_TEXT], unionid=inbound.unionid,
         transcript=transcript, audio_ref=audio_ref,
@@ -174,17 +176,30 @@ async def respond_to_voice(app: web.Application, inbound: Inbound, audio: bytes,
     return reply_json(reply, heard=text)
 
 
+def _keep_recording(store: Store, audio: bytes, fmt: str) -> str:
+    """Sealed in the database: staff on any replica can play it."""
+    with store.session(actor="channel:voice") as session:
+        return save_audio(session, store.vault, audio, fmt)
+
+
 # ------------------------------------------------------------------ history
 
 
-async def history(app: web.Application, channel: str, user_id: str) -> list[dict[str, Any]]:
-    """The resident's recent exchange, as the clients render it (masked as stored)."""
-    said = await asyncio.to_thread(app[keys.AGENT].history, channel, user_id)
-    return [_line(s) for s in said]
+async def history(app: web.Application, channel: str, user_id: str) -> dict[str, Any]:
+    """The resident's recent conversation as the clients render it — their messages (masked as
+    stored), the bot's, staff replies and notices, so a reload shows them again — and whether
+    staff hold the conversation now (`handoff`: waiting, claimed or null)."""
+    agent = app[keys.AGENT]
+    said = await asyncio.to_thread(agent.history, channel, user_id)
+    held = await asyncio.to_thread(agent.held, channel, user_id)
+    return {"messages": [_line(s) for s in said], "handoff": held}
 
 
 def _line(said: Said) -> dict[str, Any]:
+    if said.role == "staff":
+        return {"role": "staff", "text": said.text, "staff_name": said.staff_name, "at": said.at}
     if said.role != "assistant":
-        return {"role": said.role, "text": said.text}
+        return {"role": said.role, "text": said.text, "at": said.at}
     ai = said.ai_generated
-    return {"role": "assistant", "text": said.text, "ai_generated": ai, "ai_label": AI_LABEL if ai else None}
+    return {"role": "assistant", "text": said.text, "ai_generated": ai, "ai_label": AI_LABEL if ai else None,
+            "at": said.at}

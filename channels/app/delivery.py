@@ -31,10 +31,21 @@ class NotDelivered(RuntimeError):
     """The channel could not reach the resident now; the message is kept as undelivered."""
 
 
+class Queued(NotDelivered):
+    """Not delivered yet but kept for the resident (the web page's next connection or poll);
+    `message_id` is the waiting message (memory.live), linked to its transcript row so that
+    the row is marked delivered when it arrives."""
+
+    def __init__(self, message_id: int) -> None:
+        super().__init__("kept for the resident's next visit")
+        self.message_id = message_id
+
+
 @dataclass(frozen=True)
 class Outcome:
     delivered: bool
-    why: str = ""  # no_sender | no_recipient | failed
+    why: str = ""  # no_sender | no_recipient | failed | queued
+    queued: int | None = None  # the waiting message (memory.live) when why == "queued"
 
 
 def register(app: web.Application, channel: OutputChannel) -> None:
@@ -68,6 +79,8 @@ async def deliver(
             await rich(recipient, text, role=role, staff_name=staff_name, status=status)
         else:
             await output.send_text(recipient, text)
+    except Queued as queued:
+        return Outcome(False, "queued", queued.message_id)
     except NotDelivered:
         return Outcome(False, "failed")
     except Exception as exc:  # a channel's own failure: kept as undelivered, never lost

@@ -13,7 +13,8 @@ The source address is `request.remote`; `X-Forwarded-For` is believed only from
 IPv6 addresses count per /64, one subscriber's network. Keys are keyed hashes: the counters hold
 no openid, phone number or address.
 
-Counters live in Redis when configured, shared by replicas. When Redis stops answering, each
+Counters live in Redis when configured, shared by replicas; with `replicas` above one and no
+Redis, start-up warns that each replica counts alone. When Redis stops answering, each
 replica counts in its own memory until Redis answers again (retried every `RETRY_S`): limits
 loosen by the number of replicas but never vanish, and no resident is refused because a cache
 is down.
@@ -204,6 +205,9 @@ class Door:
     async def context(self, app: web.Application) -> AsyncIterator[None]:
         """Open the counters (Redis when configured), close them at shutdown."""
         url = self.settings.rate_limit_storage_url or self.settings.redis_url
+        if self.enabled and url is None and self.settings.replicas > 1:
+            log.warning("rate limits: %d replicas configured but no Redis (TONGBAN_REDIS_URL): each replica counts "
+                        "alone, so every limit is %d times looser", self.settings.replicas, self.settings.replicas)
         self.counters = _Counters(url, self.settings.rate_limit_key_prefix)
         if self.counters.storage is not None and not await _reachable(self.counters.storage):
             log.warning("rate limits: Redis unreachable at start-up; counting in memory until it answers")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import socket
 from functools import lru_cache
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -29,8 +31,13 @@ class ChannelSettings(TongbanSettings):
     # WeChat mini-program
     miniprogram_app_id: str | None = None
     miniprogram_app_secret: SecretStr | None = None
-    # shared access-token cache across replicas
+    # shared access-token cache and rate-limit counters across replicas
     redis_url: str | None = None
+    # running as several replicas (channels.web.live, README "Several replicas")
+    replicas: int = Field(default=1, ge=1, le=1000)  # how many run; Helm sets it from replicaCount
+    replica_name: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", max_length=64)
+    live_wait_s: float = Field(default=1.5, ge=0, le=30)  # how long staff wait to hear another replica delivered
+    live_sweep_s: float = Field(default=1.0, gt=0, le=60)  # how often a replica looks for messages it missed
     # the web chat and API
     session_secret: SecretStr = SecretStr("tongban-development-session-secret")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # files: voice, materials

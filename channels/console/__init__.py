@@ -59,12 +59,15 @@ def setup(app: web.Application) -> None:
     r.add_get("/console/api/kb", auth.require(kb.sources, supervisor=True))
     r.add_post("/console/api/kb", auth.require(kb.upload, post=True, supervisor=True))
     r.add_post("/console/api/kb/remove", auth.require(kb.remove, post=True, supervisor=True))
+    r.add_get("/console/api/learned", auth.require(questions.learned, supervisor=True))
+    r.add_post("/console/api/learned/remove", auth.require(questions.remove_learned, post=True, supervisor=True))
     base = "/console/api/conversations/{handoff_id}"
     r.add_get(base, auth.require(api.conversation))
     for action, handler in (("claim", api.claim), ("reply", api.reply), ("note", api.note),
                             ("hand-back", api.hand_back), ("close", api.close)):
         r.add_post(f"{base}/{action}", auth.require(handler, post=True))
     r.add_post(f"{base}/reveal", auth.require(api.reveal, post=True, supervisor=True))
+    r.add_post(f"{base}/correct", auth.require(questions.correct, post=True))
 
 
 async def page(_request: web.Request) -> web.StreamResponse:

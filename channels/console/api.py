@@ -113,7 +113,8 @@ async def audio(request: web.Request) -> web.StreamResponse:
             entry = transcripts.get(session, store.vault, message_id)
             if entry is None or entry.audio_ref is None:
                 return None
-            found = transcripts.load_audio(store.settings.data_dir, store.vault, entry.audio_ref)
+            found = transcripts.load_audio(session, store.vault, entry.audio_ref,
+                                            legacy_dir=store.settings.data_dir)
             if found is not None:
                 audit.record(session, action="play_audio", entity="transcript_message", entity_id=str(message_id))
             return found

@@ -76,12 +76,21 @@ def card(session: Session, vault: Vault, agent: Assistant, handoff: Handoff) -> 
         "given": given,
         "resident": masked_person(identity),
         "verified": bool(resident and resident.verified),
+        "verified_by": _verified_by(resident),
         "elderly": bool(resident and resident.elderly),
         "channel": handoff.channel,
         "review": review_of(session, handoff.resident_id, item),
         "forms": forms_of(session, handoff.resident_id),
         **status_of(handoff),
     }
+
+
+def _verified_by(resident: Resident | None) -> str | None:
+    """What the verification rests on: an ID number (实名), or only a phone the network proved
+    (an SMS sender) — which is not a name, so the card must not claim 实名 for it."""
+    if resident is None or not resident.verified:
+        return None
+    return "id_number" if resident.id_number_bidx else "phone"
 
 
 def review_of(session: Session, resident_id: int, item: ServiceItem | None) -> dict[str, Any]:
@@ -147,6 +156,7 @@ def line(entry: Entry, mask: Callable[[str], str]) -> dict[str, Any]:
         "text": mask(entry.text),
         "at": _aware(entry.at).isoformat(),
         "staff": entry.staff,
+        "staff_name": entry.staff_name,  # as the resident saw it (王芳), not the login name
         "delivered": entry.delivered,
         "audio": f"/console/api/audio/{entry.id}" if entry.audio_ref else None,
     }

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tongban.channels.app import delivery, keys
 from tongban.channels.console.cards import line, masker
-from tongban.memory import transcripts
+from tongban.memory import live, transcripts
 from tongban.memory.models import Handoff, Resident
 from tongban.memory.residents import Identity, identity_of
 
@@ -46,10 +46,11 @@ async def send(
 
     recipient, identity = await asyncio.to_thread(address)
     delivered: bool | None = None
+    queued: int | None = None
     if role != "note":
         outcome = await delivery.deliver(app, to.channel, recipient, text, role=role, staff_name=staff_name,
                                          status=status)
-        delivered = outcome.delivered
+        delivered, queued = outcome.delivered, outcome.queued
 
     def record() -> transcripts.Entry:
         with store.session(actor=actor) as session:
@@ -57,6 +58,8 @@ async def send(
                 session, store.vault, resident_id=to.resident_id, role=role, channel=to.channel, text=text,
                 handoff_id=to.handoff_id, staff=staff, delivered=delivered,
             )
+            if queued is not None:  # marked delivered when the resident's page takes it
+                live.link(session, queued, row.id or 0)
             return transcripts.get(session, store.vault, row.id or 0)  # type: ignore[return-value]
 
     entry = await asyncio.to_thread(record)

@@ -18,7 +18,7 @@ from tongban.channels.app.chat_api import BadInput, TooLarge, error, json_reply,
 from tongban.channels.console.auth import STAFF, actor
 from tongban.memory import questions
 from tongban.memory.clock import SHANGHAI
-from tongban.memory.models import ServiceItem
+from tongban.memory.models import Handoff, ServiceItem
 
 
 async def report(request: web.Request) -> web.StreamResponse:
@@ -63,4 +63,75 @@ async def add_keyword(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         return error(400, "bad_phrase", str(exc))
     await asyncio.to_thread(agent.refresh_index)
+    return json_reply({"item": saved})
+
+
+async def learned(request: web.Request) -> web.StreamResponse:
+    """GET: every learned phrase, with its item, who added it, when and from where."""
+    store = request.app[keys.STORE]
+
+    def load() -> list[dict[str, Any]]:
+        with store.read_session() as session:
+            return questions.learned(session)
+
+    return json_reply({"learned": await asyncio.to_thread(load)})
+
+
+async def remove_learned(request: web.Request) -> web.StreamResponse:
+    """POST {item_code, phrase}: the learned phrase comes off its item, searchable no more."""
+    person = request[STAFF]
+    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
+    try:
+        body = await read_json(request)
+    except TooLarge:
+        return error(413, "too_large", "请求体太大")
+    except BadInput as exc:
+        return error(400, "bad_request", str(exc))
+    code, phrase = str(body.get("item_code") or ""), str(body.get("phrase") or "")
+
+    def remove() -> dict[str, Any]:
+        with store.session(actor=actor(person)) as session:
+            item = questions.remove_keyword(session, code, phrase)
+            return {"code": item.code, "name": item.name, "keywords": list(item.keywords)}
+
+    try:
+        saved = await asyncio.to_thread(remove)
+    except questions.NotLearned:
+        return error(404, "not_found", "没有这条学到的说法")
+    await asyncio.to_thread(agent.index.refresh, force=True)
+    return json_reply({"item": saved})
+
+
+async def correct(request: web.Request) -> web.StreamResponse:
+    """POST {item_code, phrase} on a handoff: “这个问题应该是 X 事项”. The resident's phrase becomes
+    a keyword of X, attributed to the staff member and the handoff, searchable at once."""
+    person = request[STAFF]
+    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
+    try:
+        handoff_id = int(request.match_info["handoff_id"])
+        body = await read_json(request)
+    except (KeyError, ValueError):
+        return error(404, "not_found", "没有这个对话")
+    except TooLarge:
+        return error(413, "too_large", "请求体太大")
+    except BadInput as exc:
+        return error(400, "bad_request", str(exc))
+    code, phrase = str(body.get("item_code") or ""), str(body.get("phrase") or "")
+
+    def save() -> dict[str, Any] | None:
+        with store.session(actor=actor(person)) as session:
+            if session.get(Handoff, handoff_id) is None:
+                return None
+            item = questions.add_keyword(session, code, phrase, source=f"handoff:{handoff_id}")
+            return {"code": item.code, "name": item.name, "keywords": list(item.keywords)}
+
+    try:
+        saved = await asyncio.to_thread(save)
+    except questions.UnknownItem:
+        return error(404, "not_found", "没有这个事项")
+    except ValueError as exc:
+        return error(400, "bad_phrase", str(exc))
+    if saved is None:
+        return error(404, "not_found", "没有这个对话")
+    await asyncio.to_thread(agent.index.refresh, force=True)
     return json_reply({"item": saved})

@@ -4,7 +4,9 @@ A push is authorised (token or allow-list, else 403 before the body is read), pa
 (400 when malformed), and every message stored — deduplicated on the gateway's id, since
 gateways retry — before the gateway gets its documented ack. The agent runs afterwards in a
 background delivery; its reply becomes one approved template, counted in segments against
-the number's daily budget, and goes out through the configured sender.
+the number's daily budget, and goes out through the configured sender. Across replicas the
+budget is one database row per number and day (memory.sms_budget: exact), and a number's
+messages are answered in the order they arrived (`_in_turn`: earlier rows first).
 
 Message states (memory.inbound): RECEIVED → ANSWERED (template chosen, send under way) →
 DELIVERED; FAILED when the gateway refused or the daily budget was spent (kept for staff).
@@ -44,8 +46,9 @@ from tongban.channels.sms.wire import (
     parse_aliyun,
     parse_tencent,
 )
+from tongban.memory import sms_budget
 from tongban.memory.inbound import accept, mark, record_reply
-from tongban.memory.models import InboundMessage, InboundStatus
+from tongban.memory.models import InboundMessage, InboundStatus, utcnow
 from tongban.memory.pii import mask_phone
 from tongban.memory.residents import Identity
 from tongban.memory.store import Store
@@ -160,6 +163,7 @@ async def _answer(app: web.Application, incoming: Incoming, row_id: int) -> None
     """One message, start to finish; messages of one number run one at a time, in order."""
     channel, store = app[SMS], app[keys.STORE]
     async with channel.lock(incoming.phone):
+        await _in_turn(channel, store, incoming.phone, row_id)
         day = _today(channel)
         if await channel.db(_budget_left, store, incoming.phone, row_id, day, channel.settings) <= 0:
             # a runaway conversation: the agent does not run either (no unseen bookings)
@@ -186,7 +190,9 @@ async def _ask_agent(app: web.Application, incoming: Incoming, text: str) -> Cho
     except Exception:
         log.exception("sms: turn failed for message %s", incoming.key)
         return Choice("fallback", {})
-    return choose(reply, public_url=app[SMS].settings.sms_public_url)
+    channel_settings = app[keys.SETTINGS]
+    return choose(reply, public_url=app[SMS].settings.public_url(channel_settings.host, channel_settings.port),
+                  now=incoming.at or app[keys.CLOCK]())
 
 
 def _render(channel: SmsChannel, choice: Choice) -> Rendered:
@@ -201,19 +207,39 @@ class SmsOutput:
     """Staff messages to an SMS resident: free text never leaves, so they get `staff_notice`.
 
     The staff's words stay in the transcript; the resident learns that staff answered and how
-    to reach them. The notice counts against the same daily budget as replies.
+    to reach them. The notice counts against the same daily budget as replies. Staff joining
+    costs no SMS of its own: it rides on their first reply (`staff_joined`), one paid message
+    where two would say the same.
     """
 
     name = CHANNEL
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
+        self._joined: dict[str, str] = {}  # phone → the staff member who took it, not yet told
+
+    async def send_message(self, recipient: str, text: str, *, role: str = "staff",
+                           staff_name: str | None = None, status: str | None = None) -> None:
+        if role == "system" and status == "claimed":
+            self._joined[recipient] = staff_name or ""  # told with the first reply
+            return
+        if role == "staff" and recipient in self._joined:
+            staff = self._joined.pop(recipient)
+            await self._send(recipient, "staff_joined", {"staff": staff or "值班人员"})
+            return
+        if status == "closed":
+            self._joined.pop(recipient, None)
+        await self._send(recipient, "staff_notice", {})
 
     async def send_text(self, recipient: str, text: str) -> None:
+        await self._send(recipient, "staff_notice", {})
+
+    async def _send(self, recipient: str, key: str, values: dict[str, str]) -> None:
         channel, store = self.app[SMS], self.app[keys.STORE]
         async with channel.lock(recipient):
             row_id = await channel.db(_accept_notice, store, recipient)
-            if not await _deliver(channel, store, recipient, row_id, render(channel.templates, "staff_notice")):
+            await _in_turn(channel, store, recipient, row_id)
+            if not await _deliver(channel, store, recipient, row_id, render(channel.templates, key, values)):
                 raise delivery.NotDelivered("SMS budget spent or the gateway refused")
 
 
@@ -244,7 +270,8 @@ async def _deliver(channel: SmsChannel, store: Store, phone: str, row_id: int, m
     if not sent.ok:
         log.error("sms: %s to %s refused: %s", message.key, mask_phone(phone), sent.error)
     status = InboundStatus.DELIVERED if sent.ok else InboundStatus.FAILED
-    await channel.db(_sent, store, row_id, {**record, "reference": sent.reference, "error": sent.error}, status, attempts)
+    await channel.db(_sent, store, phone, row_id, {**record, "reference": sent.reference, "error": sent.error}, status,
+                     attempts, settings)
     return sent.ok
 
 
@@ -293,40 +320,54 @@ def _last_template(store: Store, phone: str, row_id: int) -> str | None:
     return (reply or {}).get("template")
 
 
-def _spent(session: Session, store: Store, phone: str, row_id: int, day: str, settings: SmsSettings) -> int:
-    """Today's sends (reserved or delivered) for this number, in the budget's unit."""
-    rows = session.exec(
-        select(InboundMessage.reply, InboundMessage.status)
-        .where(InboundMessage.channel == CHANNEL, InboundMessage.user_id == _user(store, phone),
-               col(InboundMessage.id) != row_id)
-        .order_by(col(InboundMessage.id).desc())
-        .limit(2000)
-    ).all()
-    sends = [
-        reply for reply, status in rows
-        if reply and reply.get("day") == day and reply.get("segments")
-        and status in (InboundStatus.ANSWERED, InboundStatus.DELIVERED)
-    ]
-    if settings.sms_budget_unit == "segments":
-        return sum(int(r["segments"]) for r in sends)
-    return len(sends)
+def _cost(record: dict[str, Any], settings: SmsSettings) -> int:
+    return int(record["segments"]) if settings.sms_budget_unit == "segments" else 1
 
 
 def _budget_left(store: Store, phone: str, row_id: int, day: str, settings: SmsSettings) -> int:
     with store.read_session() as session:
-        return settings.sms_daily_budget - _spent(session, store, phone, row_id, day, settings)
+        return settings.sms_daily_budget - sms_budget.used(session, _user(store, phone), day)
 
 
 def _reserve(store: Store, phone: str, row_id: int, record: dict[str, Any], settings: SmsSettings) -> bool:
-    """Reserve this send if it fits today's budget (ANSWERED rows count); else hold it for staff."""
+    """Reserve this send if it fits today's budget (one guarded UPDATE, exact across replicas);
+    else hold it for staff."""
     with store.session(actor="channel:sms") as session:
-        used = _spent(session, store, phone, row_id, record["day"], settings)
-        cost = record["segments"] if settings.sms_budget_unit == "segments" else 1
-        if used + cost > settings.sms_daily_budget:
+        if not sms_budget.take(session, _user(store, phone), record["day"], _cost(record, settings),
+                               settings.sms_daily_budget):
             _held(session, row_id, record)
             return False
-        record_reply(session, row_id, record, delivered=False)  # ANSWERED: counted from now on
+        record_reply(session, row_id, record, delivered=False)  # ANSWERED: sending
         return True
+
+
+def _earlier_unsettled(store: Store, phone: str, row_id: int, since: dt.datetime) -> bool:
+    """Is an earlier message of this number still being answered (on any replica)?"""
+    with store.read_session() as session:
+        return session.exec(
+            select(InboundMessage.id)
+            .where(InboundMessage.channel == CHANNEL, InboundMessage.user_id == _user(store, phone),
+                   col(InboundMessage.id) < row_id,
+                   col(InboundMessage.status).in_([InboundStatus.RECEIVED, InboundStatus.ANSWERED]),
+                   col(InboundMessage.received_at) >= since)
+            .limit(1)
+        ).first() is not None
+
+
+async def _in_turn(channel: SmsChannel, store: Store, phone: str, row_id: int) -> None:
+    """Wait until this number's earlier messages are answered, whichever replica took them.
+
+    Gateways spread one number's messages over replicas; the row ids give their order. A row
+    left unanswered by a replica that died stops counting after `sms_order_wait_s`.
+    """
+    wait = channel.settings.sms_order_wait_s
+    since = utcnow() - dt.timedelta(seconds=wait)
+    deadline = asyncio.get_running_loop().time() + wait
+    while await channel.db(_earlier_unsettled, store, phone, row_id, since):
+        if asyncio.get_running_loop().time() >= deadline:
+            log.warning("sms: an earlier message of %s is still unanswered; going on", mask_phone(phone))
+            return
+        await asyncio.sleep(0.1)
 
 
 def _flooded(store: Store, row_id: int) -> None:
@@ -346,8 +387,11 @@ def _held(session: Session, row_id: int, record: dict[str, Any]) -> None:
     mark(session, row_id, InboundStatus.FAILED)
 
 
-def _sent(store: Store, row_id: int, record: dict[str, Any], status: InboundStatus, attempts: int) -> None:
+def _sent(store: Store, phone: str, row_id: int, record: dict[str, Any], status: InboundStatus, attempts: int,
+          settings: SmsSettings) -> None:
     with store.session(actor="channel:sms") as session:
+        if status != InboundStatus.DELIVERED:  # refused by the gateway: not spent
+            sms_budget.give_back(session, _user(store, phone), record["day"], _cost(record, settings))
         record_reply(session, row_id, record, delivered=status == InboundStatus.DELIVERED)
         mark(session, row_id, status, attempts=attempts)
 

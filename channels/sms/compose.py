@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tongban.agent.messages import Reply, ToolCall
+from tongban.tools.handoff import when_staff_answer
 
 
 @dataclass(frozen=True)
@@ -20,12 +21,16 @@ class Choice:
     values: dict[str, str]
 
 
-def choose(reply: Reply, *, public_url: str) -> Choice | None:
-    """The template for this reply; None when nothing is to be sent (staff hold the chat)."""
+def choose(reply: Reply, *, public_url: str, now: dt.datetime | None = None) -> Choice | None:
+    """The template for this reply; None when nothing is to be sent (staff hold the chat).
+
+    `now` (the agent's clock) says whether staff are at work: handed off outside their hours,
+    the resident is told when someone will answer."""
     if reply.handoff and not reply.text:
         return None
     if reply.handoff:
-        return Choice("handoff", {})
+        later = when_staff_answer(now) if now is not None else None
+        return Choice("handoff_later", {"when": later}) if later else Choice("handoff", {})
     pending = _call(reply, needs_confirmation=True)
     if pending is not None:
         return _confirm(reply, pending)

@@ -34,10 +34,15 @@ class SmsSettings(TongbanSettings):
     # templates: overrides by key (code, text, variables), merged over the defaults
     sms_templates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sms_variable_limit: int = Field(default=35, ge=1, le=200)  # Alibaba's limit for most variables
-    sms_public_url: str = "http://127.0.0.1:8080"  # item pages: {public_url}/items/{code}
+    # where SMS links point (item pages: {public_url}/items/{code}); unset: this server's own
+    # TONGBAN_HOST and TONGBAN_PORT (`public_url`), which only a phone on the same network reaches
+    sms_public_url: str | None = None
     # per-number daily budget (Asia/Shanghai days); past it, replies are kept for staff
     sms_daily_budget: int = Field(default=20, ge=1)
     sms_budget_unit: Literal["segments", "messages"] = "segments"
+    # a number's messages are answered in arrival order across replicas; a message left
+    # unanswered (its replica died) stops holding the next ones back after this long
+    sms_order_wait_s: float = Field(default=60.0, gt=0, le=600)
 
     @field_validator("sms_allowed_ips")
     @classmethod
@@ -48,8 +53,16 @@ class SmsSettings(TongbanSettings):
 
     @field_validator("sms_public_url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _url(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+    def public_url(self, host: str, port: int) -> str:
+        """The links' base: TONGBAN_SMS_PUBLIC_URL, else the address this server listens on."""
+        if self.sms_public_url:
+            return self.sms_public_url
+        if host in ("0.0.0.0", "::", ""):  # listening everywhere: the loopback name still works here
+            host = "127.0.0.1"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     @model_validator(mode="after")
     def _credentials(self) -> SmsSettings:

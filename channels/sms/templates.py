@@ -96,7 +96,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "未能核验该办件。请核对受理编号，或回复申请时登记的手机号、身份证后四位。多次失败请15分钟后再试",
     ),
     "handoff": _t("SMS_TB_HANDOFF", "已为您转接人工服务，工作人员会尽快回复，请稍候。"),
+    # handed off outside staffed hours: when someone will answer, as the web chat says it
+    "handoff_later": _t(
+        "SMS_TB_HANDOFF_LATER", "已为您转接人工服务。现在是非工作时间，工作人员将在${when}后回复，急事请拨12345",
+        when=12,
+    ),
     "staff_notice": _t("SMS_TB_STAFF_NOTICE", "工作人员已处理您的咨询，详情请拨打12345，或直接回复短信留言"),
+    # the first reply of the staff member who took the conversation: their joining and their
+    # answer in one SMS (the join notice is not sent on its own)
+    "staff_joined": _t(
+        "SMS_TB_STAFF_JOINED", "工作人员${staff}已接入并回复了您的咨询，详情请拨打12345，或直接回复短信留言", staff=8,
+    ),
 }
 
 

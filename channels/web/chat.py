@@ -8,6 +8,7 @@ this server never grants), and the message endpoint takes only `application/json
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tongban.agent.messages import Inbound
-from tongban.channels.app import keys, uploads
+from tongban.channels.app import identity, keys, uploads
 from tongban.channels.app.chat_api import (
     BadInput,
     TooLarge,
@@ -33,6 +34,7 @@ from tongban.channels.app.chat_api import (
 from tongban.channels.app.ratelimit import Policy
 from tongban.channels.app.tokens import InvalidToken, TokenSigner
 from tongban.channels.web import live as web_live
+from tongban.memory.residents import resolve, set_elderly
 
 STATIC = Path(__file__).with_name("static")
 COOKIE = "tongban_web"
@@ -64,6 +66,10 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/web/voice", _with_resident(voice, json_only=False))
     app.router.add_post("/api/web/upload", _with_resident(upload, json_only=False))  # materials for review
     app.router.add_get("/api/web/history", _with_resident(recent, json_only=False, post=False))
+    app.router.add_post("/api/web/preferences", _with_resident(preferences, json_only=True))  # 大字 → 长者模式
+    identity.setup(app)  # 实名: a token from the operator's identity provider (channels.app.identity)
+    app.router.add_post("/api/web/identity/nonce", _with_resident(identity_nonce, json_only=False))
+    app.router.add_post("/api/web/identity", _with_resident(verify_identity, json_only=True))
     web_live.setup(app, web_id_of)  # staff messages reach the open page
 
 
@@ -147,5 +153,40 @@ async def upload(request: web.Request, web_id: str) -> web.StreamResponse:
     return await uploads.receive(request, channel="web", user_id=web_id)
 
 
+async def preferences(request: web.Request, web_id: str) -> web.StreamResponse:
+    """The page's 大字 switch: 长者模式 on the server too (short replies, numbered choices)."""
+    try:
+        body = await read_json(request)
+    except TooLarge:
+        return too_large(request.client_max_size)
+    except BadInput as exc:
+        return bad_input(exc)
+    elderly = body.get("elderly")
+    if not isinstance(elderly, bool):
+        return error(400, "bad_request", "elderly 应为 true 或 false")
+    store = request.app[keys.STORE]
+
+    def save() -> None:
+        with store.session(actor=f"resident:web:{web_id[-6:]}") as session:
+            set_elderly(session, resolve(session, store.vault, channel="web", user_id=web_id), elderly)
+
+    await asyncio.to_thread(save)
+    return json_reply({"elderly": elderly})
+
+
+async def identity_nonce(request: web.Request, web_id: str) -> web.StreamResponse:
+    return await identity.nonce(request, "web", web_id)
+
+
+async def verify_identity(request: web.Request, web_id: str) -> web.StreamResponse:
+    try:
+        body = await read_json(request)
+    except TooLarge:
+        return too_large(request.client_max_size)
+    except BadInput as exc:
+        return bad_input(exc)
+    return await identity.establish(request, body, "web", web_id)
+
+
 async def recent(request: web.Request, web_id: str) -> web.StreamResponse:
-    return json_reply({"messages": await history(request.app, "web", web_id)})
+    return json_reply(await history(request.app, "web", web_id))

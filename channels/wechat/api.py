@@ -43,7 +43,8 @@ class Client(WeChatClient):
         shared_lock: Callable[[], AbstractContextManager[Any]] | None = None, timeout: float = 5.0,
     ) -> None:
         super().__init__(app_id, secret, session=session, timeout=timeout)
-        self.API_BASE_URL = api_base.rstrip("/") + "/cgi-bin/"
+        self.API_ROOT = api_base.rstrip("/") + "/"
+        self.API_BASE_URL = self.API_ROOT + "cgi-bin/"
         self._shared_lock = shared_lock or nullcontext
         self._local_lock = threading.Lock()
         self._seen: str | None = None  # the token this client last used
@@ -83,6 +84,22 @@ class Client(WeChatClient):
             self._seen = result["access_token"]
             log.info("fetched a WeChat access token (valid %d s)", expires_in)
             return result
+
+    def code2session(self, js_code: str) -> dict[str, Any]:
+        """A mini-program's wx.login code for the user's openid (and unionid when bound)."""
+        try:
+            response = self._http.get(self.API_ROOT + "sns/jscode2session", timeout=self.timeout, params={
+                "appid": self.appid, "secret": self.secret, "js_code": js_code, "grant_type": "authorization_code",
+            })
+            response.raise_for_status()
+            result = response.json()
+        except (requests.RequestException, ValueError) as exc:  # unreachable, HTTP error, not JSON
+            raise WeChatClientException(None, f"jscode2session: {type(exc).__name__}", client=self) from exc
+        if not isinstance(result, dict):
+            raise WeChatClientException(None, "jscode2session answered no object", client=self)
+        if result.get("errcode"):
+            raise WeChatClientException(int(result["errcode"]), result.get("errmsg"), client=self)
+        return result
 
     def download(self, media_id: str) -> bytes:
         """A temporary media file (a voice message's audio) by its MediaId."""

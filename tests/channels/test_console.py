@@ -72,7 +72,7 @@ async def test_handoff_claim_reply_silent_bot_hand_back(aiohttp_client, console,
     assert sent.status == 200 and (await sent.json())["message"]["delivered"] is True
     pushed = json.loads((await live.receive(timeout=5)).data)
     assert pushed == {"type": "message", "role": "staff", "text": "您好，我是窗口工作人员，请问哪里不清楚？",
-                      "staff_name": "王芳", "status": "claimed"}
+                      "staff_name": "王芳", "status": "claimed", "id": joined["id"] + 1}
 
     # while staff hold it the bot says nothing, and the console sees what the resident wrote
     silent = await ask(resident, "照片可以自己带吗")

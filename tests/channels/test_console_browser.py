@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip, screenshot_path
 from tests.helpers.console import PASSWORD, add_accounts
 from tongban.agent.messages import Inbound
 from tongban.channels.app import keys
@@ -23,15 +23,14 @@ from tongban.channels.console.settings import ConsoleSettings
 from tongban.memory.models import Handoff, utcnow
 from tongban.memory.residents import Identity
 
-ROOT = Path(__file__).resolve().parents[2]
-QUEUE_SHOT = ROOT / "docs" / "screenshots" / "console-queue.png"
-CONVERSATION_SHOT = ROOT / "docs" / "screenshots" / "console-conversation.png"
 NAME, PHONE, ID_NUMBER = "黄秀英", "13977112345", "450102199001011231"
 
 
 @pytest.mark.slow  # a real browser
-async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server, make_app, store) -> None:  # type: ignore[no-untyped-def]
+async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server, make_app, store, tmp_path) -> None:  # type: ignore[no-untyped-def]
     async_playwright = browser_or_skip()
+    queue_shot = screenshot_path("console-queue.png", tmp_path)
+    conversation_shot = screenshot_path("console-conversation.png", tmp_path)
     from playwright.async_api import expect
     add_accounts(store)
     app = make_app()
@@ -88,8 +87,7 @@ async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server
             assert "居民要求人工服务" in text and "居民投诉" in text and "黄*" in text
             assert NAME not in text and PHONE not in text
             await console.mouse.move(0, 0)
-            QUEUE_SHOT.parent.mkdir(parents=True, exist_ok=True)
-            await console.screenshot(path=str(QUEUE_SHOT))
+            await console.screenshot(path=str(queue_shot))
 
             # claim the web resident's conversation (the longest waiting) and reply
             await items.first.click()
@@ -120,8 +118,11 @@ async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server
             await console.fill("#reply-text", "可以的，明天上午9点到12点都可以办理。")
             await console.click("#send-reply")
             await resident.locator(".row.staff .bubble", has_text="9点到12点").wait_for(timeout=30_000)
+            staff_line = console.locator(".msg.staff .who").last
+            assert "工作人员 · 王芳" in await staff_line.inner_text(), "staff by the name residents see"
+            assert not any("wangfang" in who for who in await console.locator(".msg .who").all_inner_texts())
             await console.mouse.move(0, 0)
-            await console.screenshot(path=str(CONVERSATION_SHOT))
+            await console.screenshot(path=str(conversation_shot))
 
             # staff hand back: the bot answers again, from where the conversation is
             await console.click("#hand-back")
@@ -132,7 +133,7 @@ async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server
             assert errors == []
         finally:
             await browser.close()
-    for shot in (QUEUE_SHOT, CONVERSATION_SHOT):
+    for shot in (queue_shot, conversation_shot):
         assert shot.stat().st_size > 10_000
 
 

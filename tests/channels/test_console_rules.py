@@ -16,7 +16,7 @@ from tongban.agent.service import Agent
 from tongban.channels.console.cli import staff_app
 from tongban.memory import staff, transcripts
 from tongban.memory.checkpoints import sqlite_checkpointer
-from tongban.memory.models import AuditLog, Handoff, StaffAccount, TranscriptMessage
+from tongban.memory.models import AuditLog, Handoff, Recording, StaffAccount, TranscriptMessage
 from tongban.memory.residents import resolve
 from tongban.memory.store import Store
 from tongban.tools import handoff as handoffs
@@ -166,9 +166,11 @@ async def test_voice_is_stored_encrypted_and_played_to_signed_in_staff(aiohttp_c
     from tests.helpers.console import add_accounts, sign_in
 
     audio = b"OggS" + bytes(range(256)) * 8
-    ref = transcripts.save_audio(store.settings.data_dir, store.vault, audio, "ogg")
-    on_disk = (transcripts.audio_dir(store.settings.data_dir) / ref).read_bytes()
-    assert audio not in on_disk and bytes(range(256)) not in on_disk
+    with store.session() as session:
+        ref = transcripts.save_audio(session, store.vault, audio, "ogg")
+        sealed = session.exec(select(Recording.blob_enc).where(Recording.ref == ref)).one()
+    assert audio not in sealed and bytes(range(256)) not in sealed
+    assert not transcripts.audio_dir(store.settings.data_dir).exists(), "nothing on this replica's disk"
     with store.session() as session:
         resident = resolve(session, store.vault, channel="web", user_id="w-voice")
         handoffs.start_handoff(session, resident_id=resident.id or 0, channel="web", reason="居民要求人工服务")
@@ -188,7 +190,8 @@ async def test_voice_is_stored_encrypted_and_played_to_signed_in_staff(aiohttp_c
     assert conversation["messages"][-1]["text"] == "我想问一下社保卡"
     with store.session() as session:
         assert session.exec(select(AuditLog).where(AuditLog.action == "play_audio")).first() is not None
-    assert transcripts.load_audio(store.settings.data_dir, store.vault, "../../etc/passwd") is None
+    with store.session() as session:
+        assert transcripts.load_audio(session, store.vault, "../../etc/passwd", legacy_dir=store.settings.data_dir) is None
 
 
 async def test_a_web_voice_message_keeps_its_recording_beside_the_transcript(aiohttp_client, make_app, store) -> None:  # type: ignore[no-untyped-def]
@@ -213,7 +216,7 @@ async def test_a_web_voice_message_keeps_its_recording_beside_the_transcript(aio
     with store.session() as session:
         [row] = session.exec(select(TranscriptMessage).where(TranscriptMessage.role == "resident")).all()
         assert store.vault.decrypt(row.text_enc) == "社保卡丢了怎么办" and row.audio_ref
-    assert transcripts.load_audio(store.settings.data_dir, store.vault, row.audio_ref) == (recording, "webm")
+        assert transcripts.load_audio(session, store.vault, row.audio_ref) == (recording, "webm")
 
 
 # ------------------------------------------------------------------ accounts

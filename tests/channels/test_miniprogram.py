@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp import FormData
+from pydantic import SecretStr
 from sqlmodel import func, select
 
 from tests.helpers.mp_server import APP_ID, APP_SECRET, MockWeChat
@@ -147,7 +148,7 @@ async def test_unionid_joins_the_official_account_resident(client, wechat, store
 async def test_history_returns_the_exchange(client, wechat) -> None:  # type: ignore[no-untyped-def]
     token = await login(client, wechat)
     empty = await client.get("/api/mp/history", headers=bearer(token))
-    assert (await empty.json()) == {"messages": []}
+    assert (await empty.json()) == {"messages": [], "handoff": None}
     await client.post("/api/mp/messages", json={"text": "身份证到期了怎么换"}, headers=bearer(token))
     await client.post("/api/mp/messages", json={"text": "我的电话13800138000"}, headers=bearer(token))
     messages = (await (await client.get("/api/mp/history", headers=bearer(token))).json())["messages"]
@@ -156,7 +157,7 @@ async def test_history_returns_the_exchange(client, wechat) -> None:  # type: ig
     assert "居民身份证换领" in messages[1]["text"]
     assert "13800138000" not in json.dumps(messages, ensure_ascii=False), "stored masked"
     other = await login(client, wechat, openid="o-mini-9999")
-    assert (await (await client.get("/api/mp/history", headers=bearer(other))).json()) == {"messages": []}
+    assert (await (await client.get("/api/mp/history", headers=bearer(other))).json()) == {"messages": [], "handoff": None}
 
 
 # ------------------------------------------------------------------ voice
@@ -307,3 +308,17 @@ async def test_a_safe_mode_push_is_decrypted(client, wechat) -> None:  # type: i
     query["msg_signature"] = "0" * 40
     forged = await client.post("/api/mp/push", params=query, json={"ToUserName": "gh_mini", "Encrypt": encrypt})
     assert forged.status == 403
+
+
+async def test_the_mini_program_and_the_official_account_share_one_token_store(aiohttp_client, make_app, mp_settings) -> None:  # type: ignore[no-untyped-def]
+    """One WeChat client class and one access-token store for both apps (keyed by app id)."""
+    from tongban.channels.wechat.miniprogram.push import MP_CLIENT
+    from tongban.channels.wechat.oa.webhook import CLIENT
+    from tongban.channels.wechat.tokens import TOKENS
+
+    both = mp_settings.model_copy(update={"wechat_app_id": "wx-official-account", "wechat_app_secret": SecretStr("oa-secret")})
+    client = await aiohttp_client(make_app(both))
+    official, mini = client.app[CLIENT], client.app[MP_CLIENT]._wechat()
+    assert type(official) is type(mini)
+    assert official.session is mini.session is client.app[TOKENS].storage
+    assert official.access_token_key != mini.access_token_key, "tokens are kept per app id"

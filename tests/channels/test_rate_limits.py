@@ -339,3 +339,18 @@ async def test_voice_keeps_the_file_limit_and_small_json_does_not_shrink_it(aioh
     assert small.status == 200, "voice is a file: the JSON limit does not apply"
     big = await client.post("/api/web/voice?format=wav", data=b"RIFF" + b"\x00" * 200_000, headers=XHR)
     assert big.status == 413 and "100 KB" in (await big.json())["message"]
+
+
+def test_a_channel_policy_must_name_real_settings() -> None:
+    """Channels register their routes' policies at setup; a typo stops the server at start-up."""
+    from tongban.channels.app.ratelimit import Policy
+
+    door = Door(limited())
+    door.limit("/api/new/", Policy("new", "rate_address", body="max_json_bytes"))
+    assert door.policy_for("/api/new/thing").name == "new" and door.policy_for("/api/newer").name == "public"
+    for wrong in (Policy("x", "rate_adress"), Policy("x", "rate_address", "rate_resident_typo"),
+                  Policy("x", "rate_address", body="max_bytes")):
+        with pytest.raises(ValueError):
+            door.limit("/api/x/", wrong)
+    with pytest.raises(ValueError):
+        door.bucket("x", "rate_nothing")

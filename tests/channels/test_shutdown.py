@@ -12,6 +12,9 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
+
+pytestmark = pytest.mark.slow  # starts the server as a subprocess and signals it
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +54,7 @@ async def test_sigterm_during_turns_finishes_them(template_db: Path, service_ind
     }
     env.pop("TONGBAN_DATABASE_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-c", "from channels.cli import main; main()", "serve", "--port", str(port)],
+        [sys.executable, "-m", "tongban", "serve", "--port", str(port)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"

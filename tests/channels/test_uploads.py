@@ -30,7 +30,7 @@ from tongban.tools.review.review import DISCLAIMER
 MISSING = font_missing() or (
     None if importlib.util.find_spec("rapidocr_onnxruntime") else "the ocr extra is not installed: pip install -e '.[ocr]'"
 )
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=str(MISSING))]  # real OCR over synthetic documents
 SESSION_SECRET = "test-session-secret-0123456789"
 
 

@@ -9,13 +9,11 @@ from pathlib import Path
 import pytest
 from aiohttp import FormData
 
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip, screenshot_path
 from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.app.voice_hook import NO_VOICE
 from tongban.channels.web.chat import COOKIE, STATIC
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "docs" / "screenshots" / "web-chat.png"
 XHR = {"X-Requested-With": "XMLHttpRequest"}
 
 async def ask(client, text: str):  # type: ignore[no-untyped-def]
@@ -51,11 +49,11 @@ async def test_residents_are_kept_apart_and_forged_cookies_get_a_fresh_id(aiohtt
     first = await aiohttp_client(app)
     await ask(first, "身份证到期了怎么换")
     stranger = await aiohttp_client(app)
-    assert (await (await stranger.get("/api/web/history")).json()) == {"messages": []}
+    assert (await (await stranger.get("/api/web/history")).json()) == {"messages": [], "handoff": None}
     own = first.session.cookie_jar.filter_cookies(first.make_url("/"))[COOKIE].value
     forged = own.split(".")[0] + ".AAAA"
     response = await stranger.get("/api/web/history", cookies={COOKIE: forged})
-    assert (await response.json()) == {"messages": []}
+    assert (await response.json()) == {"messages": [], "handoff": None}
     assert response.cookies[COOKIE].value != forged
 
 
@@ -101,8 +99,9 @@ def test_the_page_is_self_contained_and_escapes_text() -> None:
 
 
 @pytest.mark.slow  # a real browser
-async def test_the_chat_in_headless_chromium(aiohttp_server, make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_the_chat_in_headless_chromium(aiohttp_server, make_app, tmp_path) -> None:  # type: ignore[no-untyped-def]
     async_playwright = browser_or_skip()
+    screenshot = screenshot_path("web-chat.png", tmp_path)
     server = await aiohttp_server(make_app())
     url = str(server.make_url("/"))
     async with async_playwright() as playwright:
@@ -137,8 +136,7 @@ async def test_the_chat_in_headless_chromium(aiohttp_server, make_app) -> None: 
                 const log = document.getElementById('log'), asked = document.querySelector('.row.me');
                 log.scrollTop = asked.offsetTop - log.offsetTop - 12;
             }""")
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(SCREENSHOT))
+            await page.screenshot(path=str(screenshot))
 
             # a model-written reply is labelled, and markup in it stays text
             async def ai_reply(route) -> None:  # type: ignore[no-untyped-def]
@@ -157,9 +155,21 @@ async def test_the_chat_in_headless_chromium(aiohttp_server, make_app) -> None: 
             assert await page.locator(".log img").count() == 0
             assert await page.evaluate("document.body.dataset.pwned") is None
 
-            await page.click("#font-toggle")
+            # 大字 tells the server: 长者模式 from the next reply on (numbered choices)
+            await page.unroute("**/api/web/messages")
+            async with page.expect_response("**/api/web/preferences") as told:
+                await page.click("#font-toggle")
+            assert (await (await told.value).json()) == {"elderly": True}
             assert await page.evaluate("document.documentElement.classList.contains('large')")
+            await page.fill("#text", "我想预约换身份证")
+            await page.click("#send")
+            await page.locator(".row.bot .bubble", has_text="请回复数字").last.wait_for(timeout=30_000)
+            # and saying so turns it off again, the page's large print too
+            await page.fill("#text", "关闭长者模式")
+            await page.click("#send")
+            await page.locator(".row.bot .bubble", has_text="已关闭长者模式").wait_for(timeout=30_000)
+            assert not await page.evaluate("document.documentElement.classList.contains('large')")
             assert errors == []
         finally:
             await browser.close()
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert screenshot.stat().st_size > 10_000

@@ -369,6 +369,22 @@ def test_defaults_run_the_embedded_brain_and_embedder(chart) -> None:  # type: i
     }
 
 
+def test_two_replicas_by_default_kept_up_by_a_disruption_budget(chart) -> None:  # type: ignore[no-untyped-def]
+    docs = render(chart, REQUIRED)
+    server = one(docs, "Deployment", SERVER)
+    assert server["spec"]["replicas"] == 2
+    assert one(docs, "PodDisruptionBudget", SERVER)["spec"] == {"maxUnavailable": 1, "selector": server["spec"]["selector"]}
+    assert one(docs, "ConfigMap", SERVER)["data"]["TONGBAN_REPLICAS"] == "2"  # the server warns without Redis
+    scaled = render(chart, merge(REQUIRED, {"autoscaling": {"enabled": True, "maxReplicas": 6}}))
+    assert one(scaled, "ConfigMap", SERVER)["data"]["TONGBAN_REPLICAS"] == "6"
+    notes = chart.render(REQUIRED, name=RELEASE, namespace=NAMESPACE)
+    [text] = [t for path, t in notes.items() if path.endswith("NOTES.txt")]
+    assert "WARNING: 2 replicas and no Redis" in text
+    with_redis = chart.render(merge(REQUIRED, {"secrets": {"redisUrl": "redis://redis:6379/0"}}), name=RELEASE,
+                              namespace=NAMESPACE)
+    assert not [t for path, t in with_redis.items() if path.endswith("NOTES.txt") and "WARNING" in t]
+
+
 def test_external_endpoints_are_wired_and_allowed_out(chart) -> None:  # type: ignore[no-untyped-def]
     docs = render(chart, variant_values("external-endpoints"))
     config = one(docs, "ConfigMap", SERVER)["data"]

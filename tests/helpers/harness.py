@@ -90,7 +90,7 @@ class Server:
         started = time.monotonic()
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", "from channels.cli import main; main()", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "tongban", "serve", "--port", str(self.port)],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
         async with aiohttp.ClientSession() as http:

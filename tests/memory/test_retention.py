@@ -18,10 +18,28 @@ from tongban.memory.models import (
 )
 from tongban.memory.retention import purge_before
 from tongban.memory.store import Store
-from tongban.memory.transcripts import append, audio_dir, save_audio
+from tongban.memory.transcripts import append, audio_dir, load_audio, save_audio
 from tongban.memory.uploads import UploadSettings
 
 NOW = dt.datetime(2026, 11, 24, 1, 30, tzinfo=dt.UTC)
+
+
+def test_a_recording_from_an_earlier_version_on_disk_is_still_purged(store: Store) -> None:
+    data_dir = store.settings.data_dir
+    folder = audio_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    ref = "0" * 32 + ".wav"
+    (folder / ref).write_bytes(store.vault.encrypt_bytes(b"RIFF-legacy"))
+    with store.session() as session:
+        resident = Resident(web_id="legacy-audio")
+        session.add(resident)
+        session.flush()
+        append(session, store.vault, resident_id=resident.id, role="resident", channel="web", text="旧录音",
+               audio_ref=ref, at=NOW - dt.timedelta(days=200))
+        assert load_audio(session, store.vault, ref, legacy_dir=data_dir) == (b"RIFF-legacy", "wav")
+    with store.session() as session:
+        assert purge_before(session, data_dir, NOW - dt.timedelta(days=180)).recordings == 1
+    assert not (folder / ref).exists()
 
 
 def test_purge_removes_only_what_is_older_than_the_cutoff(store: Store) -> None:
@@ -30,8 +48,8 @@ def test_purge_removes_only_what_is_older_than_the_cutoff(store: Store) -> None:
         resident = Resident(web_id="kept-and-purged")
         session.add(resident)
         session.flush()
-        old_audio = save_audio(data_dir, store.vault, b"RIFF-old", "wav")
-        new_audio = save_audio(data_dir, store.vault, b"RIFF-new", "wav")
+        old_audio = save_audio(session, store.vault, b"RIFF-old", "wav", at=NOW - dt.timedelta(days=200))
+        new_audio = save_audio(session, store.vault, b"RIFF-new", "wav", at=NOW - dt.timedelta(days=1))
         for age, ref in ((200, old_audio), (1, new_audio)):
             at = NOW - dt.timedelta(days=age)
             append(session, store.vault, resident_id=resident.id, role="resident", channel="web",
@@ -43,7 +61,9 @@ def test_purge_removes_only_what_is_older_than_the_cutoff(store: Store) -> None:
     with store.session() as session:
         purged = purge_before(session, data_dir, NOW - dt.timedelta(days=180))
     assert (purged.transcript, purged.inbound, purged.questions, purged.recordings) == (1, 1, 1, 1)
-    assert not (audio_dir(data_dir) / old_audio).exists() and (audio_dir(data_dir) / new_audio).exists()
+    with store.session() as session:
+        assert load_audio(session, store.vault, old_audio) is None
+        assert load_audio(session, store.vault, new_audio) == (b"RIFF-new", "wav")
     with store.session() as session:
         for table in (TranscriptMessage, InboundMessage, QuestionLog):
             assert session.exec(select(func.count()).select_from(table)).one() == 1

@@ -19,6 +19,8 @@ from tongban.tools.services import ServiceIndex, documents_from_db
 from tongban.tools.settings import ToolsSettings
 from tongban.tools.text import clean
 
+pytestmark = pytest.mark.slow  # builds retrieval indexes with the embedding model
+
 
 def test_second_build_loads_from_disk_without_embedding(
     demo_docs: list[Document], embedder: CountingEmbedder, tmp_path: Path

@@ -106,6 +106,7 @@ def test_a_question_that_names_its_item_is_answered_without_the_embedding(
     assert embedder.queries == 1  # a paraphrase still asks the vectors
 
 
+@pytest.mark.slow  # embeds many queries with the dense model
 def test_the_cascade_never_changes_the_first_hit(
     demo_docs: list[Document], embedder: CountingEmbedder
 ) -> None:

@@ -8,6 +8,8 @@ from tests.voice.conftest import Clips
 from tongban.voice import audio
 from tongban.voice.audio import NOT_HEARD, AudioError, decode, sniff
 
+pytestmark = pytest.mark.slow  # decodes real audio files with sox, ffmpeg and silk
+
 FORMATS = [("voice.amr", "amr", "amr"), ("voice.silk", "silk", "silk"), ("voice.mp3", "mp3", "mp3"),
            ("voice.aac", "aac", "aac"), ("voice.m4a", "aac", "m4a"), ("voice.wav", "wav", "wav"),
            ("voice16k.wav", "wav", "wav"), ("voice.pcm", "pcm", "pcm")]

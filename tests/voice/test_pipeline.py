@@ -15,6 +15,8 @@ from tongban.voice.audio import NOT_HEARD, AudioError
 from tongban.voice.pipeline import Transcription, VoiceBusy, VoicePipeline, max_seconds_for
 from tongban.voice.recognizer import LANGUAGES, Heard, RecognitionError
 
+pytestmark = pytest.mark.slow  # tiny real FunASR models built at test time
+
 FORMATS = [("voice.amr", "amr"), ("voice.silk", "silk"), ("voice.mp3", "mp3"), ("voice.aac", "aac"),
            ("voice.m4a", "m4a"), ("voice.wav", "wav"), ("voice.pcm", "pcm")]
 

@@ -58,6 +58,7 @@ def test_a_directory_without_a_config_is_refused(tmp_path: Path) -> None:
         FunASRRecognizer(tmp_path)
 
 
+@pytest.mark.slow  # real audio or a FunASR model
 def test_tiny_models_load_from_their_directories_without_a_hub(
     tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,6 +77,7 @@ def test_tiny_models_load_from_their_directories_without_a_hub(
         assert network == {"paraformer": "Paraformer", "sensevoice": "SenseVoiceSmall"}[kind]
 
 
+@pytest.mark.slow  # real audio or a FunASR model
 @pytest.mark.parametrize("which", ["paraformer", "sensevoice"])
 def test_tiny_model_recognises_a_real_clip(clips: Clips, which: str, request: pytest.FixtureRequest) -> None:
     """Random weights say gibberish: the shape of the answer is what is checked, and that

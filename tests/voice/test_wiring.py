@@ -37,6 +37,7 @@ async def test_off_without_settings() -> None:
         await context.__anext__()
 
 
+@pytest.mark.slow  # real audio or a FunASR model
 async def test_local_models_from_settings(clips: Clips, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TONGBAN_VOICE_MODEL_DIR", str(tiny_models["sensevoice"]))
     monkeypatch.setenv("TONGBAN_VOICE_MANDARIN_DIR", str(tiny_models["paraformer"]))
@@ -58,6 +59,7 @@ async def test_a_model_name_stops_the_server_at_start_up(monkeypatch: pytest.Mon
         await _started(web.Application())
 
 
+@pytest.mark.slow  # real audio or a FunASR model
 async def test_runtime_server_from_settings(clips: Clips, aiohttp_server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     fake = FakeRuntime(answer="<|zh|><|NEUTRAL|><|Speech|><|withitn|>我想办社保卡。")
     runtime = web.Application()

@@ -4,6 +4,8 @@
 (function () {
   const $ = function (id) { return document.getElementById(id); };
   const CHANNELS = { web: "网页", miniprogram: "小程序", wechat: "公众号", sms: "短信" };
+  // what verification rests on: an ID number (实名), or only the phone an SMS came from
+  const VERIFIED = { id_number: "已实名", phone: "手机号已验证（未实名）" };
   const STATUS = { waiting: "等待接入", claimed: "处理中", closed: "已结束" };
   const GIVEN = { hall: "大厅", date: "日期", period: "时段", time: "时间", receipt_no: "受理编号",
     phone: "手机号", id_last4: "身份证后四位" };
@@ -272,10 +274,10 @@
     field(list, "渠道", CHANNELS[c.channel] || c.channel);
     const person = revealed || c.resident;
     const cls = revealed ? "revealed" : null;
-    field(list, "姓名", person.name || "未实名", cls);
+    field(list, "姓名", person.name || "—", cls);
     field(list, "手机号", person.phone || "—", cls);
     field(list, "身份证号", person.id_number || "—", cls);
-    field(list, "实名认证", c.verified ? "已实名" : "未实名");
+    field(list, "实名认证", VERIFIED[c.verified_by] || "未实名");
     Object.keys(c.given || {}).forEach(function (key) {
       field(list, "已提供" + (GIVEN[key] || key), key === "phone" && revealed && revealed.given_phone ? revealed.given_phone : c.given[key]);
     });
@@ -355,7 +357,7 @@
     shown.add(m.id);
     const item = el("li", "msg " + m.role);
     item.dataset.id = m.id;
-    const who = el("div", "who", m.role_label + (m.staff && (m.role === "staff" || m.role === "note") ? " · " + m.staff : "") + " · " + clock(m.at));
+    const who = el("div", "who", m.role_label + (m.staff && (m.role === "staff" || m.role === "note") ? " · " + (m.staff_name || m.staff) : "") + " · " + clock(m.at));
     item.appendChild(who);
     if (m.audio) {
       const audio = el("audio");

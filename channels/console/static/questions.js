@@ -72,6 +72,7 @@
         });
         note.className = "done";
         note.textContent = "已加入「" + saved.item.name + "」，检索已更新";
+        loadLearned();
       } catch (error) {
         note.className = "failed";
         note.textContent = error.message;
@@ -110,12 +111,51 @@
     $("unplaced-empty").hidden = report.unplaced.length > 0;
   }
 
+  function source(entry) {
+    if (entry.source && entry.source.indexOf("handoff:") === 0) return "转人工对话纠正 #" + entry.source.slice(8);
+    return "问题分析";
+  }
+
+  async function loadLearned() {
+    const body = $("learned");
+    const data = await call("/console/api/learned");
+    body.replaceChildren();
+    data.learned.forEach(function (entry) {
+      const tr = el("tr");
+      tr.appendChild(el("td", "text", entry.phrase));
+      tr.appendChild(el("td", null, entry.item_name));
+      tr.appendChild(el("td", null, source(entry)));
+      tr.appendChild(el("td", null, entry.by));
+      tr.appendChild(el("td", null, entry.at.slice(0, 16).replace("T", " ")));
+      const action = el("td");
+      const remove = el("button", "remove", "删除");
+      remove.type = "button";
+      remove.addEventListener("click", async function () {
+        remove.disabled = true;
+        try {
+          await call("/console/api/learned/remove", {
+            method: "POST", body: JSON.stringify({ item_code: entry.item_code, phrase: entry.phrase }),
+          });
+          await loadLearned();
+        } catch (error) {
+          remove.disabled = false;
+          remove.textContent = error.message;
+        }
+      });
+      action.appendChild(remove);
+      tr.appendChild(action);
+      body.appendChild(tr);
+    });
+    $("learned-empty").hidden = data.learned.length > 0;
+  }
+
   // Without a week the server answers for its own "this week" (its clock, not the browser's).
   async function load(week) {
     try {
       const report = await call("/console/api/questions" + (week ? "?week=" + encodeURIComponent(week) : ""));
       if (!week) $("week").value = report.week;
       render(report);
+      await loadLearned();
       $("report").hidden = false;
       document.body.dataset.ready = "1";
     } catch (error) {

@@ -89,19 +89,34 @@
     scrollDown();
   }
 
-  // Staff messages and notices arrive unasked, on a socket the page keeps open.
+  // Staff messages and notices arrive unasked, on a socket the page keeps open (any replica:
+  // what staff wrote while it was closed comes when it opens); without WebSocket, by polling.
+  const shown = new Set();
+  function show(event) {
+    if (!event || event.type !== "message" || !event.text) return;
+    if (event.id) { if (shown.has(event.id)) return; shown.add(event.id); }
+    if (event.status) withStaff = event.status !== "closed";
+    if (event.role === "staff") addStaff(event);
+    else addSystem(event.text);
+  }
+
+  function poll() {
+    fetch("/api/web/live/pending", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : { messages: [] }; })
+      .then(function (body) { (body.messages || []).forEach(show); })
+      .catch(function () {})
+      .finally(function () { setTimeout(poll, 5000); });
+  }
+
   function listen(delay) {
-    if (!window.WebSocket) return;
+    if (!window.WebSocket) { poll(); return; }
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + "/api/web/live");
     socket.addEventListener("open", function () { delay = 1000; document.body.dataset.live = "1"; });
     socket.addEventListener("message", function (message) {
       let event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
-      if (event.type !== "message" || !event.text) return;
-      if (event.status) withStaff = event.status !== "closed";
-      if (event.role === "staff") addStaff(event);
-      else addSystem(event.text);
+      show(event);
     });
     socket.addEventListener("close", function () {
       document.body.dataset.live = "0";
@@ -221,6 +236,8 @@
       });
       pending.remove();
       addBot(reply);
+      // 长者模式 turned on or off in words: the page follows with large print
+      if (typeof reply.elderly === "boolean" && reply.elderly !== large) setLarge(reply.elderly, false);
     } catch (error) {
       pending.remove();
       addSystem(error.message);
@@ -342,7 +359,8 @@
     ask(text);
   });
 
-  // 大字: a larger font for older residents, remembered on this device.
+  // 大字: a larger font for older residents, remembered on this device; the switch also tells
+  // the server, which turns 长者模式 on or off (short replies, numbered choices) for this resident.
   function applyLarge(large) {
     document.documentElement.classList.toggle("large", large);
     fontToggle.setAttribute("aria-pressed", large ? "true" : "false");
@@ -350,11 +368,18 @@
   let large = false;
   try { large = localStorage.getItem("tongban-large") === "1"; } catch (e) { large = false; }
   applyLarge(large);
-  fontToggle.addEventListener("click", function () {
-    large = !large;
+  function setLarge(value, tell) {
+    large = value;
     applyLarge(large);
     try { localStorage.setItem("tongban-large", large ? "1" : "0"); } catch (e) { /* private mode */ }
-  });
+    if (!tell) return;
+    call("/api/web/preferences", {
+      method: "POST",
+      headers: Object.assign({ "Content-Type": "application/json" }, HEADERS),
+      body: JSON.stringify({ elderly: large }),
+    }).catch(function () { /* the font changed anyway; the server hears it next time */ });
+  }
+  fontToggle.addEventListener("click", function () { setLarge(!large, true); });
 
   // A server that has just started loads its models and index in the background: say so,
   // with its estimate, and let the resident type once it is ready.
@@ -389,11 +414,15 @@
         addBot(WELCOME);
         return;
       }
+      // staff replies, their join notice and what was said meanwhile come back after a reload too
       messages.forEach(function (m) {
         if (m.role === "resident") addMine(m.text);
+        else if (m.role === "staff") addStaff(m);
+        else if (m.role === "system") addSystem(m.text);
         else addBot({ text: m.text, ai_generated: m.ai_generated, ai_label: m.ai_label });
       });
-      setChips(WELCOME.quick_replies);
+      withStaff = !!body.handoff;
+      setChips(withStaff ? [] : WELCOME.quick_replies);
     } catch (error) {
       addBot(WELCOME);
     }

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from tongban.agent.messages import Inbound
-from tongban.channels.app import delivery, keys, uploads
+from tongban.channels.app import delivery, identity, keys, uploads
 from tongban.channels.app.chat_api import (
     BadInput,
     TooLarge,
@@ -41,6 +41,7 @@ from tongban.channels.wechat.miniprogram.client import (
     WeChatError,
     WeChatUnavailable,
 )
+from tongban.channels.wechat.tokens import share_tokens
 from tongban.memory.residents import resolve
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ SIGNER = web.AppKey("miniprogram_signer", TokenSigner)
 def setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
     app[SIGNER] = TokenSigner(settings.session_secret.get_secret_value(), "miniprogram", TOKEN_TTL_S)
-    app[mp_push.MP_CLIENT] = MiniProgramClient(settings)
+    app[mp_push.MP_CLIENT] = MiniProgramClient(settings, app)
+    share_tokens(app)  # the access-token store the 公众号 uses too
     door = app[keys.RATE_LIMITS]
     door.limit("/api/mp/voice", Policy("voice", "rate_upload_address", "rate_upload", resident_of))
     door.limit("/api/mp/upload", Policy("upload", "rate_upload_address", "rate_upload", resident_of))
@@ -62,6 +64,9 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/mp/voice", voice)
     app.router.add_post("/api/mp/upload", upload)  # materials for review (channels.app.uploads)
     app.router.add_get("/api/mp/history", recent)
+    identity.setup(app)  # 实名: a token from the operator's identity provider (channels.app.identity)
+    app.router.add_post("/api/mp/identity/nonce", identity_nonce)
+    app.router.add_post("/api/mp/identity", verify_identity)
     mp_push.setup(app)
     delivery.register(app, _Output(app))  # staff replies as customer-service messages
 
@@ -76,7 +81,7 @@ class _Output:
 
     async def send_text(self, recipient: str, text: str) -> None:
         try:
-            await self._app[mp_push.MP_CLIENT].send_text(self._app[keys.HTTP], recipient, text)
+            await self._app[mp_push.MP_CLIENT].send_text(recipient, text)
         except (NotConfigured, WeChatError, WeChatUnavailable) as exc:
             raise NotDelivered(type(exc).__name__) from exc
 
@@ -93,7 +98,7 @@ async def login(request: web.Request) -> web.Response:
         return bad_input(exc)
     app = request.app
     try:
-        user = await app[mp_push.MP_CLIENT].code2session(app[keys.HTTP], code.strip())
+        user = await app[mp_push.MP_CLIENT].code2session(code.strip())
     except NotConfigured:
         return error(503, "not_configured", "小程序登录未配置")
     except WeChatError as exc:
@@ -193,4 +198,26 @@ async def recent(request: web.Request) -> web.Response:
         claims = claims_of(request)
     except InvalidToken:
         return _unauthorised()
-    return json_reply({"messages": await history(request.app, "miniprogram", claims["sub"])})
+    return json_reply(await history(request.app, "miniprogram", claims["sub"]))
+
+
+async def identity_nonce(request: web.Request) -> web.Response:
+    try:
+        claims = claims_of(request)
+    except InvalidToken:
+        return _unauthorised()
+    return await identity.nonce(request, "miniprogram", claims["sub"])
+
+
+async def verify_identity(request: web.Request) -> web.Response:
+    try:
+        claims = claims_of(request)
+    except InvalidToken:
+        return _unauthorised()
+    try:
+        body = await read_json(request)
+    except TooLarge:
+        return too_large(request.client_max_size)
+    except BadInput as exc:
+        return bad_input(exc)
+    return await identity.establish(request, body, "miniprogram", claims["sub"], unionid=claims.get("uid"))

@@ -159,7 +159,7 @@ class _Output:
         self.app = app
 
     async def send_text(self, recipient: str, text: str) -> None:
-        await self.app[MP_CLIENT].send_text(self.app[keys.HTTP], recipient, text)
+        await self.app[MP_CLIENT].send_text(recipient, text)
 
 
 async def _answer(app: web.Application, row_id: int, message: _Push) -> None:

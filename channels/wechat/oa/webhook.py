@@ -47,8 +47,6 @@ from tongban.channels.wechat.api import (
     Client,
     RetryPolicy,
     push_text,
-    redis_lock,
-    token_storage,
 )
 from tongban.channels.wechat.oa.content import (
     FAILED,
@@ -71,6 +69,7 @@ from tongban.channels.wechat.security import (
     read_message,
     verify,
 )
+from tongban.channels.wechat.tokens import share_tokens, tokens_of
 from tongban.memory.clock import SHANGHAI
 from tongban.memory.db import is_postgres
 from tongban.memory.inbound import accept, committed_reply, mark, record_reply
@@ -118,7 +117,7 @@ class OfficialAccount:
         self._api: ThreadPoolExecutor | None = None
 
     async def context(self, app: web.Application) -> AsyncIterator[None]:
-        """Open the pools and the client (Redis token storage when reachable); close them.
+        """Open the pools and the client (its token in the shared store: wechat.tokens); close them.
 
         SQLite takes one writer at a time and hands its lock over by polling, so there turns
         run one at a time and this channel's writes from one thread; PostgreSQL locks rows.
@@ -128,13 +127,10 @@ class OfficialAccount:
         self.gate = TurnGate(limit=max(2, os.cpu_count() or 2) if postgres else 1)
         self._db = ThreadPoolExecutor(8 if postgres else 1, thread_name_prefix="wechat-db")
         self._api = ThreadPoolExecutor(4, thread_name_prefix="wechat-api")
-        redis = None
         if self.settings.wechat_app_id and self.settings.wechat_app_secret:
-            storage, redis = await self.call(token_storage, self.settings.redis_url)
-            self.client = Client(
+            self.client = tokens_of(app).client(
                 self.settings.wechat_app_id, self.settings.wechat_app_secret.get_secret_value(),
-                api_base=self.settings.wechat_api_base, session=storage,
-                shared_lock=redis_lock(redis, self.settings.wechat_app_id) if redis is not None else None,
+                api_base=self.settings.wechat_api_base,
             )
             app[CLIENT] = self.client
         else:
@@ -146,8 +142,6 @@ class OfficialAccount:
         await app[keys.DELIVERIES].drain()  # pushes in flight still need the pools
         self._db.shutdown(wait=True)
         self._api.shutdown(wait=True)
-        if redis is not None:
-            redis.close()
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._db is not None
@@ -182,6 +176,7 @@ def setup(app: web.Application) -> None:
         return
     account = OfficialAccount(settings)
     app[WECHAT] = account
+    share_tokens(app)  # the access-token store the mini-program uses too
     app.cleanup_ctx.append(account.context)
     app.router.add_get("/wechat", check_url)
     app.router.add_post("/wechat", receive)

@@ -1,0 +1,43 @@
+"""`tongban eval --catalog` (#18): cases run on the items of official catalog files, and the
+agent answers the issue's examples on official fields alone (no keywords, no FAQs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlmodel import select
+
+from tests.conftest import NOW, SHARED
+from tongban.agent.evaluation import Templates, factory_for, run_eval
+from tongban.agent.evaluation import _settings as evaluation_settings
+from tongban.memory.models import ServiceItem
+from tongban.memory.store import Store
+
+OFFICIAL = SHARED / "catalog" / "official-demo.jsonl"
+
+
+def test_cases_run_on_the_catalog_files_items(tmp_path: Path) -> None:
+    cases = [
+        ("老人优待证在哪里办", "老年人优待证办理"),  # not 退役军人优待证申领: naming never overrules a clearly better hit
+        ("营业执照地址要改", "营业执照变更登记"),  # not 企业设立登记
+        ("驾照快到期了", "机动车驾驶证换证"),
+        ("新买的车怎么上牌", "机动车注册登记"),
+    ]
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join(json.dumps({"id": f"c{i}", "turns": [{"say": say, "expect": {"item": item}}]},
+                                         ensure_ascii=False) for i, (say, item) in enumerate(cases)), encoding="utf-8")
+    templates = Templates(tmp_path / "templates", catalogs=(OFFICIAL,))
+    result = run_eval(path, factory_for(False), templates=templates)
+    store = Store.from_settings(evaluation_settings(templates.template(NOW.date())))
+    try:
+        with store.read_session() as session:
+            items = session.exec(select(ServiceItem)).all()
+        # the official file replaced the curated demo items: same names, no keywords or FAQs
+        assert len(items) == sum(1 for line in OFFICIAL.read_text(encoding="utf-8").splitlines() if line.strip())
+        assert all(not i.keywords and not i.faqs for i in items)
+    finally:
+        store.dispose()
+        templates.close()
+    failed = [(t.case, t.item) for t in result.turns if not t.passed]
+    assert not failed and len(result.turns) == len(cases)

@@ -31,8 +31,8 @@ def test_a_run_with_a_knowledge_base(tmp_path: Path, service_index) -> None:  # 
     kb = tmp_path / "车辆问答.jsonl"
     kb.write_text("\n".join((SHARED / "kb" / "dev-docs.jsonl").read_text("utf-8").splitlines()[:40]), "utf-8")
     cases = tmp_path / "cases.jsonl"
-    rows = [{"id": "buy", "turns": [{"say": "外地户口的人在北京买小汽车要满足什么条件？", "expect": {"cites": "dev-0002"}}]},
-            {"id": "wrong", "turns": [{"say": "外地户口的人在北京买小汽车要满足什么条件？", "expect": {"cites": "dev-0003"}}]},
+    rows = [{"id": "buy", "turns": [{"say": "临时号牌的有效期是多长时间？", "expect": {"cites": "dev-0024"}}]},
+            {"id": "wrong", "turns": [{"say": "临时号牌的有效期是多长时间？", "expect": {"cites": "dev-0003"}}]},
             {"id": "item", "turns": [{"say": "换身份证要带什么材料", "expect": {"item": "居民身份证换领"}}]}]
     cases.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
     templates = Templates(tmp_path / "run", kb=[kb])
@@ -49,8 +49,8 @@ def test_a_run_with_a_knowledge_base(tmp_path: Path, service_index) -> None:  # 
     result = run_eval(cases, factory, templates=templates, json_path=out)
     assert result.by_key()["cites"] == {"passed": 1, "total": 2}
     turns = {t["case"]: t for t in json.loads(out.read_text("utf-8"))["turns"]}
-    assert turns["buy"]["citations"][0] == "dev-0002" and turns["item"]["passed"]
-    assert turns["wrong"]["checks"]["cites"] == {"passed": False, "expected": "dev-0003", "got": "dev-0002"}
+    assert turns["buy"]["citations"][0] == "dev-0024" and turns["item"]["passed"]
+    assert turns["wrong"]["checks"]["cites"] == {"passed": False, "expected": "dev-0003", "got": "dev-0024"}
     # a second run starts at once: nothing is embedded again
     second = Templates(tmp_path / "second", kb=[kb])
     with second.store(NOW.date()) as store:

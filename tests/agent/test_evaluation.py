@@ -639,6 +639,7 @@ def test_json_output_has_the_documented_shape(tmp_path: Path, templates: Templat
         "item",
         "tool_calls",
         "ms",
+        "citations",
     }
     assert (first["case"], first["turn"], first["passed"]) == ("c", 1, False)
     assert first["checks"]["item"] == {

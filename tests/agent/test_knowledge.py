@@ -93,12 +93,12 @@ def test_out_of_scope_stays_out_of_scope_with_a_knowledge_base(kb_agent: Agent, 
 
 
 def test_an_unanswerable_policy_question_is_told_honestly_and_logged(kb_agent: Agent, store: Store) -> None:
-    reply = Chat(kb_agent).say("家里养的宠物狗要办狗证吗？")
+    reply = Chat(kb_agent).say("火星移民要排队吗？")
     assert reply.citations == [] and "没有找到可靠的答案" in reply.text and "转人工" in reply.quick_replies
     Chat(kb_agent, user="o-other").say("临时号牌的有效期是多长时间？")
     with store.read_session() as session:
         logged = {(r.kind, r.kb_key, r.text_masked) for r in session.exec(select(QuestionLog))}
-    assert ("kb_miss", None, "家里养的宠物狗要办狗证吗？") in logged
+    assert ("kb_miss", None, "火星移民要排队吗？") in logged
     assert ("kb_answered", "dev-0024", None) in logged
 
 

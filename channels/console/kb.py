@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -42,7 +43,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
     try:
         async for part in await request.multipart():
             if getattr(part, "name", None) == "file":
-                name = (part.filename or "").strip()  # type: ignore[union-attr]
+                name = unquote((part.filename or "").strip())  # type: ignore[union-attr]  # browsers may %-encode
                 data = await part.read()  # type: ignore[union-attr]
                 if len(data) > MAX_FILE:
                     return error(413, "too_large", f"文件不能超过 {MAX_FILE // 1024 // 1024} MB")

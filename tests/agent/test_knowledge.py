@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from tests.agent.conftest import Chat
 from tests.conftest import NOW, SHARED
-from tests.fakes import ScriptedChatModel, say
+from tests.helpers.fakes import ScriptedChatModel, say
 from tongban.agent.brains.llm import LLMBrain
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.service import Agent

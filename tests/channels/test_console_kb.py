@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from aiohttp import FormData
 
-from tests.channels.console_helpers import add_accounts, ask, sign_in
 from tests.conftest import NOW
+from tests.helpers.console import add_accounts, ask, sign_in
 from tongban.agent.service import Agent
 from tongban.channels.app.server import create_app
 from tongban.memory.checkpoints import sqlite_checkpointer

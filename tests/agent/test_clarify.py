@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage
 
-from tests.fakes import ScriptedChatModel, call
+from tests.helpers.fakes import ScriptedChatModel, call
 from tongban.agent.brains import choose, clarify
 from tongban.tools.retrieval import Hit
 

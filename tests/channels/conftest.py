@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import NOW
+from tests.helpers.console import add_accounts
 from tests.helpers.wechat_oa import APP_ID, FAST, SECRET, CountingAgent, wechat_settings
 from tests.helpers.wechat_server import FakeWeChat
 from tongban.agent.service import Agent
@@ -17,6 +19,8 @@ from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.wechat.oa.webhook import WECHAT
 from tongban.memory.checkpoints import make_checkpointer, sqlite_checkpointer
 from tongban.memory.store import Store
+from tongban.tools.services import ServiceIndex
+from tongban.tools.settings import ToolsSettings
 
 
 @pytest.fixture
@@ -57,3 +61,17 @@ def make_wechat(store: Store, service_index, tencent: FakeWeChat) -> Callable[..
         return app
 
     return make
+
+
+@pytest.fixture
+def app(store, service_index, channel_settings, tmp_path):  # type: ignore[no-untyped-def]
+    """The console over the test's own index, so a catalog edit here is seen by this agent only
+    (console questions and learned phrases); modules with an `app` of their own override it."""
+    add_accounts(store)
+    shutil.copytree(service_index.settings.resolved_index_dir(service_index.store.settings), tmp_path / "index")
+    index = ServiceIndex(store, ToolsSettings(index_dir=tmp_path / "index"), check_interval=float("inf"))
+
+    def agent(s):  # type: ignore[no-untyped-def]
+        return Agent(s, clock=lambda: NOW, index=index, checkpointer=sqlite_checkpointer(":memory:"))
+
+    return create_app(channel_settings, store=store, agent_factory=agent)

@@ -3,8 +3,7 @@ phrase is listed with who, when and where from, and can be removed again."""
 
 from __future__ import annotations
 
-from tests.channels.console_helpers import ask, queue, sign_in
-from tests.channels.test_console_questions import app  # noqa: F401  (the console over a private index)
+from tests.helpers.console import ask, queue, sign_in
 
 FOOD = "450000-SJ-0004"  # 食品经营许可证办理
 SAID = "推车卖早点"

@@ -10,29 +10,11 @@ from sqlmodel import select
 
 from tests.conftest import NOW
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
-from tests.helpers.console import PASSWORD, add_accounts, ask, sign_in
-from tongban.agent.service import Agent
-from tongban.channels.app.server import create_app
-from tongban.memory.checkpoints import sqlite_checkpointer
+from tests.helpers.console import PASSWORD, ask, sign_in
 from tongban.memory.models import QuestionLog
-from tongban.tools.services import ServiceIndex
-from tongban.tools.settings import ToolsSettings
 
 UNPLACED = "我想办理摆摊的手续"  # no item says 摆摊: the offline brain guesses without the item being named
 REPHRASED = "摆地摊要办什么证"
-
-
-@pytest.fixture
-def app(store, service_index, channel_settings, tmp_path):  # type: ignore[no-untyped-def]
-    """The console over the test's own index, so a catalog edit here is seen by this agent only."""
-    add_accounts(store)
-    shutil.copytree(service_index.settings.resolved_index_dir(service_index.store.settings), tmp_path / "index")
-    index = ServiceIndex(store, ToolsSettings(index_dir=tmp_path / "index"), check_interval=float("inf"))
-
-    def agent(s):  # type: ignore[no-untyped-def]
-        return Agent(s, clock=lambda: NOW, index=index, checkpointer=sqlite_checkpointer(":memory:"))
-
-    return create_app(channel_settings, store=store, agent_factory=agent)
 
 
 async def test_unplaced_questions_reach_the_supervisor_and_a_keyword_places_them(

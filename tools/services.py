@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from tongban.memory.models import Hall, HallItem, ServiceItem
 from tongban.memory.store import Store
+from tongban.tools.detail import service_detail  # noqa: F401  (re-exported: callers find it with the lookup)
 from tongban.tools.embeddings import Embedder, get_embedder
 from tongban.tools.retrieval import Document, Hit, HybridIndex
 from tongban.tools.settings import ToolsSettings, get_tools_settings
@@ -188,28 +189,3 @@ def lookup(
     started = time.perf_counter()
     hits = index.search(query, k, city=city)
     return Lookup(query=query, hits=hits, elapsed_ms=(time.perf_counter() - started) * 1000)
-
-
-def service_detail(session: Session, item: int | str) -> dict[str, Any] | None:
-    """Everything an answer about one item needs, by id, code or exact name."""
-    row: ServiceItem | None
-    if isinstance(item, int):
-        row = session.get(ServiceItem, item)
-    else:
-        row = session.exec(select(ServiceItem).where(ServiceItem.code == item)).first()
-        row = row or session.exec(select(ServiceItem).where(ServiceItem.name == item)).first()
-    if row is None:
-        return None
-    halls = session.exec(
-        select(Hall)
-        .join(HallItem, HallItem.hall_id == Hall.id)
-        .where(HallItem.item_id == row.id)
-        .order_by(Hall.id)
-    ).all()
-    detail = row.model_dump(exclude={"updated_at"})
-    detail["halls"] = [
-        {"id": h.id, "code": h.code, "name": h.name, "city": h.city, "district": h.district,
-         "address": h.address, "phone": h.phone, "hours": h.hours}
-        for h in halls
-    ]
-    return detail

@@ -19,7 +19,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tongban.agent.interface import Assistant
-from tongban.agent.service import make_agent
 from tongban.channels.app import keys
 from tongban.channels.app.base import Deliveries
 from tongban.channels.app.jsonio import json_error, json_response
@@ -72,7 +71,7 @@ def create_app(
     app[keys.DELIVERY_CHANNELS] = {}
     app.cleanup_ctx.append(door.context)
     app.cleanup_ctx.append(_database(store))
-    app.cleanup_ctx.append(_agent(agent_factory or (lambda s: make_agent(s)), clock_injected=clock is not None,
+    app.cleanup_ctx.append(_agent(agent_factory or default_agent, clock_injected=clock is not None,
                                   background=load_in_background))
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_deliveries)
@@ -112,6 +111,14 @@ def _database(injected: Store | None):  # type: ignore[no-untyped-def]
             store.dispose()
 
     return context
+
+
+def default_agent(store: Store) -> Assistant:
+    """The configured agent. Its imports (LangGraph, the brains, the index) are heavy, so they
+    happen here, in the warm-up after the port has opened, not when the server module loads."""
+    from tongban.agent.service import make_agent
+
+    return make_agent(store)
 
 
 def _agent(factory: AgentFactory, *, clock_injected: bool, background: bool):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from tongban.channels.app import keys
-from tongban.tools.services import service_detail
+from tongban.tools.detail import service_detail
 
 
 def setup(app: web.Application) -> None:

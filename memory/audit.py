@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 from tongban.memory.models import AuditLog, ProgressAttempt, Slot, TranscriptMessage, utcnow
 
 # high-volume or self-describing rows that are not audited one by one (a transcript message is
-# itself a dated record of who said what; auditing it doubled the inserts of every turn)
-_SKIP = (AuditLog, Slot, ProgressAttempt, TranscriptMessage)
+# itself a dated record of who said what; auditing it doubled the inserts of every turn) — except
+# what staff write: every staff action is audited as theirs
+_SKIP = (AuditLog, Slot, ProgressAttempt)
+_SKIP_UNLESS_STAFF = (TranscriptMessage,)
 _REDACTED = "[redacted]"
 
 
@@ -60,6 +62,8 @@ def _after_flush(session: Session, _context: Any) -> None:
         *((o, "delete") for o in session.deleted),
     ]:
         if isinstance(obj, _SKIP) or not hasattr(obj, "__tablename__"):
+            continue
+        if isinstance(obj, _SKIP_UNLESS_STAFF) and not str(actor).startswith("staff:"):
             continue
         before, after = _diff(obj, action)
         if action == "update" and not after:

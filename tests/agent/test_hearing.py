@@ -27,7 +27,8 @@ def booked(store: Store) -> list[Appointment]:
 
 def test_a_low_confidence_transcript_is_read_back_and_acted_on_only_after_yes(chat: Chat, store: Store) -> None:
     asked = speak(chat, BOOK, confidence=0.42)
-    assert asked.text == f"您是说“{BOOK}”吗？"
+    assert asked.text.startswith(f"您是说“{BOOK}”吗？")
+    assert "1. 是的" in asked.text, "elderly mode numbers the choices"
     assert asked.tool_calls == [] and asked.intent is None
     assert asked.elderly, "a resident who speaks gets elderly-mode replies"
     assert "是的" in asked.quick_replies

@@ -126,6 +126,7 @@ def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) -
             return hit.code
     if not (c.mistake or c.change) or _QUESTION.search(text):
         return None  # a question about another item is an aside, not a correction
-    hit = search(strip_repair_words(text))  # only an item the message names: 改到下午 names none
-    named = hit is not None and hit.signals.get("named", 0) >= 2
-    return hit.code if named and hit.code != current.get("code") else None
+    hit = search(strip_repair_words(text))
+    # 搞错了，驾照是到期了要换 describes the item meant; a mere change (改到下午) must name it
+    meant = hit is not None and (c.mistake or hit.signals.get("named", 0) >= 2)
+    return hit.code if meant and hit.code != current.get("code") else None

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.agent.conftest import Chat
-from tests.helpers.appointments import BOOK, asks_to_confirm, confirmed
 from tests.helpers.fakes import ScriptedChatModel, call, say
+from tests.helpers.repair import BOOK, asks_to_confirm, confirmed
 from tongban.agent.brains.llm import LLMBrain
 from tongban.agent.brains.offline import OfflineBrain
 from tongban.agent.service import Agent

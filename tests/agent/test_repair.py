@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from tests.agent.conftest import TESTER, Chat
-from tests.helpers.appointments import BOOK, asks_to_confirm, confirmed
+from tests.helpers.repair import BOOK, asks_to_confirm, confirmed
 from tongban.memory.applications import add_application
 from tongban.memory.models import Appointment, AppointmentStatus, Resident
 from tongban.memory.store import Store

@@ -144,7 +144,9 @@ def respond(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str
     done = any(r["status"] == "success" and r["name"] in WRITES for r in results) or any(
         r["name"] == "query_progress" and r.get("data", {}).get("outcome") == "disclosed" for r in results)
     resume = state.get("resume") if not pending and not handed_off else None
-    if resume and not (state.get("focus") or {}).get("repair"):
+    focus_now = state.get("focus") or {}
+    if resume and not focus_now.get("repair") and not (focus_now.get("choices") and not state.get("results")):
+        # (a question back — which value, which item — is the turn's one question: no re-ask)
         # an aside answered: the suspended confirmation is asked again, unchanged
         reply = {**reply, "text": f"{reply['text']}\n{reask(resume, state['turn'].get('elderly', False))}",
                  "quick_replies": ["确认", "取消"]}

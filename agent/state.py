@@ -68,7 +68,9 @@ class Focus(TypedDict, total=False):
     phone: str | None  # sealed in the checkpoint (agent.sealing)
     id_last4: str | None  # sealed
     heard: dict[str, Any] | None  # a doubtful transcript read back (agent.hearing); sealed
-    choices: list[str] | None  # receipt numbers of a verified resident's applications, listed to choose from
+    choices: list[dict[str, str]] | None  # items offered when retrieval could not tell them apart (brains.clarify)
+    choice_aspect: str | None
+    receipt_choices: list[str] | None  # receipt numbers of a verified resident's applications, listed to choose from
     cancel_item: ItemRef | None
     cancel_target: int | None
     change_item: ItemRef | None

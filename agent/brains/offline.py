@@ -25,7 +25,7 @@ from tongban.agent.brains.slots import (
     match_hall,
     normalise,
 )
-from tongban.agent.commands import Command
+from tongban.agent.commands import Command, digress
 from tongban.agent.state import ConversationState, Frame
 from tongban.tools.forms import SKIP
 from tongban.tools.retrieval import Hit
@@ -189,7 +189,7 @@ class OfflineBrain:
             return self._form_answer(state["turn"]["text"], form)
         if c.form:
             return self._form_start(text, focus, ctx)
-        if receipt or c.progress or (task == "query_progress" and (phone or last4 or focus.get("choices"))):
+        if receipt or c.progress or (task == "query_progress" and (phone or last4 or focus.get("receipt_choices"))):
             return self._progress({**focus, **update}, update, text, ctx, task)
         found: list[Hit] = []
         hit = self._search(text, when, hall, ctx, found=found)
@@ -304,15 +304,15 @@ class OfflineBrain:
                   task: str | None) -> dict[str, Any]:
         focus = {**update, "task": "query_progress"}
         receipt = merged.get("receipt_no")
-        if ctx.verified and not update.get("receipt_no") and (task != "query_progress" or merged.get("choices")):
+        if ctx.verified and not update.get("receipt_no") and (task != "query_progress" or merged.get("receipt_choices")):
             # a fresh "my application" lists their own again; after a list, the one picked from it
-            receipt = _chosen(text, merged.get("choices") or [])
+            receipt = _chosen(text, merged.get("receipt_choices") or [])
             focus["receipt_no"] = receipt
         if not receipt and ctx.verified:
             # a verified resident's "my application": their own, under the disclosure rule
             named = self._search(_ACTION_WORDS.sub(" ", text), None, None, ctx, said=text)
             args = {"item": named.name} if confident(named) else {}
-            return {"intent": "query_progress", "focus": {**focus, "choices": None},
+            return {"intent": "query_progress", "focus": {**focus, "receipt_choices": None},
                     "plan": [{"name": "my_applications", "args": args}], "more": True}
         if not receipt:
             return {"intent": "query_progress", "focus": focus, "plan": []}
@@ -421,7 +421,7 @@ class OfflineBrain:
         if state.get("intent") == "query_progress":
             mine = next((r for r in state.get("results", []) if r["name"] == "my_applications"), None)
             listed = ((mine or {}).get("data") or {}).get("applications", [])
-            return {"plan": [], "focus": {"choices": [a["receipt_no"] for a in listed] if len(listed) > 1 else None}}
+            return {"plan": [], "focus": {"receipt_choices": [a["receipt_no"] for a in listed] if len(listed) > 1 else None}}
         if state.get("intent") != "cancel_appointment" or focus.get("cancel_target"):
             return {"plan": []}
         listed = next((r for r in reversed(state.get("results", [])) if r["name"] == "my_appointments"), None)
@@ -465,6 +465,9 @@ class OfflineBrain:
 
     def repair(self, state: ConversationState, frame: Frame, ctx: BrainContext) -> list[Command]:
         text = normalise(state["turn"]["text"])
+        offered = (state.get("focus") or {}).get("choices")
+        if offered and clarify.pick(text, offered) is not None:
+            return [digress("question")]  # the answer to "which item?" asked during the aside
 
         def named(query: str) -> Hit | None:
             hit = self._search(query, extract_when(query, ctx.now), match_hall(query, ctx.halls), ctx)

@@ -74,8 +74,8 @@ def _after_booking(text: str, c: Cues, frame: Frame, ctx: BrainContext, search: 
     if not (c.mistake or c.change or c.cancel):
         return []
     hit = search(strip_repair_words(text))
-    if hit is not None and hit.code != (frame.get("item") or {}).get("code"):
-        return []  # about another appointment: the ordinary rules find it
+    if hit is not None and hit.signals.get("named", 0) >= 2 and hit.code != (frame.get("item") or {}).get("code"):
+        return []  # names another appointment: the ordinary rules find it
     slots = _slots(text, frame, ctx, search, c)
     slots.pop("item_code", None)
     if slots and not c.cancel:
@@ -101,7 +101,7 @@ def _slots(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) 
     hall = match_hall(text, ctx.halls)
     if hall is not None and hall.name != old.get("hall") and _names_hall(text, hall.name, old.get("hall")):
         found["hall"] = hall.name
-    code = _item(text, frame, search, c)
+    code = _item(text, frame, ctx, search, c)
     if code:
         found["item_code"] = code
     return {k: v for k, v in found.items() if v}
@@ -112,15 +112,21 @@ def _names_hall(text: str, new: str, old: str | None) -> bool:
     return True if old is None else not (old in text and text.rfind(old) > text.rfind(new[:2]))
 
 
-def _item(text: str, frame: Frame, search: Search, c: Cues) -> str | None:
+def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) -> str | None:
     """Another item meant instead of the frame's: 说错了，不是补领，是换领."""
     current = frame.get("item") or {}
     instead = _INSTEAD.search(text)
     if instead and current.get("name") and instead.group("said") in current["name"]:
-        hit = search(current["name"].replace(instead.group("said"), instead.group("meant")))
+        meant = current["name"].replace(instead.group("said"), instead.group("meant"))
+        exact = next((code for code, name in ctx.items.items() if name == meant), None)
+        if exact is not None and exact != current.get("code"):
+            return exact
+        hit = search(meant)
         if hit is not None and hit.code != current.get("code"):
             return hit.code
     if not (c.mistake or c.change) or _QUESTION.search(text):
         return None  # a question about another item is an aside, not a correction
     hit = search(strip_repair_words(text))
-    return hit.code if hit is not None and hit.code != current.get("code") else None
+    # 搞错了，驾照是到期了要换 describes the item meant; a mere change (改到下午) must name it
+    meant = hit is not None and (c.mistake or hit.signals.get("named", 0) >= 2)
+    return hit.code if meant and hit.code != current.get("code") else None

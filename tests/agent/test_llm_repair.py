@@ -43,13 +43,13 @@ def test_an_aside_from_the_model_keeps_the_confirmation(make_agent, store: Store
 def test_a_question_aside_is_answered_by_the_model_and_the_booking_asked_again(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
     model = ScriptedChatModel(script=[
         call("digress", kind="question"),
-        call("search_services", query="公积金提取"),
-        say("住房公积金提取可以在智桂通上申请，租房提取需要租赁合同。"),
+        call("service_detail", item_code="450000-YB-0003"),
+        say("医保关系转移接续要带居民身份证或社会保障卡，不收费。"),
     ])
     chat = _chat(make_agent, model)
     chat.say(BOOK)
-    aside = chat.say("对了公积金点样攞出来")
-    assert aside.ai_generated and "公积金" in aside.text and asks_to_confirm(aside.text)
+    aside = chat.say("对了，医保关系转移接续点样办")
+    assert aside.ai_generated and "医保" in aside.text and asks_to_confirm(aside.text)
     assert confirmed(store) == []
     chat.say("那确认预约")
     assert confirmed(store)[0]["item"] == "社会保障卡申领"

@@ -54,12 +54,20 @@ def test_a_hall_correction_moves_only_the_hall(chat: Chat, store: Store) -> None
 
 
 def test_an_item_correction_keeps_the_booking(chat: Chat, store: Store) -> None:
-    chat.say("帮我约后天上午在南宁市民中心补领身份证")
+    assert chat.say("帮我约后天上午在南宁市民中心办居民身份证补领").item == "居民身份证补领"
     corrected = chat.say("说错了，不是补领，是换领")
     assert corrected.item == "居民身份证换领" and asks_to_confirm(corrected.text)
     chat.say("确认")
     [booked] = confirmed(store)
     assert booked["item"] == "居民身份证换领" and booked["date"] == "2026-11-26"
+
+
+def test_an_item_correction_in_other_words(chat: Chat, store: Store) -> None:
+    assert chat.say("约后天上午在南宁市民中心办驾驶证补证").item == "机动车驾驶证补证"
+    corrected = chat.say("搞错了，驾照没丢，是到期了要换")
+    assert corrected.item == "机动车驾驶证换证" and "11月26日" in corrected.text
+    chat.say("确认")
+    assert confirmed(store)[0]["item"] == "机动车驾驶证换证"
 
 
 def test_an_old_confirmation_does_not_open_the_gate_for_corrected_values(chat: Chat, store: Store) -> None:

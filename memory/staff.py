@@ -32,6 +32,31 @@ class StaffError(ValueError):
 
 
 @dataclass(frozen=True)
+class Scope:
+    """The halls and departments whose conversations an account may see and act on.
+
+    A conversation is placed by its hall and its item's department. It is covered when every
+    axis that both the scope and the conversation name agrees, and at least one does; one that
+    names neither (the resident gave no hall and no item yet) is in everyone's queue, so somebody
+    can pick it up. `everything` is a supervisor with no scope set: the whole province.
+    """
+
+    halls: frozenset[str] = frozenset()
+    departments: frozenset[str] = frozenset()
+    everything: bool = False
+
+    def covers(self, hall: str | None, department: str | None) -> bool:
+        if self.everything or (not hall and not department):
+            return True
+        checks = [value in allowed for value, allowed in ((hall, self.halls), (department, self.departments))
+                  if value and allowed]
+        return bool(checks) and all(checks)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"halls": sorted(self.halls), "departments": sorted(self.departments), "everything": self.everything}
+
+
+@dataclass(frozen=True)
 class StaffView:
     """What the console knows about the signed-in person (no hash)."""
 
@@ -41,16 +66,28 @@ class StaffView:
     role: str
     hall: str | None
     department: str | None
+    scope: Scope = Scope()
 
     @property
     def supervisor(self) -> bool:
         return self.role == StaffRole.SUPERVISOR
 
+    def may_see(self, hall: str | None, department: str | None, *, holder: str | None = None) -> bool:
+        """In scope, or holding the conversation (a held one stays theirs wherever it is placed)."""
+        return (holder is not None and holder == self.username) or self.scope.covers(hall, department)
+
+
+def scope_of(account: StaffAccount) -> Scope:
+    halls = {h for h in [account.hall, *(account.halls or [])] if h}
+    departments = {d for d in [account.department, *(account.departments or [])] if d}
+    everything = account.role == StaffRole.SUPERVISOR and not halls and not departments
+    return Scope(halls=frozenset(halls), departments=frozenset(departments), everything=everything)
+
 
 def view(account: StaffAccount) -> StaffView:
     return StaffView(
         id=account.id or 0, username=account.username, display_name=account.display_name,
-        role=account.role, hall=account.hall, department=account.department,
+        role=account.role, hall=account.hall, department=account.department, scope=scope_of(account),
     )
 
 
@@ -63,6 +100,8 @@ def add_staff(
     display_name: str | None = None,
     hall: str | None = None,
     department: str | None = None,
+    halls: list[str] | None = None,
+    departments: list[str] | None = None,
 ) -> StaffAccount:
     username = username.strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
@@ -76,9 +115,28 @@ def add_staff(
     account = StaffAccount(
         username=username, display_name=(display_name or username)[:64], role=str(role),
         hall=hall or None, department=department or None, password_hash=_HASHER.hash(password),
+        halls=_names(halls, 100), departments=_names(departments, 50),
     )
     session.add(account)
     session.flush()
+    return account
+
+
+def _names(values: list[str] | None, longest: int) -> list[str]:
+    names = sorted({v.strip() for v in values or [] if v and v.strip()})
+    if any(len(n) > longest for n in names):
+        raise StaffError(f"大厅或部门名称不超过{longest}个字符")
+    return names
+
+
+def set_scope(session: Session, username: str, *, halls: list[str], departments: list[str]) -> StaffAccount | None:
+    """Replace what an account may see beyond its own hall and department (audited by the flush hook)."""
+    account = session.exec(select(StaffAccount).where(StaffAccount.username == username)).first()
+    if account is not None:
+        account.halls, account.departments = _names(halls, 100), _names(departments, 50)
+        account.updated_at = utcnow()
+        session.add(account)
+        session.flush()
     return account
 
 

@@ -36,9 +36,10 @@ class Scope:
     """The halls and departments whose conversations an account may see and act on.
 
     A conversation is placed by its hall and its item's department. It is covered when every
-    axis that both the scope and the conversation name agrees, and at least one does; one that
-    names neither (the resident gave no hall and no item yet) is in everyone's queue, so somebody
-    can pick it up. `everything` is a supervisor with no scope set: the whole province.
+    axis that both the scope and the conversation name agrees, and either one of them does or
+    the conversation is in no hall yet: a resident who named no hall (and has none on file) is
+    in the queue of everyone whose departments, if they have any, match, so somebody picks it
+    up. `everything` is a supervisor with no scope set: the whole province.
     """
 
     halls: frozenset[str] = frozenset()
@@ -46,11 +47,11 @@ class Scope:
     everything: bool = False
 
     def covers(self, hall: str | None, department: str | None) -> bool:
-        if self.everything or (not hall and not department):
+        if self.everything:
             return True
         checks = [value in allowed for value, allowed in ((hall, self.halls), (department, self.departments))
                   if value and allowed]
-        return bool(checks) and all(checks)
+        return all(checks) and (any(checks) or not hall)
 
     def as_dict(self) -> dict[str, object]:
         return {"halls": sorted(self.halls), "departments": sorted(self.departments), "everything": self.everything}

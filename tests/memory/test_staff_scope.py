@@ -25,9 +25,9 @@ def test_scope_is_own_hall_and_department_plus_what_is_granted(store: Store) -> 
     assert police.may_see(None, "公安局") and not police.may_see("柳州市政务服务中心", None)
     assert wide.may_see("柳州市政务服务中心", "公安局") and not wide.may_see("桂林市政务服务中心", None)
     assert province.scope.everything and province.may_see("桂林市政务服务中心", "公安局")
-    assert not nobody.may_see("南宁市民中心", None) and not nobody.may_see(None, "公安局")
+    assert not nobody.may_see("南宁市民中心", None) and not police.may_see(None, "民政局")
     for person in (nanning, police, wide, nobody):
-        assert person.may_see(None, None)  # not yet placed: in everyone's queue
+        assert person.may_see(None, None) and person.may_see(None, "公安局")  # in no hall yet: everyone's queue
         assert not person.scope.everything
     assert nanning.may_see("柳州市政务服务中心", None, holder="nn")  # what one holds stays one's own
     assert not nanning.may_see("柳州市政务服务中心", None, holder="someone-else")

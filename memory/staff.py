@@ -179,13 +179,38 @@ def _verify(hashed: str, password: str) -> bool:
 
 
 def recent_failures(session: Session, username: str, *, since: dt.datetime) -> int:
-    """Failed sign-ins for a name, counted from the audit log that records each of them."""
+    """Failed sign-ins for a name from anywhere, counted from the audit log that records each."""
     return session.exec(
         select(func.count()).select_from(AuditLog).where(
             AuditLog.entity == "staff_account", AuditLog.action == SIGN_IN_FAILED,
             AuditLog.entity_id == username[:64], col(AuditLog.at) >= since,
         )
     ).one()
+
+
+def sign_in_wait(
+    session: Session, username: str, ip: str, *, now: dt.datetime, window: dt.timedelta, free: int,
+    base: dt.timedelta = dt.timedelta(seconds=30),
+) -> dt.timedelta:
+    """How long this address must wait before trying this account again (zero: now).
+
+    Counted per (account, address), as OWASP's authentication guidance advises, so that
+    failures from one address never refuse the right password from another: after `free`
+    failures in `window`, each further try waits twice as long as the last, up to `window`.
+    """
+    rows = session.exec(
+        select(func.count(), func.max(AuditLog.at)).where(
+            AuditLog.entity == "staff_account", AuditLog.action == SIGN_IN_FAILED,
+            AuditLog.entity_id == username[:64], AuditLog.actor == f"anonymous:{ip}"[:128],
+            col(AuditLog.at) >= now - window,
+        )
+    ).one()
+    failures, last = rows
+    if failures < free or last is None:
+        return dt.timedelta(0)
+    last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)
+    delay = min(window, base * 2 ** (failures - free))
+    return max(dt.timedelta(0), last + delay - now)
 
 
 def recent_failures_from(session: Session, ip: str, *, since: dt.datetime) -> int:

@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from tests.channels.console_helpers import PASSWORD, act, add_accounts, ask, origin, queue, sign_in
+from tests.channels.console_helpers import (
+    PASSWORD,
+    XHR,
+    act,
+    add_accounts,
+    ask,
+    origin,
+    queue,
+    sign_in,
+)
+from tongban.channels.app.settings import ChannelSettings
 from tongban.channels.console.auth import CONSOLE_SETTINGS
 from tongban.channels.console.settings import ConsoleSettings
 from tongban.memory import staff, uploads
@@ -132,3 +142,20 @@ async def test_the_live_socket_carries_only_handoffs_in_scope_and_replays_nothin
     assert nn_handoff != lz_handoff
     for ws in sockets.values():
         await ws.close()
+
+
+async def test_no_address_can_lock_an_account_out_for_everyone(aiohttp_client, make_app, store) -> None:  # type: ignore[no-untyped-def]
+    add_accounts(store)
+    settings = ChannelSettings(env="test", session_secret="test-session-secret-0123456789",
+                               trusted_proxies=["127.0.0.1/32"])
+    client = await aiohttp_client(make_app(settings))
+
+    async def attempt(password: str, address: str) -> Any:
+        return await client.post("/console/api/sign-in", json={"username": "wangfang", "password": password},
+                                 headers={**origin(client), **XHR, "X-Forwarded-For": address})
+
+    for _ in range(5):
+        assert (await attempt("guess-123456", "203.0.113.66")).status == 401
+    refused = await attempt(PASSWORD, "203.0.113.66")
+    assert refused.status == 429 and 1 <= int(refused.headers["Retry-After"]) <= 30
+    assert (await attempt(PASSWORD, "198.51.100.20")).status == 200  # the real colleague, elsewhere

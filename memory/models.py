@@ -401,6 +401,7 @@ class SeenNonce(SQLModel, table=True):
 
     __tablename__ = "seen_nonce"
     key: str = Field(primary_key=True, max_length=64)  # a hash of channel, timestamp and nonce
+    digest: str = Field(max_length=64)  # of the body: WeChat's own retry carries the same one
     expires_at: dt.datetime = Field(index=True)
 
 

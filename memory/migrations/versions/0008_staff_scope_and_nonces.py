@@ -21,6 +21,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('departments', sa.JSON(), server_default='[]', nullable=False))
     op.create_table('seen_nonce',
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )

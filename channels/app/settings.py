@@ -13,7 +13,7 @@ from tongban.memory.settings import TongbanSettings
 
 # the settings a rate-limit policy may name ("N/minute;M/hour"), and those that bound a body
 RATE_LIMIT_FIELDS = ("rate_address", "rate_upload_address", "rate_gateway_address", "rate_resident", "rate_upload",
-                     "rate_sign_in_address", "rate_sign_in_account")
+                     "rate_sign_in_address", "rate_sign_in_account", "rate_new_resident_address")
 BODY_LIMIT_FIELDS = ("max_upload_bytes", "max_json_bytes", "max_webhook_bytes", "max_material_bytes")
 DEV_SESSION_SECRET = "tongban-development-session-secret"
 
@@ -60,7 +60,10 @@ class ChannelSettings(TongbanSettings):
     rate_resident: str = "30/minute;300/hour"  # messages per resident (web id, openid, phone number)
     rate_upload: str = "12/minute;120/hour"  # voice and material uploads per resident
     rate_sign_in_address: str = "30/minute"  # console sign-in attempts per address (brute force)…
-    rate_sign_in_account: str = "10/minute"  # …and per account name
+    rate_sign_in_account: str = "10/minute"  # …and per account name and address
+    # new web-chat residents (requests without a valid cookie) per address: dropping the cookie
+    # must not escape the per-resident limit (nor fill the resident table)
+    rate_new_resident_address: str = "30/minute;600/hour"
 
     @field_validator(*RATE_LIMIT_FIELDS)
     @classmethod

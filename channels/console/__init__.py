@@ -38,7 +38,7 @@ def setup(app: web.Application) -> None:
     door = app[keys.RATE_LIMITS]
     door.limit("/console/api/sign-in", Policy("sign-in", "rate_sign_in_address", body="max_json_bytes"))
     door.limit("/console/api/", Policy("console", "rate_address", body="max_json_bytes"))
-    door.bucket("sign-in", "rate_sign_in_account")  # per account name, asked in auth.sign_in
+    door.bucket("sign-in", "rate_sign_in_account")  # per account name and address, asked in auth.sign_in
     app.cleanup_ctx.append(live.background)
     r = app.router
     r.add_get("/console", page)

@@ -52,6 +52,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/console/api/sign-out", auth.require(auth.sign_out, post=True))
     r.add_get("/console/api/queue", auth.require(api.queue))
     r.add_get("/console/api/figures", auth.require(api.figures, supervisor=True))
+    r.add_get("/console/api/alerts", auth.require(api.alerts))
     r.add_get("/console/api/audio/{message_id}", auth.require(api.audio))
     r.add_get("/console/api/uploads/{upload_id}", auth.require(api.upload))
     r.add_get("/console/api/questions", auth.require(questions.report, supervisor=True))

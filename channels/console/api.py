@@ -23,9 +23,16 @@ from tongban.channels.console import outbox
 from tongban.channels.console.auth import STAFF, actor
 from tongban.channels.console.cards import card, line, masker, revealed, status_of
 from tongban.channels.console.scope import may_act, may_open_files, parse_id, sees, sees_resident
-from tongban.memory import audit, transcripts, uploads
+from tongban.memory import audit, progress, transcripts, uploads
 from tongban.memory.clock import SHANGHAI
-from tongban.memory.models import Handoff, HandoffStatus, Resident, TranscriptMessage
+from tongban.memory.models import (
+    AuditLog,
+    Hall,
+    Handoff,
+    HandoffStatus,
+    Resident,
+    TranscriptMessage,
+)
 from tongban.memory.residents import Identity, identity_of
 from tongban.memory.staff import StaffView
 from tongban.tools import handoff as handoffs
@@ -183,6 +190,31 @@ async def figures(request: web.Request) -> web.StreamResponse:
         }
 
     return json_reply(await asyncio.to_thread(load))
+
+
+async def alerts(request: web.Request) -> web.StreamResponse:
+    """Receipt numbers being guessed (`memory.progress.ABUSE`) in the last day, for the staff of
+    the application's hall (an unknown number: every staff member)."""
+    person = _person(request)
+    store = request.app[keys.STORE]
+    since = request.app[keys.CLOCK]().astimezone(dt.UTC) - dt.timedelta(days=1)
+
+    def load() -> list[dict[str, Any]]:
+        with store.read_session() as session:
+            rows = session.exec(select(AuditLog).where(AuditLog.action == progress.ABUSE, col(AuditLog.at) >= since)
+                                .order_by(col(AuditLog.id).desc()).limit(50)).all()
+            halls = {h.id: h.name for h in session.exec(select(Hall))}
+            shown = []
+            for row in rows:
+                hall = halls.get((row.after or {}).get("hall_id"))
+                if person.may_see(hall, None):
+                    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
+                    shown.append({"kind": "progress_guessing", "receipt_no": row.entity_id, "hall": hall,
+                                  "at": at.isoformat(), "failures": (row.after or {}).get("failures"),
+                                  "text": f"受理编号 {row.entity_id} 的进度查询多次验证失败，疑似有人猜测，已自动限速"})
+            return shown
+
+    return json_reply({"alerts": await asyncio.to_thread(load)})
 
 
 # ------------------------------------------------------------------ acting

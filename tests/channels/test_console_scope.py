@@ -159,3 +159,25 @@ async def test_no_address_can_lock_an_account_out_for_everyone(aiohttp_client, m
     refused = await attempt(PASSWORD, "203.0.113.66")
     assert refused.status == 429 and 1 <= int(refused.headers["Retry-After"]) <= 30
     assert (await attempt(PASSWORD, "198.51.100.20")).status == 200  # the real colleague, elsewhere
+
+
+async def test_staff_of_the_hall_see_an_alert_when_a_receipt_is_being_guessed(aiohttp_client, console, store) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import NOW
+    from tongban.memory.applications import add_application
+    from tongban.memory.progress import RECEIPT_FREE, query_progress
+
+    app = console()
+    with store.session(actor="test") as session:
+        add_application(session, store.vault, {
+            "receipt_no": "GX20261118000999", "item": "居民身份证换领", "hall": NANNING, "status": "审核中",
+            "applicant": {"name": "王芳", "phone": "13912345678", "id_number": "450203195503124563"}, "events": []})
+        for n in range(RECEIPT_FREE):
+            query_progress(session, store.vault, receipt_no="GX20261118000999", id_last4=f"{n:04d}",
+                           requester=f"web:cookie-{n}", now=NOW)
+    seen = {}
+    for name in ("wangfang", "liuzhou"):
+        client = await aiohttp_client(app)
+        await sign_in(client, name)
+        seen[name] = (await (await client.get("/console/api/alerts")).json())["alerts"]
+    assert [a["receipt_no"] for a in seen["wangfang"]] == ["GX20261118000999"]
+    assert seen["liuzhou"] == []

@@ -145,7 +145,20 @@
 
   // ------------------------------------------------------------------ the queue
 
+  async function loadAlerts() {
+    try {
+      const body = await call("/console/api/alerts");
+      const list = $("alerts");
+      list.textContent = "";
+      (body.alerts || []).forEach(function (a) {
+        list.appendChild(el("li", "alert", a.text + (a.hall ? "（" + a.hall + "）" : "")));
+      });
+      list.hidden = !(body.alerts || []).length;
+    } catch (e) { /* alerts are advisory; the queue still works */ }
+  }
+
   async function loadQueue() {
+    loadAlerts();
     try {
       const body = await call("/console/api/queue");
       conversations = body.conversations || [];

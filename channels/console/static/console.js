@@ -284,6 +284,7 @@
     const list = el("dl");
     field(list, "事项", c.item ? c.item.name + "（" + c.item.code + "）" : "未确定");
     field(list, "部门", c.department);
+    field(list, "大厅", c.hall || "未确定");
     field(list, "渠道", CHANNELS[c.channel] || c.channel);
     const person = revealed || c.resident;
     const cls = revealed ? "revealed" : null;

@@ -1,7 +1,7 @@
 """staff scope and remembered nonces
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-06 08:30:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlmodel
 
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

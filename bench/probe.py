@@ -119,9 +119,10 @@ class Server:
 class Resident:
     """A web-chat resident with its own cookie."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, timeout: float = 120) -> None:
         self.base = base
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120), cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout),
+                                          cookie_jar=aiohttp.CookieJar(unsafe=True))
 
     async def say(self, text: str) -> dict[str, Any]:
         async with self.http.post(self.base + "/api/web/messages", json={"text": text}, headers=XHR) as response:
@@ -298,7 +299,7 @@ async def probe(server: Server, args: argparse.Namespace) -> None:
         pid = server.process.pid
         await asyncio.sleep(1)
         before, peak = rss(pid), 0
-        senders = [Resident(base) for _ in range(args.bombs)]
+        senders = [Resident(base, timeout=args.timeout) for _ in range(args.bombs)]  # OCR reads them in turn
 
         async def sample() -> None:
             nonlocal peak

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from tests.channels.console_helpers import (
+from tests.helpers.console import (
     PASSWORD,
     XHR,
     act,

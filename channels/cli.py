@@ -241,7 +241,8 @@ def serve(
     from aiohttp import web
 
     from tongban.channels.app.server import create_app
-    from tongban.channels.app.settings import get_channel_settings
+    from tongban.channels.app.settings import development_secrets, get_channel_settings, loopback
+    from tongban.memory.settings import DEV_SECRET
     from tongban.tools.settings import ToolsSettings
 
     if log_level.lower() not in logs.LEVELS or log_format.lower() not in logs.FORMATS:
@@ -256,6 +257,12 @@ def serve(
     host, port = host or settings.host, port or settings.port
     settings = settings.model_copy(update={"host": host, "port": port})  # links built from them follow the flags
     memory = _memory_settings()
+    published = development_secrets(settings, memory.secret_key.get_secret_value(), DEV_SECRET)
+    if published and not loopback(host):
+        typer.secho(f"拒绝启动: 监听 {host} 可从网络访问，但 {'、'.join(published)} 仍是公开的开发默认值。"
+                    "请设置随机密钥（如 python -c 'import secrets; print(secrets.token_urlsafe(32))'），"
+                    "或只监听 127.0.0.1。", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     memory.keep_scratch_files_here()
     for progress in ("tongban.tools.index_progress", "tongban.channels.app.server"):  # index build, ready after N s
         logging.getLogger(progress).setLevel(logging.INFO)

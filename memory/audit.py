@@ -13,12 +13,19 @@ from typing import Any
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
-from tongban.memory.models import AuditLog, ProgressAttempt, Slot, TranscriptMessage, utcnow
+from tongban.memory.models import (
+    AuditLog,
+    ProgressAttempt,
+    SeenNonce,
+    Slot,
+    TranscriptMessage,
+    utcnow,
+)
 
 # high-volume or self-describing rows that are not audited one by one (a transcript message is
 # itself a dated record of who said what; auditing it doubled the inserts of every turn) — except
 # what staff write: every staff action is audited as theirs
-_SKIP = (AuditLog, Slot, ProgressAttempt)
+_SKIP = (AuditLog, Slot, ProgressAttempt, SeenNonce)
 _SKIP_UNLESS_STAFF = (TranscriptMessage,)
 _REDACTED = "[redacted]"
 

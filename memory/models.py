@@ -372,6 +372,9 @@ class StaffAccount(SQLModel, table=True):
     role: str = Field(default=StaffRole.STAFF, max_length=16)
     hall: str | None = Field(default=None, max_length=100)
     department: str | None = Field(default=None, max_length=50)
+    # what else this account may see beyond its own hall and department (`memory.staff.Scope`)
+    halls: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    departments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     password_hash: str = Field(max_length=256)
     active: bool = True
     created_at: dt.datetime = Field(default_factory=utcnow)
@@ -389,6 +392,16 @@ class StaffSession(SQLModel, table=True):
     token_hash: str = Field(unique=True, max_length=64)
     staff_id: int = Field(foreign_key="staff_account.id", index=True)
     created_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime = Field(index=True)
+
+
+class SeenNonce(SQLModel, table=True):
+    """A signed request already accepted (WeChat's timestamp + nonce), kept for its window so a
+    replay is refused by every replica when there is no Redis."""
+
+    __tablename__ = "seen_nonce"
+    key: str = Field(primary_key=True, max_length=64)  # a hash of channel, timestamp and nonce
+    digest: str = Field(max_length=64)  # of the body: WeChat's own retry carries the same one
     expires_at: dt.datetime = Field(index=True)
 
 

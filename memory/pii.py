@@ -97,12 +97,24 @@ def mask_text(text: str) -> str:
     return PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
 
 
+# query parameters that are credentials or let a request be replayed: WeChat's signatures, nonce
+# and echo string, the SMS webhook's shared token, OAuth codes and tokens, and the openid
+SECRET_PARAMS = re.compile(
+    r"([?&;](?:signature|msg_signature|nonce|echostr|token|access_token|secret|sign|code|ticket|openid)=)"
+    r"[^&;\s\"']*", re.IGNORECASE)
+
+
+def mask_secrets(text: str) -> str:
+    """`…?signature=3f2a…&nonce=123` → `…?signature=***&nonce=***` in URLs inside text."""
+    return SECRET_PARAMS.sub(r"\1***", text)
+
+
 class PiiMaskingFilter(logging.Filter):
-    """Masks ID numbers and phones in every record that passes through a handler."""
+    """Masks ID numbers, phones and URL credentials in every record that passes through a handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask_text(message)
+        masked = mask_secrets(mask_text(message))
         if masked != message:
             record.msg, record.args = masked, ()
         return True

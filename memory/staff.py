@@ -32,6 +32,32 @@ class StaffError(ValueError):
 
 
 @dataclass(frozen=True)
+class Scope:
+    """The halls and departments whose conversations an account may see and act on.
+
+    A conversation is placed by its hall and its item's department. It is covered when every
+    axis that both the scope and the conversation name agrees, and either one of them does or
+    the conversation is in no hall yet: a resident who named no hall (and has none on file) is
+    in the queue of everyone whose departments, if they have any, match, so somebody picks it
+    up. `everything` is a supervisor with no scope set: the whole province.
+    """
+
+    halls: frozenset[str] = frozenset()
+    departments: frozenset[str] = frozenset()
+    everything: bool = False
+
+    def covers(self, hall: str | None, department: str | None) -> bool:
+        if self.everything:
+            return True
+        checks = [value in allowed for value, allowed in ((hall, self.halls), (department, self.departments))
+                  if value and allowed]
+        return all(checks) and (any(checks) or not hall)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"halls": sorted(self.halls), "departments": sorted(self.departments), "everything": self.everything}
+
+
+@dataclass(frozen=True)
 class StaffView:
     """What the console knows about the signed-in person (no hash)."""
 
@@ -41,16 +67,28 @@ class StaffView:
     role: str
     hall: str | None
     department: str | None
+    scope: Scope = Scope()
 
     @property
     def supervisor(self) -> bool:
         return self.role == StaffRole.SUPERVISOR
 
+    def may_see(self, hall: str | None, department: str | None, *, holder: str | None = None) -> bool:
+        """In scope, or holding the conversation (a held one stays theirs wherever it is placed)."""
+        return (holder is not None and holder == self.username) or self.scope.covers(hall, department)
+
+
+def scope_of(account: StaffAccount) -> Scope:
+    halls = {h for h in [account.hall, *(account.halls or [])] if h}
+    departments = {d for d in [account.department, *(account.departments or [])] if d}
+    everything = account.role == StaffRole.SUPERVISOR and not halls and not departments
+    return Scope(halls=frozenset(halls), departments=frozenset(departments), everything=everything)
+
 
 def view(account: StaffAccount) -> StaffView:
     return StaffView(
         id=account.id or 0, username=account.username, display_name=account.display_name,
-        role=account.role, hall=account.hall, department=account.department,
+        role=account.role, hall=account.hall, department=account.department, scope=scope_of(account),
     )
 
 
@@ -63,6 +101,8 @@ def add_staff(
     display_name: str | None = None,
     hall: str | None = None,
     department: str | None = None,
+    halls: list[str] | None = None,
+    departments: list[str] | None = None,
 ) -> StaffAccount:
     username = username.strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
@@ -76,9 +116,28 @@ def add_staff(
     account = StaffAccount(
         username=username, display_name=(display_name or username)[:64], role=str(role),
         hall=hall or None, department=department or None, password_hash=_HASHER.hash(password),
+        halls=_names(halls, 100), departments=_names(departments, 50),
     )
     session.add(account)
     session.flush()
+    return account
+
+
+def _names(values: list[str] | None, longest: int) -> list[str]:
+    names = sorted({v.strip() for v in values or [] if v and v.strip()})
+    if any(len(n) > longest for n in names):
+        raise StaffError(f"大厅或部门名称不超过{longest}个字符")
+    return names
+
+
+def set_scope(session: Session, username: str, *, halls: list[str], departments: list[str]) -> StaffAccount | None:
+    """Replace what an account may see beyond its own hall and department (audited by the flush hook)."""
+    account = session.exec(select(StaffAccount).where(StaffAccount.username == username)).first()
+    if account is not None:
+        account.halls, account.departments = _names(halls, 100), _names(departments, 50)
+        account.updated_at = utcnow()
+        session.add(account)
+        session.flush()
     return account
 
 
@@ -120,13 +179,38 @@ def _verify(hashed: str, password: str) -> bool:
 
 
 def recent_failures(session: Session, username: str, *, since: dt.datetime) -> int:
-    """Failed sign-ins for a name, counted from the audit log that records each of them."""
+    """Failed sign-ins for a name from anywhere, counted from the audit log that records each."""
     return session.exec(
         select(func.count()).select_from(AuditLog).where(
             AuditLog.entity == "staff_account", AuditLog.action == SIGN_IN_FAILED,
             AuditLog.entity_id == username[:64], col(AuditLog.at) >= since,
         )
     ).one()
+
+
+def sign_in_wait(
+    session: Session, username: str, ip: str, *, now: dt.datetime, window: dt.timedelta, free: int,
+    base: dt.timedelta = dt.timedelta(seconds=30),
+) -> dt.timedelta:
+    """How long this address must wait before trying this account again (zero: now).
+
+    Counted per (account, address), as OWASP's authentication guidance advises, so that
+    failures from one address never refuse the right password from another: after `free`
+    failures in `window`, each further try waits twice as long as the last, up to `window`.
+    """
+    rows = session.exec(
+        select(func.count(), func.max(AuditLog.at)).where(
+            AuditLog.entity == "staff_account", AuditLog.action == SIGN_IN_FAILED,
+            AuditLog.entity_id == username[:64], AuditLog.actor == f"anonymous:{ip}"[:128],
+            col(AuditLog.at) >= now - window,
+        )
+    ).one()
+    failures, last = rows
+    if failures < free or last is None:
+        return dt.timedelta(0)
+    last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)
+    delay = min(window, base * 2 ** (failures - free))
+    return max(dt.timedelta(0), last + delay - now)
 
 
 def recent_failures_from(session: Session, ip: str, *, since: dt.datetime) -> int:

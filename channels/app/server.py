@@ -19,7 +19,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tongban.agent.interface import Assistant
-from tongban.channels.app import keys
+from tongban.channels.app import headers, keys
 from tongban.channels.app.base import Deliveries
 from tongban.channels.app.jsonio import json_error, json_response
 from tongban.channels.app.metrics import ack_timing
@@ -76,6 +76,7 @@ def create_app(
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_deliveries)
     app.cleanup_ctx.append(voice_context)  # the voice hook, when speech recognition is configured
+    headers.setup(app)  # security headers and a versionless Server on every response
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -13,8 +13,9 @@ from tongban.memory.settings import TongbanSettings
 
 # the settings a rate-limit policy may name ("N/minute;M/hour"), and those that bound a body
 RATE_LIMIT_FIELDS = ("rate_address", "rate_upload_address", "rate_gateway_address", "rate_resident", "rate_upload",
-                     "rate_sign_in_address", "rate_sign_in_account")
+                     "rate_sign_in_address", "rate_sign_in_account", "rate_new_resident_address")
 BODY_LIMIT_FIELDS = ("max_upload_bytes", "max_json_bytes", "max_webhook_bytes", "max_material_bytes")
+DEV_SESSION_SECRET = "tongban-development-session-secret"
 
 
 class ChannelSettings(TongbanSettings):
@@ -25,6 +26,9 @@ class ChannelSettings(TongbanSettings):
     wechat_app_id: str | None = None
     wechat_app_secret: SecretStr | None = None
     wechat_aes_key: SecretStr | None = None  # EncodingAESKey: compatible and safe modes
+    # with the key set, plaintext callbacks are refused (a downgrade) unless this is on, e.g.
+    # while the 公众号 is switched from plaintext to safe mode
+    wechat_compatible_mode: bool = False
     wechat_api_base: str = "https://api.weixin.qq.com"  # a local mock in tests
     passive_reply_budget_s: float = Field(default=4.0, gt=0, lt=5)  # WeChat waits 5 s
     max_request_age_s: int = Field(default=300, ge=10)  # older timestamps are replays
@@ -39,7 +43,7 @@ class ChannelSettings(TongbanSettings):
     live_wait_s: float = Field(default=1.5, ge=0, le=30)  # how long staff wait to hear another replica delivered
     live_sweep_s: float = Field(default=1.0, gt=0, le=60)  # how often a replica looks for messages it missed
     # the web chat and API
-    session_secret: SecretStr = SecretStr("tongban-development-session-secret")
+    session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # files: voice, materials
     max_json_bytes: int = Field(default=64 * 1024, ge=1024)  # JSON and form bodies (a message is ≤ 2000 字)
     max_webhook_bytes: int = Field(default=256 * 1024, ge=1024)  # gateway pushes (XML, SMS batches)
@@ -56,7 +60,10 @@ class ChannelSettings(TongbanSettings):
     rate_resident: str = "30/minute;300/hour"  # messages per resident (web id, openid, phone number)
     rate_upload: str = "12/minute;120/hour"  # voice and material uploads per resident
     rate_sign_in_address: str = "30/minute"  # console sign-in attempts per address (brute force)…
-    rate_sign_in_account: str = "10/minute"  # …and per account name
+    rate_sign_in_account: str = "10/minute"  # …and per account name and address
+    # new web-chat residents (requests without a valid cookie) per address: dropping the cookie
+    # must not escape the per-resident limit (nor fill the resident table)
+    rate_new_resident_address: str = "30/minute;600/hour"
 
     @field_validator(*RATE_LIMIT_FIELDS)
     @classmethod
@@ -83,3 +90,23 @@ class ChannelSettings(TongbanSettings):
 @lru_cache
 def get_channel_settings() -> ChannelSettings:
     return ChannelSettings()
+
+
+def loopback(host: str) -> bool:
+    """Whether only this machine can reach an address the server listens on."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name or an interface: assume the network
+
+
+def development_secrets(settings: ChannelSettings, memory_secret: str, dev_memory_secret: str) -> list[str]:
+    """The settings still holding their published development values (empty: none)."""
+    found = []
+    if settings.session_secret.get_secret_value() == DEV_SESSION_SECRET:
+        found.append("TONGBAN_SESSION_SECRET")
+    if memory_secret == dev_memory_secret:
+        found.append("TONGBAN_SECRET_KEY")
+    return found

@@ -38,7 +38,7 @@ def setup(app: web.Application) -> None:
     door = app[keys.RATE_LIMITS]
     door.limit("/console/api/sign-in", Policy("sign-in", "rate_sign_in_address", body="max_json_bytes"))
     door.limit("/console/api/", Policy("console", "rate_address", body="max_json_bytes"))
-    door.bucket("sign-in", "rate_sign_in_account")  # per account name, asked in auth.sign_in
+    door.bucket("sign-in", "rate_sign_in_account")  # per account name and address, asked in auth.sign_in
     app.cleanup_ctx.append(live.background)
     r = app.router
     r.add_get("/console", page)
@@ -52,6 +52,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/console/api/sign-out", auth.require(auth.sign_out, post=True))
     r.add_get("/console/api/queue", auth.require(api.queue))
     r.add_get("/console/api/figures", auth.require(api.figures, supervisor=True))
+    r.add_get("/console/api/alerts", auth.require(api.alerts))
     r.add_get("/console/api/audio/{message_id}", auth.require(api.audio))
     r.add_get("/console/api/uploads/{upload_id}", auth.require(api.upload))
     r.add_get("/console/api/questions", auth.require(questions.report, supervisor=True))

@@ -22,9 +22,17 @@ from tongban.channels.app.chat_api import MAX_TEXT, BadInput, TooLarge, error, j
 from tongban.channels.console import outbox
 from tongban.channels.console.auth import STAFF, actor
 from tongban.channels.console.cards import card, line, masker, revealed, status_of
-from tongban.memory import audit, transcripts, uploads
+from tongban.channels.console.scope import may_act, may_open_files, parse_id, sees, sees_resident
+from tongban.memory import audit, progress, transcripts, uploads
 from tongban.memory.clock import SHANGHAI
-from tongban.memory.models import Handoff, HandoffStatus, Resident, TranscriptMessage
+from tongban.memory.models import (
+    AuditLog,
+    Hall,
+    Handoff,
+    HandoffStatus,
+    Resident,
+    TranscriptMessage,
+)
 from tongban.memory.residents import Identity, identity_of
 from tongban.memory.staff import StaffView
 from tongban.tools import handoff as handoffs
@@ -38,17 +46,22 @@ def _person(request: web.Request) -> StaffView:
 
 
 def _handoff_id(request: web.Request) -> int | None:
-    try:
-        return int(request.match_info["handoff_id"])
-    except (KeyError, ValueError):
-        return None
+    return parse_id(request.match_info.get("handoff_id"))
+
+
+def _visible(session: Session, agent: Any, person: StaffView, handoff_id: int | None) -> Handoff | None:
+    """The handoff when it exists and is in the person's scope (else None: answered 404)."""
+    handoff = session.get(Handoff, handoff_id) if handoff_id else None
+    return handoff if handoff is not None and sees(session, agent, person, handoff) else None
 
 
 # ------------------------------------------------------------------ reading
 
 
 async def queue(request: web.Request) -> web.StreamResponse:
-    """Open conversations (waiting first, longest wait first), optionally for one hall or department."""
+    """Open conversations in the person's scope (waiting first, longest wait first), optionally
+    narrowed to one hall or department."""
+    person = _person(request)
     store, agent = request.app[keys.STORE], request.app[keys.AGENT]
     hall, department = request.query.get("hall") or None, request.query.get("department") or None
 
@@ -57,7 +70,7 @@ async def queue(request: web.Request) -> web.StreamResponse:
             rows = session.exec(
                 select(Handoff).where(col(Handoff.status) != HandoffStatus.CLOSED).order_by(col(Handoff.created_at))
             ).all()
-            cards = [_queue_row(session, store.vault, agent, h) for h in rows]
+            cards = [_queue_row(session, store.vault, agent, h) for h in rows if sees(session, agent, person, h)]
         cards = [c for c in cards if (not hall or c["hall"] in (hall, None))
                  and (not department or c["department"] in (department, None))]
         return sorted(cards, key=lambda c: (c["status"] != HandoffStatus.WAITING, c["created_at"]))
@@ -80,12 +93,12 @@ def _queue_row(session: Session, vault: Any, agent: Any, handoff: Handoff) -> di
 
 
 async def conversation(request: web.Request) -> web.StreamResponse:
-    handoff_id = _handoff_id(request)
+    person, handoff_id = _person(request), _handoff_id(request)
     store, agent = request.app[keys.STORE], request.app[keys.AGENT]
 
     def load() -> dict[str, Any] | None:
         with store.read_session() as session:
-            handoff = session.get(Handoff, handoff_id) if handoff_id else None
+            handoff = _visible(session, agent, person, handoff_id)
             if handoff is None:
                 return None
             resident = session.get(Resident, handoff.resident_id)
@@ -100,18 +113,17 @@ async def conversation(request: web.Request) -> web.StreamResponse:
 
 
 async def audio(request: web.Request) -> web.StreamResponse:
-    """A voice message's recording, decrypted for a signed-in staff member; each play is logged."""
+    """A voice message's recording, for staff who may see its conversation; each play is logged."""
     person = _person(request)
-    store = request.app[keys.STORE]
-    try:
-        message_id = int(request.match_info["message_id"])
-    except ValueError:
+    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
+    message_id = parse_id(request.match_info.get("message_id"))
+    if message_id is None:
         return error(404, "not_found", "没有这段语音")
 
     def load() -> tuple[bytes, str] | None:
         with store.session(actor=actor(person)) as session:
             entry = transcripts.get(session, store.vault, message_id)
-            if entry is None or entry.audio_ref is None:
+            if entry is None or entry.audio_ref is None or not sees_resident(session, agent, person, entry.resident_id):
                 return None
             found = transcripts.load_audio(session, store.vault, entry.audio_ref,
                                             legacy_dir=store.settings.data_dir)
@@ -128,18 +140,18 @@ async def audio(request: web.Request) -> web.StreamResponse:
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
-    """An uploaded material (photo or PDF), decrypted for a signed-in staff member; each view is logged."""
+    """An uploaded material (photo or PDF), for the holder of its resident's handoff or a
+    supervisor in scope (`scope.may_open_files`); each view is logged."""
     person = _person(request)
-    store = request.app[keys.STORE]
-    try:
-        upload_id = int(request.match_info["upload_id"])
-    except ValueError:
+    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
+    upload_id = parse_id(request.match_info.get("upload_id"))
+    if upload_id is None:
         return error(404, "not_found", "没有这份材料")
 
     def load() -> tuple[bytes, str] | None:
         with store.session(actor=actor(person)) as session:
             found = uploads.load(session, store.vault, upload_id)
-            if found is None:
+            if found is None or not may_open_files(session, agent, person, found[2].resident_id):
                 return None
             data, content_type, row = found
             audit.record(session, action="view_upload", entity="upload", entity_id=str(upload_id),
@@ -158,13 +170,15 @@ async def upload(request: web.Request) -> web.StreamResponse:
 
 
 async def figures(request: web.Request) -> web.StreamResponse:
-    """Supervisors: handed off today, median wait until claimed, counts by reason."""
-    store = request.app[keys.STORE]
+    """Supervisors: handed off today in their scope, median wait until claimed, counts by reason."""
+    person = _person(request)
+    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
     today = request.app[keys.CLOCK]().astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
 
     def load() -> dict[str, Any]:
         with store.read_session() as session:
-            rows = session.exec(select(Handoff).where(col(Handoff.created_at) >= today.astimezone(dt.UTC))).all()
+            rows = [h for h in session.exec(select(Handoff).where(col(Handoff.created_at) >= today.astimezone(dt.UTC)))
+                    if sees(session, agent, person, h)]
         waits = [status_of(h)["waited_s"] for h in rows if h.claimed_at is not None]
         return {
             "date": today.date().isoformat(),
@@ -178,16 +192,43 @@ async def figures(request: web.Request) -> web.StreamResponse:
     return json_reply(await asyncio.to_thread(load))
 
 
+async def alerts(request: web.Request) -> web.StreamResponse:
+    """Receipt numbers being guessed (`memory.progress.ABUSE`) in the last day, for the staff of
+    the application's hall (an unknown number: every staff member)."""
+    person = _person(request)
+    store = request.app[keys.STORE]
+    since = request.app[keys.CLOCK]().astimezone(dt.UTC) - dt.timedelta(days=1)
+
+    def load() -> list[dict[str, Any]]:
+        with store.read_session() as session:
+            rows = session.exec(select(AuditLog).where(AuditLog.action == progress.ABUSE, col(AuditLog.at) >= since)
+                                .order_by(col(AuditLog.id).desc()).limit(50)).all()
+            halls = {h.id: h.name for h in session.exec(select(Hall))}
+            shown = []
+            for row in rows:
+                hall = halls.get((row.after or {}).get("hall_id"))
+                if person.may_see(hall, None):
+                    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
+                    shown.append({"kind": "progress_guessing", "receipt_no": row.entity_id, "hall": hall,
+                                  "at": at.isoformat(), "failures": (row.after or {}).get("failures"),
+                                  "text": f"受理编号 {row.entity_id} 的进度查询多次验证失败，疑似有人猜测，已自动限速"})
+            return shown
+
+    return json_reply({"alerts": await asyncio.to_thread(load)})
+
+
 # ------------------------------------------------------------------ acting
 
 
 async def claim(request: web.Request) -> web.StreamResponse:
     """接入: exactly one of several staff clicking at once gets the conversation."""
     person, handoff_id = _person(request), _handoff_id(request)
-    store = request.app[keys.STORE]
+    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
 
     def take() -> tuple[bool, Handoff | None]:
         with store.session(actor=actor(person)) as session:
+            if _visible(session, agent, person, handoff_id) is None:
+                return False, None
             won = handoffs.claim(session, handoff_id or 0, staff=person.username)
             if won:
                 audit.record(session, action="claim", entity="handoff", entity_id=str(handoff_id))
@@ -217,7 +258,8 @@ async def note(request: web.Request) -> web.StreamResponse:
 
 
 async def _write(request: web.Request, *, role: str) -> web.StreamResponse:
-    """A reply to the resident (the holder only) or an internal note (any staff, never sent)."""
+    """A reply to the resident (the holder only) or an internal note (never sent; the holder, or
+    anyone in scope while nobody holds it, or a supervisor in scope)."""
     person, handoff_id = _person(request), _handoff_id(request)
     try:
         text = (await read_json(request)).get("text")
@@ -225,17 +267,20 @@ async def _write(request: web.Request, *, role: str) -> web.StreamResponse:
         return error(400, "bad_request", "请输入内容")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
         return error(400, "bad_request", f"请输入内容（不超过{MAX_TEXT}字）")
-    store = request.app[keys.STORE]
+    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
 
-    def check() -> Handoff | None:
+    def check() -> tuple[Handoff | None, bool]:
         with store.read_session() as session:
-            return session.get(Handoff, handoff_id) if handoff_id else None
+            handoff = _visible(session, agent, person, handoff_id)
+            return handoff, handoff is not None and may_act(session, agent, person, handoff)
 
-    handoff = await asyncio.to_thread(check)
+    handoff, allowed = await asyncio.to_thread(check)
     if handoff is None:
         return error(404, "not_found", "没有这个对话")
     if role == "staff" and (handoff.status != HandoffStatus.CLAIMED or handoff.staff != person.username):
         return error(409, "not_yours", "请先接入该对话再回复")
+    if not allowed:
+        return error(403, "not_yours", f"该对话由 {handoff.staff} 处理中")
     sent = await outbox.send(request.app, outbox.target(handoff), text.strip(), role=role, actor=actor(person),
                              staff=person.username, staff_name=person.display_name, status="claimed")
 
@@ -259,11 +304,11 @@ async def close(request: web.Request) -> web.StreamResponse:
 async def _finish(request: web.Request, outcome: str, action: str, notice: str) -> web.StreamResponse:
     """Return the conversation to the bot; its graph thread is untouched, so it goes on from there."""
     person, handoff_id = _person(request), _handoff_id(request)
-    store = request.app[keys.STORE]
+    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
 
     def end() -> tuple[str, Handoff | None]:
         with store.session(actor=actor(person)) as session:
-            handoff = session.get(Handoff, handoff_id) if handoff_id else None
+            handoff = _visible(session, agent, person, handoff_id)
             if handoff is None:
                 return "missing", None
             held_by_other = handoff.status == HandoffStatus.CLAIMED and handoff.staff != person.username
@@ -287,13 +332,13 @@ async def _finish(request: web.Request, outcome: str, action: str, notice: str) 
 
 
 async def reveal(request: web.Request) -> web.StreamResponse:
-    """Supervisors only: the resident's identity in full; every reveal is audit-logged."""
+    """Supervisors in scope only: the resident's identity in full; every reveal is audit-logged."""
     person, handoff_id = _person(request), _handoff_id(request)
     store, agent = request.app[keys.STORE], request.app[keys.AGENT]
 
     def load() -> dict[str, Any] | None:
         with store.session(actor=actor(person)) as session:
-            handoff = session.get(Handoff, handoff_id) if handoff_id else None
+            handoff = _visible(session, agent, person, handoff_id)
             resident = session.get(Resident, handoff.resident_id) if handoff else None
             if handoff is None or resident is None:
                 return None

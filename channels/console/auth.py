@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -122,19 +123,24 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
         return error(400, "bad_request", "请输入用户名和密码")
     username = username.strip()[:64]
-    verdict = await request.app[keys.RATE_LIMITS].allow("sign-in", username.lower())  # before Argon2's cost
+    ip = request.remote or "unknown"
+    # per account and address, before Argon2's cost: guessing from one place locks nobody else out
+    verdict = await request.app[keys.RATE_LIMITS].allow("sign-in", f"{username.lower()}@{ip}")
     if not verdict:
         return refusal(request, verdict)
     settings = settings_of(request.app)
     store = request.app[keys.STORE]
-    ip = request.remote or "unknown"
+    wait = dt.timedelta(0)
 
     def attempt() -> tuple[str, StaffView | None, str | None]:
-        since = utcnow() - dt.timedelta(seconds=settings.console_sign_in_window_s)
+        nonlocal wait
+        now, window = utcnow(), dt.timedelta(seconds=settings.console_sign_in_window_s)
         with store.session(actor=f"anonymous:{ip}") as session:
             limit = settings.console_sign_in_failures
-            if (staff.recent_failures(session, username, since=since) >= limit
-                    or staff.recent_failures_from(session, ip, since=since) >= limit * 4):
+            wait = staff.sign_in_wait(session, username, ip, now=now, window=window, free=limit)
+            if not wait and staff.recent_failures_from(session, ip, since=now - window) >= limit * 4:
+                wait = window  # one address spraying many names
+            if wait:
                 audit.record(session, action="sign_in_throttled", entity="staff_account", entity_id=username,
                              after={"ip": ip})
                 return "throttled", None, None
@@ -151,7 +157,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     outcome, person, token = await asyncio.to_thread(attempt)
     if outcome == "throttled":
         response = error(429, "throttled", "登录失败次数过多，请稍后再试")
-        response.headers["Retry-After"] = str(settings.console_sign_in_window_s)
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait.total_seconds())))
         return response
     if person is None or token is None:
         await asyncio.sleep(0.2)  # a little friction for guessing, none for colleagues

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from tongban.agent.interface import Assistant
@@ -51,6 +52,31 @@ def masked_person(identity: Identity) -> dict[str, str]:
             "id_number": mask_id_number(identity.id_number)}
 
 
+def canonical_hall(session: Session, name: str | None) -> str | None:
+    """A hall as named by a resident (full name, code or alias) as its full name."""
+    if not name:
+        return None
+    hall = session.exec(select(Hall).where(or_(Hall.name == name, Hall.code == name))).first()
+    if hall is not None:
+        return hall.name
+    for row in session.exec(select(Hall)):
+        if name in (row.aliases or []):
+            return row.name
+    return name
+
+
+def place_of(session: Session, agent: Assistant, handoff: Handoff) -> tuple[str | None, str | None]:
+    """(hall, department) of a handoff, as its card shows them."""
+    resident = session.get(Resident, handoff.resident_id)
+    focus = agent.focus(handoff.resident_id)
+    code = handoff.item_code or (focus.get("item") or {}).get("code")
+    department = session.exec(select(ServiceItem.department).where(ServiceItem.code == code)).first() if code else None
+    usual = session.get(Hall, resident.usual_hall_id) if resident and resident.usual_hall_id else None
+    memory = (resident.memory or {}) if resident else {}
+    hall = focus.get("hall") or (usual.name if usual else None) or memory.get("usual_hall")
+    return canonical_hall(session, hall), department
+
+
 def card(session: Session, vault: Vault, agent: Assistant, handoff: Handoff) -> dict[str, Any]:
     """The handoff card: why, which item, what the resident already gave, who (masked)."""
     resident = session.get(Resident, handoff.resident_id)
@@ -58,14 +84,12 @@ def card(session: Session, vault: Vault, agent: Assistant, handoff: Handoff) -> 
     focus = agent.focus(handoff.resident_id)
     code = handoff.item_code or (focus.get("item") or {}).get("code")
     item = session.exec(select(ServiceItem).where(ServiceItem.code == code)).first() if code else None
-    usual = session.get(Hall, resident.usual_hall_id) if resident and resident.usual_hall_id else None
     given: dict[str, str] = {k: mask_text(str(focus[k])) for k in _GIVEN if focus.get(k)}
     if focus.get("phone"):
         given["phone"] = mask_phone(str(focus["phone"]))
     if focus.get("id_last4"):
         given["id_last4"] = "****"
-    memory = (resident.memory or {}) if resident else {}
-    hall = focus.get("hall") or (usual.name if usual else None) or memory.get("usual_hall")
+    hall, _department = place_of(session, agent, handoff)
     return {
         "handoff_id": handoff.id,
         "resident_id": handoff.resident_id,

@@ -70,3 +70,28 @@ def deactivate(username: Annotated[str, typer.Argument()]) -> None:
         typer.secho(f"没有账号 {username}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.echo(f"已停用 {username}")
+
+
+@staff_app.command("scope")
+def scope(
+    username: Annotated[str, typer.Argument()],
+    hall: Annotated[list[str] | None, typer.Option(help="a further hall this account sees (repeat for more)")] = None,
+    department: Annotated[list[str] | None, typer.Option(help="a further department (repeat for more)")] = None,
+) -> None:
+    """Set what an account sees beyond its own hall and department (none given: only its own)."""
+    from tongban.memory import staff
+
+    store = _store()
+    store.migrate()
+    try:
+        with store.session(actor="cli:staff") as session:
+            account = staff.set_scope(session, username, halls=hall or [], departments=department or [])
+            shown = staff.scope_of(account).as_dict() if account is not None else None
+    except staff.StaffError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    if shown is None:
+        typer.secho(f"没有账号 {username}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    everything = "（全省）" if shown["everything"] else ""
+    typer.echo(f"{username} 可见：大厅 {'、'.join(shown['halls']) or '—'}；部门 {'、'.join(shown['departments']) or '—'}{everything}")

@@ -4,6 +4,11 @@ The hub reads the database, not in-process events: a resident's message may be h
 another replica, so every `console_poll_s` it looks for new transcript rows and for changes to
 the open handoffs, and pushes them (masked) to the signed-in staff connected here. A write made
 in this process wakes it at once.
+
+Only messages of handed-off conversations are pushed, and each only to staff whose scope covers
+its handoff or who hold it (`channels.console.scope`); a resident who never asked for a person
+never appears. Nothing from before a socket connected is replayed: the page loads history through
+the API, which checks scope per conversation.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from tongban.channels.app import keys
 from tongban.channels.app.chat_api import error, same_origin
 from tongban.channels.console import outbox
 from tongban.channels.console.auth import current_staff, settings_of
-from tongban.channels.console.cards import line, masker
+from tongban.channels.console.cards import line, masker, place_of
 from tongban.memory import transcripts
 from tongban.memory.models import Handoff, HandoffStatus, Resident, utcnow
 from tongban.memory.residents import Identity, identity_of
@@ -33,6 +38,7 @@ from tongban.tools.handoff import UNCLAIMED_NOTICE, mark_notified, staffed, uncl
 
 log = logging.getLogger(__name__)
 
+Place = tuple[str | None, str | None, str | None]  # a handoff's hall, department and holder
 _REREAD = 50  # ids below the newest seen are read again: PostgreSQL may commit them out of order
 
 
@@ -58,41 +64,55 @@ class ConsoleHub:
                 self._last_id = None  # nobody listening: start from the present when someone joins
                 continue
             try:
-                for event in await asyncio.to_thread(self._read):
-                    await self.broadcast(event)
+                for event, place in await asyncio.to_thread(self._read):
+                    await self.broadcast(event, place)
             except Exception:  # a database hiccup must not end live updates
                 log.exception("console live update failed")
 
-    async def broadcast(self, event: dict[str, Any]) -> None:
+    async def broadcast(self, event: dict[str, Any], place: Place | None = None) -> None:
+        """To every socket here, or (with `place`) to those whose staff may see that handoff."""
         payload = json.dumps(event, ensure_ascii=False)
-        for socket in list(self.sockets):
+        for socket, person in list(self.sockets.items()):
+            if place is not None and not person.may_see(place[0], place[1], holder=place[2]):
+                continue
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await socket.send_str(payload)
 
-    def _read(self) -> list[dict[str, Any]]:
-        store = self.app[keys.STORE]
-        events: list[dict[str, Any]] = []
+    def _read(self) -> list[tuple[dict[str, Any], Place | None]]:
+        store, agent = self.app[keys.STORE], self.app[keys.AGENT]
+        events: list[tuple[dict[str, Any], Place | None]] = []
         with store.read_session() as session:
-            if self._last_id is None:
+            if self._last_id is None:  # the first listener: from now on, nothing older
                 self._last_id = transcripts.latest_id(session)
                 self._seen.clear()
+                self._seen.extend(e.id for e in transcripts.since(session, store.vault, max(0, self._last_id - _REREAD)))
             fresh = [e for e in transcripts.since(session, store.vault, max(0, self._last_id - _REREAD))
                      if e.id not in self._seen]
             identities: dict[int, Identity] = {}
+            places: dict[int, Place | None] = {}
             for entry in fresh:
                 self._seen.append(entry.id)
                 self._last_id = max(self._last_id, entry.id)
+                if entry.handoff_id is None:
+                    continue  # not handed off: no staff member needs it
+                if entry.handoff_id not in places:
+                    handoff = session.get(Handoff, entry.handoff_id)
+                    places[entry.handoff_id] = (*place_of(session, agent, handoff), handoff.staff) if handoff else None
+                place = places[entry.handoff_id]
+                if place is None:
+                    continue
                 if entry.resident_id not in identities:
                     resident = session.get(Resident, entry.resident_id)
                     identities[entry.resident_id] = identity_of(resident, store.vault) if resident else Identity()
-                events.append({"type": "message", "message": line(entry, masker(identities[entry.resident_id]))})
+                events.append(({"type": "message", "message": line(entry, masker(identities[entry.resident_id]))},
+                               place))
             signature = tuple(session.exec(
                 select(Handoff.id, Handoff.status, Handoff.staff).where(col(Handoff.status) != HandoffStatus.CLOSED)
                 .order_by(col(Handoff.id))
             ).all())
         if signature != self._signature:
             self._signature = signature
-            events.append({"type": "queue"})
+            events.append(({"type": "queue"}, None))
         return events
 
 

@@ -21,6 +21,9 @@ class ConsoleSettings(TongbanSettings):
     console_check_interval_s: float = Field(default=30.0, gt=0)  # how often that is checked
     console_poll_s: float = Field(default=1.0, gt=0)  # live updates: new messages, queue changes
     console_session_ttl_s: int = Field(default=12 * 3600, ge=300)
-    console_sign_in_failures: int = Field(default=5, ge=1)  # wrong passwords allowed per window…
-    console_sign_in_window_s: int = Field(default=900, ge=10)  # …before sign-in is refused
+    # wrong passwords allowed per account and address in a window, before each further try from
+    # that address waits 30 s, then twice as long each time, up to the window; other addresses
+    # are not affected (one address spraying many names waits the window)
+    console_sign_in_failures: int = Field(default=5, ge=1)
+    console_sign_in_window_s: int = Field(default=900, ge=10)
     console_canned_replies: list[str] = Field(default_factory=lambda: list(DEFAULT_CANNED))

@@ -4,7 +4,8 @@ The token in the address is unguessable (192 bits), and it is not enough: the re
 say who the resident is — the web chat's signed cookie or the mini-program's Bearer token — and
 that resident must own the form. Another resident's token, a draft nobody confirmed and an
 unknown token all get the same 404. Staff print a form at `/console/api/forms/{token}.pdf`
-while they hold (have claimed) a handoff of its owner. Every download is audit-logged.
+while they hold (have claimed) a handoff of its owner, and supervisors whose scope covers one
+(`channels.console.scope.may_open_files`). Every download is audit-logged.
 
 公众号 and SMS residents have neither cookie nor token in a browser; for them the reply says to
 open the link in the web chat or the mini-program (WeChat web authorisation is not wired yet).
@@ -23,6 +24,7 @@ from tongban.channels.app import keys
 from tongban.channels.app.chat_api import error
 from tongban.channels.app.tokens import InvalidToken
 from tongban.channels.console import auth
+from tongban.channels.console.scope import may_open_files
 from tongban.channels.web import chat as web_chat
 from tongban.channels.wechat.miniprogram import chat as miniprogram
 from tongban.memory import audit, forms
@@ -30,8 +32,6 @@ from tongban.memory.channel import Channel
 from tongban.memory.models import (
     FormFill,
     FormFillStatus,
-    Handoff,
-    HandoffStatus,
     ServiceItem,
 )
 from tongban.memory.residents import find
@@ -73,12 +73,10 @@ async def resident_download(request: web.Request) -> web.StreamResponse:
 
 
 async def staff_download(request: web.Request) -> web.StreamResponse:
-    person = request[auth.STAFF]
+    person, agent = request[auth.STAFF], request.app[keys.AGENT]
 
     def holds(session: Session, fill: FormFill) -> bool:
-        return session.exec(select(Handoff.id).where(
-            Handoff.resident_id == fill.resident_id, Handoff.status == HandoffStatus.CLAIMED,
-            Handoff.staff == person.username)).first() is not None
+        return may_open_files(session, agent, person, fill.resident_id)
 
     return await _download(request, auth.actor(person), holds)
 

@@ -31,7 +31,7 @@ from tongban.channels.app.chat_api import (
     respond_to_voice,
     too_large,
 )
-from tongban.channels.app.ratelimit import Policy
+from tongban.channels.app.ratelimit import Policy, refusal
 from tongban.channels.app.tokens import InvalidToken, TokenSigner
 from tongban.channels.web import live as web_live
 from tongban.memory.residents import resolve, set_elderly
@@ -60,6 +60,7 @@ def setup(app: web.Application) -> None:
     door.limit("/api/web/voice", Policy("voice", "rate_upload_address", "rate_upload", resident_of))
     door.limit("/api/web/upload", Policy("upload", "rate_upload_address", "rate_upload", resident_of))
     door.limit("/api/web/", Policy("chat", "rate_address", "rate_resident", resident_of, "max_json_bytes"))
+    door.bucket("new-resident", "rate_new_resident_address")  # requests without a cookie, per address
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_post("/api/web/messages", _with_resident(messages, json_only=True))
@@ -109,6 +110,10 @@ def _with_resident(handler: Handler, *, json_only: bool, post: bool = True):  # 
             return error(415, "unsupported_media_type", "请以 application/json 提交")
         web_id = web_id_of(request)
         fresh = web_id is None
+        if fresh and post:  # a new resident row: counted per address
+            verdict = await request.app[keys.RATE_LIMITS].allow("new-resident", request.remote or "unknown")
+            if not verdict:
+                return refusal(request, verdict)
         web_id = web_id or secrets.token_urlsafe(16)
         response = await handler(request, web_id)
         if fresh:

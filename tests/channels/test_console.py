@@ -309,7 +309,7 @@ async def test_a_reply_needs_the_claim_and_others_cannot_hand_back(aiohttp_clien
     assert taken.status == 409 and "wangfang" in (await taken.json())["message"]
     assert (await act(second, two, row["handoff_id"], "reply", text="我来")).status == 409
     assert (await act(second, two, row["handoff_id"], "hand-back")).status == 403
-    assert (await act(second, two, row["handoff_id"], "note", text="同事在处理")).status == 200
+    assert (await act(second, two, row["handoff_id"], "note", text="同事在处理")).status == 403, "nor note on it"
 
 
 async def test_a_channel_without_a_sender_keeps_the_reply_as_undelivered(aiohttp_client, console) -> None:  # type: ignore[no-untyped-def]

@@ -2,7 +2,9 @@
 
 转人工 on the web chat → the conversation is in the signed-in staff member's queue → staff claim
 and reply → the resident's page shows the reply → the resident writes again: only the console
-sees it, no bot bubble → staff hand back → the bot answers again.
+sees it, no bot bubble → staff hand back → the bot answers again. Two halls: the 南宁 staff
+member never sees the 柳州 resident, and the 柳州 staff member, in a browser of their own, sees
+the 柳州 resident but never the 南宁 one.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from tongban.agent.messages import Inbound
 from tongban.channels.app import keys
 from tongban.channels.console.auth import CONSOLE_SETTINGS
 from tongban.channels.console.settings import ConsoleSettings
-from tongban.memory.models import Handoff, utcnow
+from tongban.memory import staff
+from tongban.memory.models import Hall, Handoff, Resident, utcnow
 from tongban.memory.residents import Identity
 
 NAME, PHONE, ID_NUMBER = "黄秀英", "13977112345", "450102199001011231"
+LIUZHOU = "柳州市政务服务中心"
 
 
 @pytest.mark.slow  # a real browser
@@ -33,6 +37,8 @@ async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server
     conversation_shot = screenshot_path("console-conversation.png", tmp_path)
     from playwright.async_api import expect
     add_accounts(store)
+    with store.session(actor="test") as session:
+        staff.add_staff(session, username="liuzhou", password=PASSWORD, hall=LIUZHOU, display_name="陈柳")
     app = make_app()
     app[CONSOLE_SETTINGS] = ConsoleSettings(console_poll_s=0.1)
     server = await aiohttp_server(app)
@@ -74,6 +80,13 @@ async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server
                 for handoff, seconds in zip(session.exec(select(Handoff).order_by(Handoff.id)).all(), waits, strict=True):
                     handoff.created_at = utcnow() - dt.timedelta(seconds=seconds)
 
+            # and one in 柳州 (their usual hall), whom the 南宁 staff must never see
+            await agent.respond(Inbound(channel="wechat", user_id="oWx-liuzhou-1", text="户口迁移要带什么"))
+            with store.session() as session:
+                someone = session.exec(select(Resident).where(Resident.wechat_openid == "oWx-liuzhou-1")).one()
+                someone.usual_hall_id = session.exec(select(Hall.id).where(Hall.name == LIUZHOU)).one()
+            await agent.respond(Inbound(channel="wechat", user_id="oWx-liuzhou-1", text="转人工"))
+
             # staff sign in and see the queue, masked
             await console.goto(base + "/console")
             await console.wait_for_selector("body[data-ready='1']")
@@ -86,6 +99,7 @@ async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server
             text = await console.locator("#queue").inner_text()
             assert "居民要求人工服务" in text and "居民投诉" in text and "黄*" in text
             assert NAME not in text and PHONE not in text
+            assert LIUZHOU not in text, "another hall's resident is not in this queue"
             await console.mouse.move(0, 0)
             await console.screenshot(path=str(queue_shot))
 
@@ -130,6 +144,25 @@ async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server
             await expect(console.locator(".queue-item")).to_have_count(2, timeout=10_000)
             await say(resident, "要带什么材料")
             await resident.locator(".row.bot .bubble", has_text="需要带的材料").wait_for(timeout=30_000)
+
+            # the 柳州 staff member: their resident and the unplaced ones, never the 南宁 one
+            other = await (await browser.new_context(viewport={"width": 1360, "height": 860}, locale="zh-CN",
+                                                     timezone_id="Asia/Shanghai")).new_page()
+            other.on("pageerror", lambda exc: errors.append(str(exc)))
+            await other.goto(base + "/console")
+            await other.wait_for_selector("body[data-ready='1']")
+            await other.fill("#username", "liuzhou")
+            await other.fill("#password", PASSWORD)
+            await other.click("#signin-button")
+            theirs = other.locator(".queue-item", has_text=LIUZHOU)
+            await theirs.wait_for(timeout=15_000)
+            queue_text = await other.locator("#queue").inner_text()
+            assert "南宁市民中心" not in queue_text and "居民身份证换领" not in queue_text
+            await theirs.click()
+            await other.locator("#card", has_text=LIUZHOU).wait_for()
+            await other.click("#claim")
+            await other.locator("#card .tag.claimed").wait_for()
+            assert LIUZHOU not in await console.locator("#queue").inner_text(), "南宁 sees nothing of it"
             assert errors == []
         finally:
             await browser.close()

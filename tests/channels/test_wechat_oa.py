@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 import xmltodict
-from sqlmodel import select
+from sqlmodel import func, select
 from wechatpy.crypto import PrpCrypto
 
 from tests.helpers.wechat_oa import (
@@ -35,8 +35,35 @@ from tongban.channels.app import keys
 from tongban.channels.wechat.oa.content import MENU, NOT_HEARD, UNSUPPORTED, WELCOME
 from tongban.channels.wechat.oa.webhook import CLIENT, VOICE, WECHAT
 from tongban.channels.wechat.security import Envelope, Refused
-from tongban.memory.models import Appointment, InboundStatus
+from tongban.memory.models import Appointment, InboundStatus, SeenNonce
 from tongban.memory.store import Store
+
+# ---------------------------------------------------------------------------- downgrade and replay
+
+
+async def test_with_safe_mode_configured_plaintext_is_refused_unless_compatible(aiohttp_client, make_wechat, store: Store) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat())
+    downgraded = await post(client, text_xml("o-downgrade", "我要查进度", 3001))  # signed, but not sealed
+    assert downgraded.status == 403
+    assert count_rows(store) == 0 and agent_of(client).calls == []
+    query, body = sealed(text_xml("o-downgrade", "你好", 3002))
+    assert (await post(client, body, query)).status == 200
+    compatible = await aiohttp_client(make_wechat(wechat_compatible_mode=True))
+    assert (await post(compatible, text_xml("o-compat", "你好", 3003))).status == 200
+
+
+async def test_a_signed_url_cannot_carry_another_body(aiohttp_client, make_wechat, store: Store) -> None:  # type: ignore[no-untyped-def]
+    app_one, app_two = make_wechat(wechat_aes_key=None), make_wechat(wechat_aes_key=None)  # two replicas
+    one, two = await aiohttp_client(app_one), await aiohttp_client(app_two)
+    query = signed()
+    first = text_xml("o-replay", "你好", 4001)
+    assert (await post(one, first, query)).status == 200
+    assert (await post(two, text_xml("o-victim", "帮我取消预约", 4002), query)).status == 403, "another replica too"
+    assert (await post(one, first, query)).status == 200, "WeChat's own retry: same URL, same body"
+    assert [r.user_id for r in rows(store)] == ["o-replay"]
+    with store.session() as session:
+        assert session.exec(select(func.count()).select_from(SeenNonce)).one() == 1
+
 
 # ---------------------------------------------------------------------------- crypto
 
@@ -87,7 +114,7 @@ async def test_url_check_echoes_and_refuses_forgeries(aiohttp_client, make_wecha
 
 
 async def test_forged_stale_and_malformed_requests_store_nothing(aiohttp_client, make_wechat, store: Store) -> None:  # type: ignore[no-untyped-def]
-    client = await aiohttp_client(make_wechat())
+    client = await aiohttp_client(make_wechat(wechat_compatible_mode=True))  # plaintext still read
     xml = text_xml("o-forger", "帮我预约", 1001)
     assert (await post(client, xml, signed(token="not-our-token"))).status == 403
     assert (await post(client, xml, signed(int(time.time()) - 301))).status == 403, "older than max_request_age_s"

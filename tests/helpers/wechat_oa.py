@@ -5,6 +5,7 @@ an app whose agent counts its turns. Fixtures `tencent` and `make_wechat` are in
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from typing import Any
 
@@ -71,8 +72,10 @@ def image_xml(openid: str, msg_id: int) -> str:
     )
 
 
-def signed(timestamp: int | None = None, nonce: str = "461056294", token: str = TOKEN) -> dict[str, str]:
+def signed(timestamp: int | None = None, nonce: str | None = None, token: str = TOKEN) -> dict[str, str]:
+    """A fresh signed query; each call its own nonce, as WeChat sends (a nonce is used once)."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or str(secrets.randbelow(10**10))
     return {"signature": sign(token, stamp, nonce), "timestamp": stamp, "nonce": nonce, "openid": "o"}
 
 

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlmodel import select
+
 from tests.conftest import NOW
 from tongban.memory.applications import add_application
-from tongban.memory.progress import Outcome, applications_of, query_progress
+from tongban.memory.models import AuditLog
+from tongban.memory.progress import (
+    ABUSE,
+    RECEIPT_BASE_DELAY,
+    RECEIPT_FREE,
+    Outcome,
+    applications_of,
+    query_progress,
+    receipt_wait,
+)
 from tongban.memory.residents import Identity, resolve
 from tongban.memory.store import Store
 
@@ -119,3 +130,51 @@ def test_enumerating_receipts_is_throttled_per_requester(store: Store) -> None:
         ]
     assert outcomes[:5] == [Outcome.NOT_VERIFIED] * 5
     assert set(outcomes[5:]) == {Outcome.THROTTLED}
+
+
+def _guess(session, store: Store, n: int, *, at: dt.datetime, phone: str | None = None):  # type: ignore[no-untyped-def]
+    """One try from a fresh requester each time (a new cookie per request)."""
+    return query_progress(session, store.vault, receipt_no="GX20261118000123", phone=phone or f"1390000{n:04d}",
+                          requester=f"web:fresh-{n}-{at.timestamp()}", now=at)
+
+
+def test_fresh_requesters_share_one_budget_per_receipt_with_growing_delays(store: Store) -> None:
+    _seed(store)
+    with store.session() as session:
+        free = [_guess(session, store, n, at=NOW).outcome for n in range(RECEIPT_FREE)]
+        assert free == [Outcome.NOT_VERIFIED] * RECEIPT_FREE
+        assert _guess(session, store, 99, at=NOW).outcome is Outcome.THROTTLED  # a new cookie does not help
+        waits = []
+        at = NOW
+        for n in range(4):
+            wait = receipt_wait(session, "GX20261118000123", at)
+            waits.append(wait)
+            assert _guess(session, store, 200 + n, at=at + wait - dt.timedelta(seconds=1)).outcome is Outcome.THROTTLED
+            at = at + wait
+            assert _guess(session, store, 300 + n, at=at).outcome is Outcome.NOT_VERIFIED
+        assert waits == [RECEIPT_BASE_DELAY * 2**n for n in range(4)]
+        at += receipt_wait(session, "GX20261118000123", at)
+        assert _guess(session, store, 1, at=at, phone="13912345678").outcome is Outcome.DISCLOSED
+
+
+def test_a_verified_applicant_is_never_locked_out_by_guessing(store: Store) -> None:
+    _seed(store)
+    with store.session() as session:
+        for n in range(RECEIPT_FREE + 3):
+            _guess(session, store, n, at=NOW)
+        applicant = resolve(session, store.vault, channel="wechat", user_id="o-wangfang",
+                            identity=Identity(name="王芳", id_number="450203195503124563"))
+        own = query_progress(session, store.vault, receipt_no="GX20261118000123", resident=applicant,
+                             requester="wechat:o-wangfang", now=NOW)
+    assert own.outcome is Outcome.DISCLOSED
+
+
+def test_staff_are_alerted_once_when_a_receipt_is_being_guessed(store: Store) -> None:
+    _seed(store)
+    with store.session() as session:
+        for n in range(RECEIPT_FREE + 2):
+            _guess(session, store, n, at=NOW + dt.timedelta(hours=n))
+        alerts = session.exec(select(AuditLog).where(AuditLog.action == ABUSE)).all()
+    assert [(a.entity, a.entity_id, a.after["failures"]) for a in alerts] == [
+        ("application", "GX20261118000123", RECEIPT_FREE)]
+    assert alerts[0].after["hall_id"] is not None

@@ -12,19 +12,21 @@ pages are rendered with pypdfium2 and read like photos. Only the first `max_page
 from __future__ import annotations
 
 import asyncio
-import io
+import functools
 import logging
 import threading
 import time
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+from tongban.tools.review.decode import DECODE_BUDGET, DECODERS, TooManyPixels, bounded, decode
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "material review needs the ocr extra: pip install 'tongban[ocr]'"
 JPEG, PNG, PDF = "image/jpeg", "image/png", "application/pdf"
-MAX_PIXELS = 40_000_000  # a 40-megapixel photo is already more than any phone takes
 _MIN_TEXT_LAYER = 8  # characters: fewer means a scanned page, to be read by OCR
 
 
@@ -86,6 +88,7 @@ class OcrEngine:
         self._model: Any = None
         self._load_lock = threading.Lock()
         self._infer_lock = threading.Lock()
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocr-read")
 
     @property
     def loaded(self) -> bool:
@@ -114,7 +117,11 @@ class OcrEngine:
     # -------------------------------------------------------------- reading
 
     async def read_async(self, data: bytes, *, max_pages: int = 4) -> Reading:
-        return await asyncio.to_thread(self.read, data, max_pages=max_pages)
+        """Read in the engine's own two threads: parallel uploads queue here rather than each
+        decoding in a thread of its own (glibc keeps an arena per thread, and every arena that
+        once held a 160 MB image keeps it mapped)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, functools.partial(self.read, data, max_pages=max_pages))
 
     def read(self, data: bytes, *, max_pages: int = 4) -> Reading:
         """Read a JPEG, PNG or PDF; raises `UnreadableDocument` for anything else or broken files."""
@@ -123,14 +130,15 @@ class OcrEngine:
             raise UnreadableDocument("只能识别 JPG、PNG 图片或 PDF 文件")
         if kind == PDF:
             return self._read_pdf(data, max_pages)
-        return Reading(pages=(self.read_image(_open_image(data)),), page_count=1)
+        return Reading(pages=(self.read_image(_open_image(data, self.max_side)),), page_count=1)
 
     def read_image(self, image: Any) -> Page:
         """OCR one PIL image; lines ordered top to bottom, then left to right."""
         import numpy as np
 
         model = self.load()._model
-        image = _bounded(image.convert("RGB"), self.max_side)
+        if image.mode != "RGB" or max(image.size) > self.max_side:
+            image = bounded(image.convert("RGB"), self.max_side)
         started = time.perf_counter()
         with self._infer_lock:
             result, _elapsed = model(np.asarray(image))
@@ -162,34 +170,28 @@ class OcrEngine:
                     continue
                 width, height = page.get_size()
                 scale = min(2.0, self.max_side / max(width, height, 1.0))
-                pages.append(self.read_image(page.render(scale=scale).to_pil()))
+                width, height = round(width * scale), round(height * scale)
+                with DECODERS, DECODE_BUDGET.hold(max(1, width * height)):
+                    image = page.render(scale=scale).to_pil().convert("RGB")
+                pages.append(self.read_image(image))
             return Reading(pages=tuple(pages), page_count=count)
         finally:
             document.close()
 
 
-def _open_image(data: bytes) -> Any:
-    """Decode a photo fully (a truncated file fails here, not later) and turn it upright (EXIF)."""
+def _open_image(data: bytes, max_side: int) -> Any:
+    """Decode a photo fully (a truncated file fails here, not later), reduced, upright (EXIF),
+    within the process's decode budget (`tools.review.decode`)."""
     try:
-        from PIL import Image, ImageOps, UnidentifiedImageError
+        from PIL import Image, UnidentifiedImageError
     except ImportError as exc:  # Pillow comes with the ocr extra
         raise OcrUnavailable(INSTALL_HINT) from exc
     try:
-        image = Image.open(io.BytesIO(data))
-        if image.width * image.height > MAX_PIXELS:
-            raise UnreadableDocument("图片尺寸过大，请压缩后再上传")
-        image.load()
-        return ImageOps.exif_transpose(image)
+        return decode(data, max_side=max_side)
+    except TooManyPixels as exc:
+        raise UnreadableDocument("图片尺寸过大，请压缩后再上传") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise UnreadableDocument("图片已损坏或格式不正确，无法读取") from exc
-
-
-def _bounded(image: Any, max_side: int) -> Any:
-    longest = max(image.size)
-    if longest <= max_side:
-        return image
-    factor = max_side / longest
-    return image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))))
 
 
 def _rows(boxes: list[tuple[list[list[float]], str]]) -> tuple[str, ...]:

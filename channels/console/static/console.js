@@ -145,7 +145,20 @@
 
   // ------------------------------------------------------------------ the queue
 
+  async function loadAlerts() {
+    try {
+      const body = await call("/console/api/alerts");
+      const list = $("alerts");
+      list.textContent = "";
+      (body.alerts || []).forEach(function (a) {
+        list.appendChild(el("li", "alert", a.text + (a.hall ? "（" + a.hall + "）" : "")));
+      });
+      list.hidden = !(body.alerts || []).length;
+    } catch (e) { /* alerts are advisory; the queue still works */ }
+  }
+
   async function loadQueue() {
+    loadAlerts();
     try {
       const body = await call("/console/api/queue");
       conversations = body.conversations || [];
@@ -271,6 +284,7 @@
     const list = el("dl");
     field(list, "事项", c.item ? c.item.name + "（" + c.item.code + "）" : "未确定");
     field(list, "部门", c.department);
+    field(list, "大厅", c.hall || "未确定");
     field(list, "渠道", CHANNELS[c.channel] || c.channel);
     const person = revealed || c.resident;
     const cls = revealed ? "revealed" : null;

@@ -25,6 +25,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -48,6 +49,7 @@ from tongban.channels.wechat.api import (
     RetryPolicy,
     push_text,
 )
+from tongban.channels.wechat.nonces import NonceBook
 from tongban.channels.wechat.oa.content import (
     FAILED,
     MENU,
@@ -115,6 +117,7 @@ class OfficialAccount:
         self.sweep_every_s = 30.0
         self._db: ThreadPoolExecutor | None = None
         self._api: ThreadPoolExecutor | None = None
+        self.nonces: NonceBook | None = None
 
     async def context(self, app: web.Application) -> AsyncIterator[None]:
         """Open the pools and the client (its token in the shared store: wechat.tokens); close them.
@@ -127,6 +130,8 @@ class OfficialAccount:
         self.gate = TurnGate(limit=max(2, os.cpu_count() or 2) if postgres else 1)
         self._db = ThreadPoolExecutor(8 if postgres else 1, thread_name_prefix="wechat-db")
         self._api = ThreadPoolExecutor(4, thread_name_prefix="wechat-api")
+        self.nonces = NonceBook(app[keys.STORE], window_s=self.settings.max_request_age_s,
+                                redis_url=self.settings.redis_url)
         if self.settings.wechat_app_id and self.settings.wechat_app_secret:
             self.client = tokens_of(app).client(
                 self.settings.wechat_app_id, self.settings.wechat_app_secret.get_secret_value(),
@@ -221,7 +226,10 @@ async def receive(request: web.Request) -> web.Response:
     safe = request.query.get("encrypt_type", "raw") == "aes"
     try:
         verify(account.token, request.query, max_age_s=account.settings.max_request_age_s)
+        if account.envelope is not None and not safe and not account.settings.wechat_compatible_mode:
+            raise Refused("plaintext, but safe mode is configured (TONGBAN_WECHAT_COMPATIBLE_MODE is off)")
         body = await request.read()
+        await _first_use(account, request, body)
         if safe:
             if account.envelope is None:
                 raise Malformed("safe mode, but TONGBAN_WECHAT_AES_KEY is not set")
@@ -243,6 +251,16 @@ async def receive(request: web.Request) -> web.Response:
     if safe and account.envelope is not None:
         xml = account.envelope.seal(xml, nonce=request.query.get("nonce", ""))
     return web.Response(text=xml, content_type="application/xml")
+
+
+async def _first_use(account: OfficialAccount, request: web.Request, body: bytes) -> None:
+    """Refuse a signed URL seen before with another body (`channels.wechat.nonces`)."""
+    assert account.nonces is not None
+    query = request.query
+    admitted = await account.db(account.nonces.admit, "wechat-oa", query.get("timestamp", ""),
+                                query.get("nonce", ""), body, time.time())
+    if not admitted:
+        raise Refused("a signed URL used again with another body (replay)")
 
 
 # ---------------------------------------------------------------------------- the flow

@@ -1,0 +1,79 @@
+"""Signed requests remembered for their timestamp window, so a signed URL cannot be used twice.
+
+WeChat signs the timestamp and nonce but, in plaintext mode, not the body: without memory, a
+captured URL could carry any other body for as long as its timestamp is fresh. Each accepted
+(timestamp, nonce) is kept with a digest of its body until the timestamp goes stale; the same
+URL again is admitted only with the same body (WeChat's own retry of an unanswered message,
+which the inbound table then answers once). The book is shared by replicas: Redis when
+configured, else the database (`seen_nonce`). If Redis fails, the database answers instead, so
+a replay is never let through because a cache is down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from tongban.memory.models import SeenNonce
+from tongban.memory.store import Store
+
+log = logging.getLogger(__name__)
+PREFIX = "tongban:nonce:"
+
+
+class NonceBook:
+    def __init__(self, store: Store, *, window_s: int, redis_url: str | None = None) -> None:
+        self.store = store
+        self.window_s = window_s
+        self.redis: Any = None
+        if redis_url:
+            try:
+                import redis
+
+                self.redis = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+            except Exception as exc:  # not installed, bad URL: the database keeps the book
+                log.warning("wechat nonces: Redis unusable (%s); kept in the database", type(exc).__name__)
+
+    @property
+    def where(self) -> str:
+        return "redis" if self.redis is not None else "database"
+
+    def admit(self, channel: str, timestamp: str, nonce: str, body: bytes, now: float) -> bool:
+        """True the first time (or for a retry with the same body); False for a replay."""
+        key = hashlib.sha256(f"{channel}\x00{timestamp}\x00{nonce}".encode()).hexdigest()
+        digest = hashlib.sha256(body).hexdigest()
+        try:
+            sent = float(timestamp)
+        except ValueError:
+            sent = now
+        keep_s = max(1, int(max(now, sent) - now + self.window_s + 60))
+        if self.redis is not None:
+            try:
+                if self.redis.set(PREFIX + key, digest, nx=True, ex=keep_s):
+                    return True
+                seen = self.redis.get(PREFIX + key)
+                return seen is not None and seen.decode() == digest
+            except Exception as exc:  # down or slow: the database decides this one
+                log.warning("wechat nonces: Redis failed (%s); asking the database", type(exc).__name__)
+        return self._admit_in_database(key, digest, now, keep_s)
+
+    def _admit_in_database(self, key: str, digest: str, now: float, keep_s: int) -> bool:
+        at = dt.datetime.fromtimestamp(now, dt.UTC)
+        try:
+            with self.store.session(actor="system:wechat") as session:
+                session.execute(delete(SeenNonce).where(col(SeenNonce.expires_at) < at))
+                seen = session.get(SeenNonce, key)
+                if seen is not None:
+                    return seen.digest == digest
+                session.add(SeenNonce(key=key, digest=digest, expires_at=at + dt.timedelta(seconds=keep_s)))
+            return True
+        except IntegrityError:  # another replica admitted it a moment ago
+            with self.store.read_session() as session:
+                seen = session.get(SeenNonce, key)
+                return seen is not None and seen.digest == digest

@@ -50,13 +50,16 @@ class Expansion:
     objects: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
     said: tuple[str, ...] = ()  # the question's own words that matched
+    # the official terms of words of two characters or more: a lone character (开, 改, 转) is
+    # too weak to add search terms; it only tells the action of the name (`actions`)
+    searched: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.objects or self.actions)
+        return bool(self.searched)
 
     def text(self) -> str:
-        """The official terms as one string, to be searched beside the question."""
-        return " ".join(dict.fromkeys((*self.objects, *self.actions)))
+        """The official terms to search beside the question."""
+        return " ".join(self.searched)
 
 
 @dataclass(frozen=True)
@@ -105,13 +108,16 @@ class Knowledge:
         """The official objects and actions a normalised question mentions."""
         objects: list[str] = []
         actions: list[str] = []
+        searched: list[str] = []
         taken = self._matches(normalised)
         for _, _, word in taken:
             objects.extend(self.terms.get(word, ()))
             actions.extend(self.actions.get(word, ()))
+            if len(word) >= 2:
+                searched.extend((*self.terms.get(word, ()), *self.actions.get(word, ())))
         return Expansion(
             objects=tuple(dict.fromkeys(objects)), actions=tuple(dict.fromkeys(actions)),
-            said=tuple(w for _, _, w in taken),
+            said=tuple(w for _, _, w in taken), searched=tuple(dict.fromkeys(searched)),
         )
 
 

@@ -50,13 +50,16 @@ class Expansion:
     objects: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
     said: tuple[str, ...] = ()  # the question's own words that matched
+    # the official terms of words of two characters or more: a lone character (开, 改, 转) is
+    # too weak to add search terms; it only tells the action of the name (`actions`)
+    searched: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.objects or self.actions)
+        return bool(self.searched)
 
     def text(self) -> str:
-        """The official terms as one string, to be searched beside the question."""
-        return " ".join(dict.fromkeys((*self.objects, *self.actions)))
+        """The official terms to search beside the question."""
+        return " ".join(self.searched)
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,23 @@ class Knowledge:
         """Every official action word (换领, 补发, 变更…): what item names end with."""
         return frozenset(a for values in self.actions.values() for a in values)
 
+    def reading(self, normalised: str) -> str:
+        """The question with each thesaurus word replaced by its first official term
+        (老人优待证 → 老年人优待证), so that an official name it means can be found in it."""
+        out, at = [], 0
+        for start, end, word in self._matches(normalised):
+            if word in self.terms and self.terms[word]:
+                out.append(normalised[at:start] + self.terms[word][0])
+                at = end
+        return "".join(out) + normalised[at:]
+
     @cached_property
     def _words(self) -> list[str]:
         return sorted({*self.terms, *self.actions}, key=len, reverse=True)
 
-    def expand(self, normalised: str) -> Expansion:
-        """The official objects and actions a normalised question mentions. Longer words win
-        wherever they overlap (个体户 over 开个, 社保卡 over 社保), whichever comes first."""
+    def _matches(self, normalised: str) -> list[tuple[int, int, str]]:
+        """Known words in the text, in order; longer words win wherever they overlap
+        (个体户 over 开个, 社保卡 over 社保), whichever comes first."""
         found: list[tuple[int, int, str]] = []
         for word in self._words:
             start = normalised.find(word)
@@ -89,14 +102,22 @@ class Knowledge:
         for start, end, word in sorted(found, key=lambda m: (m[0] - m[1], m[0])):
             if all(end <= s or start >= e for s, e, _ in taken):
                 taken.append((start, end, word))
+        return sorted(taken)
+
+    def expand(self, normalised: str) -> Expansion:
+        """The official objects and actions a normalised question mentions."""
         objects: list[str] = []
         actions: list[str] = []
-        for _, _, word in sorted(taken):
+        searched: list[str] = []
+        taken = self._matches(normalised)
+        for _, _, word in taken:
             objects.extend(self.terms.get(word, ()))
             actions.extend(self.actions.get(word, ()))
+            if len(word) >= 2:
+                searched.extend((*self.terms.get(word, ()), *self.actions.get(word, ())))
         return Expansion(
             objects=tuple(dict.fromkeys(objects)), actions=tuple(dict.fromkeys(actions)),
-            said=tuple(w for _, _, w in sorted(taken)),
+            said=tuple(w for _, _, w in taken), searched=tuple(dict.fromkeys(searched)),
         )
 
 

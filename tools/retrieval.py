@@ -121,6 +121,7 @@ class Fusion:
     object: float = 0.012
     action: float = 0.008
     common: float = 0.02  # a word in more than this share of item names names no object
+    cover: float = 0.6  # the share of a name the question must account for to earn the bonus
 
     @property
     def best(self) -> float:
@@ -373,14 +374,17 @@ class HybridIndex:
         sounds = pinyin_grams(tokenizer.content(text))
         for term in extra.split():
             sounds.extend(pinyin_grams(term))
+        # the question's own words count twice: what the knowledge adds may help, never outvote
         lexical = {
             "words": (fusion.words, *_ranks(
-                self._words.scores(query_words + tokenizer.words(extra)), allowed, fusion.depth
+                self._words.scores(query_words * 2 + tokenizer.words(extra)), allowed, fusion.depth
             )),
             "pinyin": (fusion.pinyin, *_ranks(self._pinyin.scores(sounds), allowed, fusion.depth)),
         }
         signals: dict[str, tuple[float, dict[int, float], dict[int, int]]] = {}
-        if fusion.decisive(lexical["words"][1], lexical["pinyin"][1]):
+        # words the knowledge added can make the lexical signals agree on their own: then the
+        # cascade does not trust them without the vectors
+        if not expansion and fusion.decisive(lexical["words"][1], lexical["pinyin"][1]):
             best_passage: dict[int, str] = {}
             best = (fusion.words + fusion.pinyin) / (fusion.k + 1)
         else:
@@ -428,7 +432,10 @@ class HybridIndex:
             if not covered:
                 continue
             acted = _cover(name, wanted, covered)
-            value = fusion.object * sum(acted) / len(name)
+            share = sum(acted) / len(name)
+            if share < fusion.cover:  # a name mostly about something else (老年人 in 老年人优待证)
+                continue
+            value = fusion.object * share
             if sum(acted) > sum(covered):
                 value += fusion.action
             bonus[row] = value

@@ -156,3 +156,9 @@ def pinyin_grams(normalised: str) -> list[str]:
 def shared_tokenizer() -> Tokenizer:
     """One private jieba per process (loading its dictionary takes ~0.4 s)."""
     return Tokenizer()
+
+
+def official_reading(text: str) -> str:
+    """The normalised text with each thesaurus word replaced by its first official term
+    (老人优待证 → 老年人优待证): where an official name it means can be found literally."""
+    return _LANGUAGE.reading(normalise(text))

@@ -29,6 +29,7 @@ from tongban.agent.commands import Command, digress
 from tongban.agent.state import ConversationState, Frame
 from tongban.tools.forms import SKIP
 from tongban.tools.retrieval import Hit
+from tongban.tools.text import official_reading
 
 ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))
@@ -103,14 +104,10 @@ NAMED_CLOSE = 0.12
 
 
 def _rivals(hits: list[Hit]) -> list[Hit]:
-    """The first hit and those close enough behind it that naming may choose among them:
-    within `NAMED_CLOSE`, and matching the official name's object and action as well."""
+    """The first hit and those close enough behind it (within `NAMED_CLOSE`) that naming may
+    choose among them."""
     top = hits[0]
-    structure = top.signals.get("structure", 0.0)
-    return [top] + [
-        h for h in hits[1:]
-        if top.score - h.score <= NAMED_CLOSE and h.signals.get("structure", 0.0) >= structure
-    ]
+    return [top] + [h for h in hits[1:] if top.score - h.score <= NAMED_CLOSE]
 
 
 def elsewhere(hit: Hit | None, current: dict[str, str] | None) -> bool:
@@ -283,10 +280,10 @@ class OfflineBrain:
             found.extend(hits)
         # keep the first hit when words and sounds alone settled it (the retrieval cascade);
         # otherwise prefer the hit the text names most fully (出生医学证明 over 出生), then rank
+        # read in official terms too (老人优待证 names 老年人优待证, 驾照 names 机动车驾驶证)
+        readings = [query, official_reading(query), *([said] if said else [])]
         for hit in hits:
-            hit.signals["named"] = float(max(
-                ctx.terms.named(query, hit.code), ctx.terms.named(said, hit.code) if said else 0
-            ))
+            hit.signals["named"] = float(max(ctx.terms.named(r, hit.code) for r in readings))
         if hits[0].signals.get("dense_skipped"):
             return hits[0]
         return max(_rivals(hits), key=lambda h: h.signals["named"])

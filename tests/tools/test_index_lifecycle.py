@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import faiss
@@ -141,3 +142,23 @@ def test_device_selection_moves_the_index_to_gpu_when_one_is_present(
     store = vectors.VectorStore(8, "flat")
     assert store.device == "gpu" and moved == [0]
     assert vectors.VectorStore(8, "hnsw").device == "cpu" and moved == [0]
+
+
+def test_passage_vectors_are_cached_by_text_across_catalogs(
+    demo_docs: list[Document], embedder: CountingEmbedder, tmp_path: Path
+) -> None:
+    """Another catalog (an import, a regrouping, the official copy of the same items) embeds only
+    the texts never seen: the vectors are kept by content beside the indexes."""
+    HybridIndex.build(demo_docs, embedder, cache_dir=tmp_path)
+    assert [p.name for p in tmp_path.glob("passages-*.npz")]
+    for path in tmp_path.iterdir():
+        if (path / META).exists():
+            shutil.rmtree(path)  # no index left to update: only the passage cache remains
+    embedder.passages = 0
+    official = [dataclasses.replace(d, passages=tuple(p for p in d.passages if p[0] != "keywords"))
+                for d in demo_docs]
+    index = HybridIndex.build([*official, dataclasses.replace(official[0], item_id=99999, code="NEW-1",
+                                                              passages=(("name", "全新事项甲乙丙"),))],
+                              embedder, cache_dir=tmp_path)
+    assert embedder.passages == 1  # the one new text
+    assert index.search("全新事项甲乙丙", k=1)[0].code == "NEW-1"

@@ -1,7 +1,7 @@
 """staff scope and remembered nonces
 
 Revision ID: 0008
-Revises: 0009
+Revises: 0007
 Create Date: 2026-12-06 08:30:00
 """
 from alembic import op

@@ -1,7 +1,7 @@
 """replicas: recordings in the database, live messages across replicas, SMS budget
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-06 08:50:00
 """
 from alembic import op

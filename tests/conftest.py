@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -110,3 +111,16 @@ def service_index(template_db: Path, tmp_path_factory: pytest.TempPathFactory): 
     shutil.copy(template_db, path)
     store = Store.from_settings(_settings(f"sqlite:///{path}", directory))
     return ServiceIndex(store, ToolsSettings(index_dir=directory / "index"), check_interval=float("inf"))
+
+
+@pytest.fixture(autouse=True)
+def _own_temp_dir() -> Iterator[None]:
+    """The `tongban` commands point the process's temp dir into their data dir (scratch files
+    stay there); run in-process by a test, that must not outlive the test."""
+    saved_dir, saved_env = tempfile.tempdir, os.environ.get("TMPDIR")
+    yield
+    tempfile.tempdir = saved_dir
+    if saved_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = saved_env

@@ -467,7 +467,10 @@ async def test_a_resident_checks_progress_books_and_asks_for_staff_by_sms(sms, a
         return next(k for k, t in templates.items() if t.code == sent.template)
 
     # progress: the sending phone is the applicant's, proven by the network — no second factor
-    assert template_of(await say("1")) == "progress_ask"
+    # the menu's 1 shows the one application this phone applied for at once (#19: a verified
+    # resident's own applications need no receipt number)
+    own = await say("1")
+    assert template_of(own) == "progress" and own is not None and own.params["receipt"] == RECEIPT
     progress = await say(RECEIPT)
     assert template_of(progress) == "progress" and progress is not None
     assert progress.params == {"receipt": RECEIPT, "item": "居民身份证换领", "status": "审核中"}

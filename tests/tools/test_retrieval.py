@@ -119,7 +119,9 @@ def test_the_cascade_never_changes_the_first_hit(
         fast, full = cascade.search(query, k=3), always.search(query, k=3)
         assert fast[0].name == full[0].name, query
         skipped += bool(fast[0].signals["dense_skipped"])
-    assert 0.4 < skipped / len(queries) < 1.0  # the cascade is used, and not for everything
+    # the cascade is used, and not for everything (since query expansion (#18) it trusts only the
+    # question's own words, so fewer questions skip the vectors than the 40 % they did before)
+    assert 0.15 < skipped / len(queries) < 1.0
 
 
 def test_hall_and_city_filters(demo_index: HybridIndex, demo_store: Store) -> None:

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import FormData
 from sqlmodel import func, select
 
-from tests.helpers.console import PASSWORD, XHR, add_accounts, ask, queue, sign_in
+from tests.helpers.console import PASSWORD, XHR, act, add_accounts, ask, queue, sign_in
 from tests.helpers.mp_server import APP_ID, APP_SECRET, MockWeChat
 from tests.helpers.specimens import APPLICANT, APPLICANT_ID, OTHER, encode, font_missing, specimens
 from tongban.channels.app.settings import ChannelSettings
@@ -224,6 +224,9 @@ async def test_the_handoff_card_shows_the_review_and_staff_open_the_file_audited
     lines = [m["text"] for m in conversation["messages"]]
     assert any(t.startswith("〔上传材料〕") for t in lines)
 
+    refused = await staff.get(shown[0]["url"])
+    assert refused.status == 404, "a material opens only for the staff member holding the conversation"
+    assert (await act(staff, headers, row["handoff_id"], "claim")).status == 200
     opened = await staff.get(shown[0]["url"])
     assert opened.status == 200 and opened.content_type == "image/jpeg"
     assert await opened.read() == photos["id_front"] and opened.headers["Cache-Control"] == "no-store"
@@ -304,6 +307,7 @@ async def test_the_web_page_sends_a_photo_and_staff_see_the_review(aiohttp_serve
             await console.fill("#password", PASSWORD)
             await console.click("#signin-button")
             await console.locator(".queue-item").first.click()
+            await console.click("#claim")  # materials open for the staff member holding the conversation
             review = console.locator("#card .review")
             await review.wait_for(timeout=15_000)
             assert "需核对居民身份证：身份证已于 2025-03-01 过期" in (await review.inner_text()).replace("\n", "")

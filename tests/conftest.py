@@ -27,10 +27,18 @@ from tests.helpers.privacy_watch import (  # noqa: F401  (hooks: the suite-wide 
     pytest_sessionfinish,
     pytest_terminal_summary,
 )
+from tongban.channels.app.settings import get_channel_settings
+from tongban.channels.sms.settings import get_sms_settings
 from tongban.memory.db import make_engine
-from tongban.memory.settings import MemorySettings
+from tongban.memory.settings import MemorySettings, get_memory_settings
 from tongban.memory.store import Store
+from tongban.memory.uploads import get_upload_settings
 from tongban.tools.form_pdf import DEFAULT_FONTS
+from tongban.tools.review.settings import get_review_settings
+from tongban.tools.settings import get_tools_settings
+
+SETTINGS_CACHES = (get_memory_settings, get_upload_settings, get_channel_settings, get_sms_settings,
+                   get_review_settings, get_tools_settings)
 
 TODAY = dt.date(2026, 11, 24)
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -116,7 +124,10 @@ def service_index(template_db: Path, tmp_path_factory: pytest.TempPathFactory): 
 @pytest.fixture(autouse=True)
 def _own_temp_dir() -> Iterator[None]:
     """The `tongban` commands point the process's temp dir into their data dir (scratch files
-    stay there); run in-process by a test, that must not outlive the test."""
+    stay there); run in-process by a test, that must not outlive the test. Settings read from
+    the environment are cached per process: each test reads its own (its monkeypatched env)."""
+    for cached in SETTINGS_CACHES:
+        cached.cache_clear()
     saved_dir, saved_env = tempfile.tempdir, os.environ.get("TMPDIR")
     yield
     tempfile.tempdir = saved_dir

@@ -312,6 +312,10 @@ async def miniprogram(proxy: str, http: aiohttp.ClientSession, n: int, until: fl
                 form.add_field("file", png, filename="id.png", content_type="image/png")
                 async with http.post(proxy + "/api/mp/upload", data=form, headers=headers) as response:
                     counts[f"mp upload http {response.status}"] += 1
+                # staff open a resident's materials only through a handoff (#20): ask for one
+                async with http.post(proxy + "/api/mp/messages", json={"text": "转人工，帮我看看材料"},
+                                     headers=headers) as response:
+                    counts[f"mp handoff http {response.status}"] += 1
                 uploaded = True
             text = rng.choice(["社保卡丢了怎么补办", "居住证要什么材料", "身份证到期了怎么换"])
             async with http.post(proxy + "/api/mp/messages", json={"text": text}, headers=headers) as response:

@@ -27,7 +27,8 @@ def test_second_build_loads_from_disk_without_embedding(
     demo_docs: list[Document], embedder: CountingEmbedder, tmp_path: Path
 ) -> None:
     first = HybridIndex.build(demo_docs, embedder, cache_dir=tmp_path)
-    assert embedder.passages == len({clean(t) for d in demo_docs for _, t in d.passages})
+    # at most every distinct passage once (the packaged demo vectors may seed the cache: fewer)
+    assert embedder.passages <= len({clean(t) for d in demo_docs for _, t in d.passages})
     assert len([p for p in tmp_path.iterdir() if (p / META).exists()]) == 1
     embedder.passages = 0
     second = HybridIndex.build(demo_docs, embedder, cache_dir=tmp_path)

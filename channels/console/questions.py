@@ -43,13 +43,10 @@ async def add_keyword(request: web.Request) -> web.StreamResponse:
     """POST {item_code, phrase}: the phrase becomes a keyword of the item, searchable at once."""
     person = request[STAFF]
     store, agent = request.app[keys.STORE], request.app[keys.AGENT]
-    try:
-        body = await read_json(request)
-    except TooLarge:
-        return error(413, "too_large", "请求体太大")
-    except BadInput as exc:
-        return error(400, "bad_request", str(exc))
-    code, phrase = str(body.get("item_code") or ""), str(body.get("phrase") or "")
+    given = await _item_and_phrase(request)
+    if isinstance(given, web.Response):
+        return given
+    code, phrase = given
 
     def save() -> dict[str, Any]:
         with store.session(actor=actor(person)) as session:
@@ -81,13 +78,10 @@ async def remove_learned(request: web.Request) -> web.StreamResponse:
     """POST {item_code, phrase}: the learned phrase comes off its item, searchable no more."""
     person = request[STAFF]
     store, agent = request.app[keys.STORE], request.app[keys.AGENT]
-    try:
-        body = await read_json(request)
-    except TooLarge:
-        return error(413, "too_large", "请求体太大")
-    except BadInput as exc:
-        return error(400, "bad_request", str(exc))
-    code, phrase = str(body.get("item_code") or ""), str(body.get("phrase") or "")
+    given = await _item_and_phrase(request)
+    if isinstance(given, web.Response):
+        return given
+    code, phrase = given
 
     def remove() -> dict[str, Any]:
         with store.session(actor=actor(person)) as session:
@@ -109,14 +103,12 @@ async def correct(request: web.Request) -> web.StreamResponse:
     store, agent = request.app[keys.STORE], request.app[keys.AGENT]
     try:
         handoff_id = int(request.match_info["handoff_id"])
-        body = await read_json(request)
     except (KeyError, ValueError):
         return error(404, "not_found", "没有这个对话")
-    except TooLarge:
-        return error(413, "too_large", "请求体太大")
-    except BadInput as exc:
-        return error(400, "bad_request", str(exc))
-    code, phrase = str(body.get("item_code") or ""), str(body.get("phrase") or "")
+    given = await _item_and_phrase(request)
+    if isinstance(given, web.Response):
+        return given
+    code, phrase = given
 
     def save() -> dict[str, Any] | None:
         with store.session(actor=actor(person)) as session:
@@ -135,3 +127,15 @@ async def correct(request: web.Request) -> web.StreamResponse:
         return error(404, "not_found", "没有这个对话")
     await asyncio.to_thread(agent.index.refresh, force=True)
     return json_reply({"item": saved})
+
+
+async def _item_and_phrase(request: web.Request) -> tuple[str, str] | web.Response:
+    """The `{item_code, phrase}` body the keyword, correction and removal routes share, or the
+    error answer for a body that is too large or not JSON."""
+    try:
+        body = await read_json(request)
+    except TooLarge:
+        return error(413, "too_large", "请求体太大")
+    except BadInput as exc:
+        return error(400, "bad_request", str(exc))
+    return str(body.get("item_code") or ""), str(body.get("phrase") or "")

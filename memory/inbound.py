@@ -50,12 +50,16 @@ def accept(
     return row, True
 
 
-def record_reply(session: Session, message_id: int, reply: dict[str, Any], *, delivered: bool) -> None:
+def record_reply(
+    session: Session, message_id: int, reply: dict[str, Any], *, delivered: bool,
+    status: InboundStatus | None = None,
+) -> None:
+    """Store what the agent said; `status` overrides the DELIVERED/ANSWERED that `delivered` picks."""
     row = session.get(InboundMessage, message_id)
     if row is None:
         return
     row.reply = reply
-    row.status = InboundStatus.DELIVERED if delivered else InboundStatus.ANSWERED
+    row.status = status or (InboundStatus.DELIVERED if delivered else InboundStatus.ANSWERED)
     row.answered_at = utcnow()
     session.add(row)
     session.flush()

@@ -410,7 +410,8 @@ class SeenNonce(SQLModel, table=True):
 
 class InboundStatus(StrEnum):
     RECEIVED = "received"  # stored before the channel is acknowledged
-    ANSWERED = "answered"  # the agent ran; `reply` holds what it said
+    ANSWERED = "answered"  # the agent ran; `reply` holds what it said, waiting to be sent
+    PUSHING = "pushing"  # one sender holds the reply and is sending it; retries leave it alone
     DELIVERED = "delivered"  # the reply reached the resident (passively or pushed)
     FAILED = "failed"  # delivery gave up after retries; kept for staff
 

@@ -216,11 +216,13 @@ OffLoop = Callable[..., Awaitable[Any]]
 async def push_text(
     client: Client, openid: str, text: str, *, policy: RetryPolicy, off_loop: OffLoop,
     still_due: Callable[[], Awaitable[bool]] | None = None,
+    release: Callable[[], Awaitable[None]] | None = None,
 ) -> Outcome:
     """Send a 客服消息; transient failures retried with backoff, permanent ones given up at once.
 
-    `still_due` is asked before each retry: a retried webhook may have delivered the reply
-    passively meanwhile.
+    Between attempts the reply is offered back (`release`) and taken again before the next
+    one (`still_due`, False when a retried webhook has delivered it passively meanwhile), so
+    it is sent by one party at a time and never twice.
     """
     delay, errcode = policy.first_delay_s, None
     for attempt in range(1, policy.attempts + 1):
@@ -238,6 +240,8 @@ async def push_text(
             errcode = None
             log.info("客服消息 attempt %d: %s", attempt, type(exc).__name__)
         if attempt < policy.attempts:
+            if release is not None:
+                await release()
             await asyncio.sleep(delay)
             delay *= policy.factor
     log.warning("客服消息 gave up after %d attempts (last errcode %s)", policy.attempts, errcode)

@@ -201,8 +201,8 @@ async def test_a_retry_takes_an_undelivered_reply_passively_and_it_is_not_pushed
     tencent.send_failures.append(BUSY)  # the first push fails; the next waits 0.5 s
     xml = text_xml("o-late", "社保卡要带什么材料", 3002)
     assert await (await post(client, xml)).text() == "success"
-    for _ in range(100):  # until the reply is stored and its push is backing off
-        if tencent.send_attempts:
+    for _ in range(100):  # until the reply is stored and its push, having failed once, is backing off
+        if tencent.send_attempts and rows(store)[0].status == InboundStatus.ANSWERED:
             break
         await asyncio.sleep(0.02)
     retried = await post(client, xml)
@@ -210,6 +210,24 @@ async def test_a_retry_takes_an_undelivered_reply_passively_and_it_is_not_pushed
     await client.app[keys.DELIVERIES].drain()
     assert tencent.sent == [] and tencent.send_attempts == 1, "not pushed a second time"
     assert len(agent.calls) == 1 and rows(store)[0].status == InboundStatus.DELIVERED
+
+
+async def test_a_retry_while_the_reply_is_being_pushed_says_success_and_the_resident_gets_it_once(aiohttp_client, make_wechat, store: Store, tencent) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_wechat(wechat_aes_key=None, passive_reply_budget_s=0.05))
+    agent_of(client).delay = 0.1
+    tencent.hold = asyncio.Event()  # WeChat is slow to accept the 客服消息
+    xml = text_xml("o-race", "社保卡要带什么材料", 3003)
+    assert await (await post(client, xml)).text() == "success"
+    for _ in range(100):  # until the push has reached WeChat
+        if tencent.send_attempts:
+            break
+        await asyncio.sleep(0.02)
+    assert rows(store)[0].status == InboundStatus.PUSHING
+    retried = await post(client, xml)
+    assert await retried.text() == "success", "the push holds the reply: not also sent passively"
+    tencent.hold.set()
+    await client.app[keys.DELIVERIES].drain()
+    assert len(tencent.sent) == 1 and rows(store)[0].status == InboundStatus.DELIVERED
 
 
 async def test_two_replicas_on_one_database_run_each_message_once_and_book_once(aiohttp_client, make_wechat, pg_store: Store) -> None:  # type: ignore[no-untyped-def]

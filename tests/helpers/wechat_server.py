@@ -8,6 +8,7 @@ a failure given as a bare number is answered with that HTTP status instead (a pr
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -32,6 +33,7 @@ class FakeWeChat:
         self.send_attempts = 0
         self.send_times: list[float] = []  # time.monotonic() of each attempt
         self.send_failures: list[dict[str, Any] | int] = []  # answered, in order, before any success
+        self.hold: asyncio.Event | None = None  # when set, 客服消息 wait for it before being answered
         self.media: dict[str, bytes] = {}
         self.media_requests: list[str] = []
         self._serial = itertools.count(1)
@@ -65,6 +67,8 @@ class FakeWeChat:
             body = json.loads(await request.read())
         except ValueError:
             return _error(47001, "data format error")
+        if self.hold is not None:
+            await self.hold.wait()
         if self.send_failures:
             failure = self.send_failures.pop(0)
             if isinstance(failure, int):

@@ -7,10 +7,12 @@ replicas only one runs the agent. A reply that is ready within `passive_reply_bu
 goes back passively in the HTTP answer; otherwise WeChat gets `success` at once and the
 reply follows as a 客服消息 from a background delivery that shutdown waits for.
 
-Message states (memory.inbound): RECEIVED → ANSWERED (reply stored, push pending) →
+Message states (memory.inbound): RECEIVED → PUSHING (reply stored, one sender holds it) →
 DELIVERED, or FAILED when WeChat cannot deliver (45015: 48-hour window closed); failed
 replies stay stored for staff. A push that still fails after its retries (系统繁忙, HTTP
-errors, 45047 too many 客服消息) stays ANSWERED: queued in the database, never dropped.
+errors, 45047 too many 客服消息) goes back to ANSWERED: queued in the database, never
+dropped, and a WeChat retry may then take it passively. Every hand-over is a conditional
+update, so a reply is sent passively or pushed, never both.
 
 A crash loses nothing accepted: a sweep (at start-up and every `sweep_every_s`) takes rows
 nobody is working on — RECEIVED ones are answered (unless the turn had already committed,
@@ -287,7 +289,7 @@ async def _handle(app: web.Application, message: BaseMessage, *, deadline: float
         # WeChat asks again for a message a crashed process had accepted: answer it now
         done = await account.db(_committed, store, row)
         if done is not None:
-            await account.db(_record, store, row.id, done, True)
+            await account.db(_record, store, row.id, done, InboundStatus.DELIVERED)
             return done or None
     assert row.id is not None
     account.busy.add(row.id)
@@ -316,15 +318,17 @@ async def _respond(
         _push_later(app, turn, row_id, message.source, message.time)
         return None
     text = turn.result()
-    await account.db(_record, store, row_id, text, True)
+    await account.db(_record, store, row_id, text, InboundStatus.DELIVERED)
     return text or None
 
 
 async def _retried(account: OfficialAccount, store: Store, row: InboundMessage) -> str | None:
-    """WeChat asks again: hand over a stored, undelivered reply once; otherwise `success`."""
-    if row.status == InboundStatus.ANSWERED and row.id is not None and await account.db(_claim, store, row.id):
+    """WeChat asks again: hand over a stored reply nobody is sending, once; otherwise `success`."""
+    if row.status == InboundStatus.ANSWERED and row.id is not None and await account.db(
+        _move, store, row.id, InboundStatus.ANSWERED, InboundStatus.DELIVERED,
+    ):
         return str((row.reply or {}).get("text") or "") or None
-    return None  # still processing (here or on another replica), delivered, or failed
+    return None  # still processing or being pushed (here or on another replica), delivered, or failed
 
 
 async def _answer(app: web.Application, openid: str, sent_at: float, action: Ask | Listen, key: str) -> str:
@@ -376,7 +380,8 @@ async def _deliver(app: web.Application, turn: asyncio.Future[str], row_id: int,
     account, store = app[WECHAT], app[keys.STORE]
     try:
         text = await turn
-        await account.db(_record, store, row_id, text, not text)  # ANSWERED: a retry may take it now
+        # PUSHING: held by this sender, so a WeChat retry arriving now says `success`
+        await account.db(_record, store, row_id, text, InboundStatus.PUSHING if text else InboundStatus.DELIVERED)
         if text:
             await _push(app, row_id, openid, text, sent_at, account.retry)
     finally:
@@ -385,15 +390,17 @@ async def _deliver(app: web.Application, turn: asyncio.Future[str], row_id: int,
 
 
 async def _push(app: web.Application, row_id: int, openid: str, text: str, sent_at: float, policy: RetryPolicy) -> None:
-    """Push a stored reply: DELIVERED, FAILED when it can never arrive (window closed), or left
-    ANSWERED — queued for the next sweep — when WeChat is failing or throttling now."""
+    """Push a reply this sender holds (PUSHING): DELIVERED, FAILED when it can never arrive
+    (window closed), or ANSWERED — queued for the next sweep — when WeChat is failing or
+    throttling now."""
     account, store = app[WECHAT], app[keys.STORE]
     if account.client is None or app[keys.CLOCK]().timestamp() - sent_at > CUSTOMER_SERVICE_WINDOW_S:
         await account.db(_mark, store, row_id, InboundStatus.FAILED, None)
         return
     outcome = await push_text(
         account.client, openid, text, policy=policy, off_loop=account.call,
-        still_due=functools.partial(account.db, _is_answered, store, row_id),
+        still_due=functools.partial(account.db, _move, store, row_id, InboundStatus.ANSWERED, InboundStatus.PUSHING),
+        release=functools.partial(account.db, _move, store, row_id, InboundStatus.PUSHING, InboundStatus.ANSWERED),
     )
     if outcome.sent:
         await account.db(_mark, store, row_id, InboundStatus.DELIVERED, outcome.attempts)
@@ -437,17 +444,20 @@ async def _resume(app: web.Application, row: InboundMessage) -> None:
     assert row.id is not None
     sent_at = _utc(row.received_at).timestamp()
     try:
-        if row.status == InboundStatus.ANSWERED:
-            text = str((row.reply or {}).get("text") or "")
-        else:
+        if row.status == InboundStatus.RECEIVED:
             done = await account.db(_committed, store, row)
             if done is None:
                 said = store.vault.decrypt(row.text_enc) if row.text_enc else None
                 done = await _answer(app, row.user_id, sent_at, Ask(said), row.message_key) if said else NOT_HEARD
-            await account.db(_record, store, row.id, done, not done)
-            text = done
-        # claimed first, so a WeChat retry arriving meanwhile does not also take it passively
-        if text and await account.db(_claim, store, row.id):
+            status = InboundStatus.PUSHING if done else InboundStatus.DELIVERED
+            await account.db(_record, store, row.id, done, status)
+            text, held = done, bool(done)
+        else:  # ANSWERED (queued), or PUSHING by a sender that died: `_take` made it ours
+            text = str((row.reply or {}).get("text") or "")
+            held = row.status == InboundStatus.PUSHING or await account.db(
+                _move, store, row.id, InboundStatus.ANSWERED, InboundStatus.PUSHING,
+            )  # held first, so a WeChat retry arriving meanwhile does not also take it passively
+        if text and held:
             await _push(app, row.id, row.user_id, text, sent_at, RetryPolicy(attempts=1))
     finally:
         account.pushing.discard(row.id)
@@ -462,9 +472,9 @@ def _accept(store: Store, key: str, openid: str, text: str | None, kind: str) ->
         return accept(session, store.vault, channel=CHANNEL, message_key=key, user_id=openid, text=text, kind=kind)
 
 
-def _record(store: Store, row_id: int, text: str, delivered: bool) -> None:
+def _record(store: Store, row_id: int, text: str, status: InboundStatus) -> None:
     with store.session(actor="system:wechat") as session:
-        record_reply(session, row_id, {"text": text}, delivered=delivered)
+        record_reply(session, row_id, {"text": text}, delivered=status == InboundStatus.DELIVERED, status=status)
 
 
 def _mark(store: Store, row_id: int, status: InboundStatus, attempts: int | None) -> None:
@@ -472,13 +482,13 @@ def _mark(store: Store, row_id: int, status: InboundStatus, attempts: int | None
         mark(session, row_id, status, attempts=attempts)
 
 
-def _claim(store: Store, row_id: int) -> bool:
-    """ANSWERED → DELIVERED, only if still ANSWERED: one of concurrent deliverers wins."""
+def _move(store: Store, row_id: int, before: InboundStatus, after: InboundStatus) -> bool:
+    """before → after, only if still `before`: of concurrent senders exactly one wins."""
     with store.session(actor="system:wechat") as session:
         result = session.execute(
             update(InboundMessage)
-            .where(col(InboundMessage.id) == row_id, col(InboundMessage.status) == InboundStatus.ANSWERED)
-            .values(status=InboundStatus.DELIVERED)
+            .where(col(InboundMessage.id) == row_id, col(InboundMessage.status) == before)
+            .values(status=after)
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -495,7 +505,8 @@ def _open_rows(store: Store) -> list[InboundMessage]:
         return list(session.exec(
             select(InboundMessage).where(
                 InboundMessage.channel == CHANNEL,
-                col(InboundMessage.status).in_([InboundStatus.RECEIVED, InboundStatus.ANSWERED]),
+                col(InboundMessage.status).in_(
+                    [InboundStatus.RECEIVED, InboundStatus.ANSWERED, InboundStatus.PUSHING]),
                 col(InboundMessage.received_at) >= since,
             ).order_by(col(InboundMessage.received_at)).limit(200)
         ))
@@ -517,9 +528,3 @@ def _committed(store: Store, row: InboundMessage) -> str | None:
     """The reply of a turn that had committed before the crash, or None if it had not."""
     with store.read_session() as session:
         return committed_reply(session, store.vault, channel=CHANNEL, message_key=row.message_key)
-
-
-def _is_answered(store: Store, row_id: int) -> bool:
-    with store.read_session() as session:
-        row = session.get(InboundMessage, row_id)
-        return row is not None and row.status == InboundStatus.ANSWERED

@@ -34,12 +34,21 @@ class ItemTerms:
 
     def named(self, text: str, code: str) -> int:
         """Length of the longest term of this item the text mentions (0: not named)."""
+        return len(self.naming_word(text, code))
+
+    def naming_word(self, text: str, code: str) -> str:
+        """The longest term of this item the text mentions, "" when none."""
         sound = None
         for word, word_sound in self.terms.get(code, []):
             if word in text:
-                return len(word)
+                return word
             if len(word) >= 3:
                 sound = sound or sound_key(text)
                 if word_sound in sound:  # a homophone from speech recognition or a typo
-                    return len(word)
-        return 0
+                    return word
+        return ""
+
+    def shares(self, code: str, word: str) -> bool:
+        """Whether one of this item's own terms contains `word` (营业执照 within 营业执照变更):
+        such a word names this item as much as the one whose term it is."""
+        return any(word in own for own, _ in self.terms.get(code, []))

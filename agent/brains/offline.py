@@ -282,11 +282,20 @@ class OfflineBrain:
         # otherwise prefer the hit the text names most fully (出生医学证明 over 出生), then rank
         # read in official terms too (老人优待证 names 老年人优待证, 驾照 names 机动车驾驶证)
         readings = [query, official_reading(query), *([said] if said else [])]
+        words: dict[str, str] = {}
         for hit in hits:
-            hit.signals["named"] = float(max(ctx.terms.named(r, hit.code) for r in readings))
+            words[hit.code] = max((ctx.terms.naming_word(r, hit.code) for r in readings), key=len)
+            hit.signals["named"] = float(len(words[hit.code]))
         if hits[0].signals.get("dense_skipped"):
             return hits[0]
-        return max(_rivals(hits), key=lambda h: h.signals["named"])
+        rivals = _rivals(hits)
+
+        def naming(hit: Hit) -> int:
+            # a word one rival is named by, which another's own terms also contain (营业执照 in
+            # 营业执照变更), does not tell them apart: both get it, and the ranking decides
+            return max(len(w) for w in (words[hit.code], *(words[r.code] for r in rivals if ctx.terms.shares(hit.code, words[r.code]) and words[r.code])))
+
+        return max(rivals, key=naming)
 
     def _say(self, intent: str, update: dict[str, Any]) -> dict[str, Any]:
         return {"intent": intent, "focus": update, "plan": []}

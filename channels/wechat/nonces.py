@@ -6,7 +6,8 @@ captured URL could carry any other body for as long as its timestamp is fresh. E
 URL again is admitted only with the same body (WeChat's own retry of an unanswered message,
 which the inbound table then answers once). The book is shared by replicas: Redis when
 configured, else the database (`seen_nonce`). If Redis fails, the database answers instead, so
-a replay is never let through because a cache is down.
+a replay is never let through because a cache is down. Either way an entry lapses by the book's
+own clock (`now`, injectable); Redis's expiry only clears it away afterwards.
 """
 
 from __future__ import annotations
@@ -55,13 +56,23 @@ class NonceBook:
         keep_s = max(1, int(max(now, sent) - now + self.window_s + 60))
         if self.redis is not None:
             try:
-                if self.redis.set(PREFIX + key, digest, nx=True, ex=keep_s):
-                    return True
-                seen = self.redis.get(PREFIX + key)
-                return seen is not None and seen.decode() == digest
+                return self._admit_in_redis(PREFIX + key, digest, now, keep_s)
             except Exception as exc:  # down or slow: the database decides this one
                 log.warning("wechat nonces: Redis failed (%s); asking the database", type(exc).__name__)
         return self._admit_in_database(key, digest, now, keep_s)
+
+    def _admit_in_redis(self, key: str, digest: str, now: float, keep_s: int) -> bool:
+        entry = f"{digest} {now + keep_s:.0f}"  # the body's digest, and until when it is kept
+        if self.redis.set(key, entry, nx=True, ex=keep_s):
+            return True
+        seen = self.redis.get(key)
+        if seen is None:  # it lapsed in between
+            return bool(self.redis.set(key, entry, nx=True, ex=keep_s))
+        seen_digest, _, until = seen.decode().partition(" ")
+        if until and float(until) <= now:  # lapsed by the book's clock, not yet cleared away
+            self.redis.set(key, entry, ex=keep_s)
+            return True
+        return seen_digest == digest
 
     def _admit_in_database(self, key: str, digest: str, now: float, keep_s: int) -> bool:
         at = dt.datetime.fromtimestamp(now, dt.UTC)

@@ -143,6 +143,25 @@ def landscape():  # type: ignore[no-untyped-def]
     return image
 
 
+def phone_photo(page, *, size: tuple[int, int] = (4032, 3024), scale: float = 2.0):  # type: ignore[no-untyped-def]
+    """`page` as a 12-megapixel phone photo: enlarged `scale` times on a grey table top."""
+    from PIL import Image
+
+    photo = Image.new("RGB", size, (120, 118, 110))
+    enlarged = page.resize((round(page.width * scale), round(page.height * scale)))
+    photo.paste(enlarged, ((size[0] - enlarged.width) // 2, (size[1] - enlarged.height) // 2))
+    return photo
+
+
+def blank_png(width: int, height: int) -> bytes:
+    """An all-white PNG: a few kilobytes however many pixels it holds (a decompression bomb)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
 def encode(image, fmt: str = "JPEG") -> bytes:  # type: ignore[no-untyped-def]
     """The bytes a phone would send (JPEG), or a PNG, or a scanned single-page PDF (no text layer)."""
     buffer = io.BytesIO()

@@ -7,6 +7,7 @@ single bounded decode does.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import time
 
 import pytest
 
+from tests.helpers.specimens import blank_png
+from tongban.tools.review import ocr
 from tongban.tools.review.decode import MAX_PIXELS, PixelBudget, TooManyPixels, decode
 
 pytest.importorskip("PIL")
@@ -81,3 +84,39 @@ def test_images_come_out_reduced_rgb_and_over_the_limit_is_refused() -> None:
     assert MAX_PIXELS < 8000 * 5001
     with pytest.raises(TooManyPixels):
         decode(too_big.getvalue(), max_side=2000)
+
+
+async def test_uploads_are_decoded_and_read_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decode (up to 160 MB) never runs beside the detector (up to 130 MB) or another decode."""
+    busy, peak = 0, 0
+    lock = threading.Lock()
+
+    def working(step):  # type: ignore[no-untyped-def]
+        def run(*args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal busy, peak
+            with lock:
+                busy += 1
+                peak = max(peak, busy)
+            time.sleep(0.05)
+            try:
+                return step(*args, **kwargs)
+            finally:
+                with lock:
+                    busy -= 1
+        return run
+
+    monkeypatch.setattr(ocr, "decode", working(ocr.decode))
+    engine = ocr.OcrEngine()
+    engine._model = working(lambda array: ([], 0.0))
+    await asyncio.gather(*(engine.read_async(blank_png(1200, 900)) for _ in range(4)))
+    assert peak == 1
+
+
+def test_a_pixel_budget_brings_the_decoded_image_down_to_it() -> None:
+    from PIL import Image
+
+    for fmt in ("PNG", "JPEG"):
+        buffer = io.BytesIO()
+        Image.new("RGB", (4000, 3000), "white").save(buffer, fmt)
+        image = decode(buffer.getvalue(), max_side=2000, max_pixels=1_000_000)
+        assert image.width * image.height <= 1_000_000 and image.size[0] / image.size[1] == pytest.approx(4 / 3, rel=0.02)

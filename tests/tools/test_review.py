@@ -20,9 +20,11 @@ from tests.helpers.specimens import (
     APPLICANT_ID,
     OTHER,
     OTHER_ID,
+    blank_png,
     encode,
     font_missing,
     landscape,
+    phone_photo,
     specimens,
     text_pdf,
 )
@@ -77,6 +79,22 @@ def read(engine: OcrEngine):  # type: ignore[no-untyped-def]
         return cache[name]
 
     return reading
+
+
+@pytest.fixture
+def detector_inputs(engine: OcrEngine, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(height, width) of every array RapidOCR's text detector runs on, after its own resizing
+    and padding: the detector's working memory grows with these pixels (about 130 bytes each)."""
+    detector = engine.load()._model.text_det
+    shapes: list[tuple[int, int]] = []
+    real = detector.infer
+
+    def spy(array):  # type: ignore[no-untyped-def]
+        shapes.append(tuple(array.shape[2:]))
+        return real(array)
+
+    monkeypatch.setattr(detector, "infer", spy)
+    return shapes
 
 
 def reviewed(read, *names: str, applicant: Applicant = ME) -> list[Reviewed]:  # type: ignore[no-untyped-def]
@@ -234,6 +252,23 @@ def test_garbage_and_broken_files_are_unreadable(engine: OcrEngine) -> None:
                  b"\x89PNG\r\n\x1a\n" + b"\x00" * 50):
         with pytest.raises(UnreadableDocument):
             engine.read(data)
+
+
+@needs_ocr
+def test_a_phone_photo_is_read_within_the_detectors_pixel_budget(engine: OcrEngine, detector_inputs) -> None:  # type: ignore[no-untyped-def]
+    review = review_reading(engine.read(encode(phone_photo(specimens()["id_front"]))), applicant=ME, today=TODAY)
+    assert review["kind"] == "id_card_front" and review["facts"]["id_matches"] is True
+    assert detector_inputs and all(h * w <= 1.1 * engine.max_pixels for h, w in detector_inputs), detector_inputs
+
+
+@needs_ocr
+def test_however_a_small_file_is_shaped_the_detector_gets_no_more_than_its_pixel_budget(engine: OcrEngine, detector_inputs) -> None:  # type: ignore[no-untyped-def]
+    bombs = {"square": blank_png(6300, 6300), "tall": blank_png(300, 6000), "wide": blank_png(6000, 300)}
+    for name, data in bombs.items():
+        assert len(data) < 200_000
+        engine.read(data)
+        h, w = detector_inputs[-1]
+        assert h * w <= 1.1 * engine.max_pixels, f"{name}: the detector ran on {w}×{h}"
 
 
 def test_the_content_type_comes_from_the_bytes() -> None:

@@ -11,13 +11,15 @@ four bytes a pixel) and as much again for every full-size copy. So decoding is b
   which glibc serves from per-thread arenas and keeps after the image is freed; blocks of
   `BLOCK_SIZE` are above glibc's largest mmap threshold (32 MB), so each is unmapped when freed;
 - reduce first, convert last: JPEGs are decoded straight at a reduced scale (`Image.draft`),
-  other images are reduced (`Image.reduce`) before any mode conversion or copy.
+  other images are reduced (`Image.reduce`) before any mode conversion or copy, towards both the
+  longest side and the pixel count the reader will use (`fit`), so no full-size copy is made.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -57,8 +59,8 @@ DECODE_BUDGET = PixelBudget(MAX_PIXELS)
 DECODERS = threading.BoundedSemaphore(2)
 
 
-def decode(data: bytes, *, max_side: int, budget: PixelBudget | None = None) -> Any:
-    """An upright RGB image no longer than `max_side` a side, decoded within the budget.
+def decode(data: bytes, *, max_side: int, max_pixels: int | None = None, budget: PixelBudget | None = None) -> Any:
+    """An upright RGB image within `max_side` a side and `max_pixels` in all, decoded within the budget.
 
     Raises `TooManyPixels` for an image over `MAX_PIXELS` (checked from the header, before
     decoding) and Pillow's own errors for broken files.
@@ -71,15 +73,16 @@ def decode(data: bytes, *, max_side: int, budget: PixelBudget | None = None) -> 
     image = Image.open(io.BytesIO(data))
     if image.width * image.height > MAX_PIXELS:
         raise TooManyPixels(image.width, image.height)
+    target = fit(image.width, image.height, max_side=max_side, max_pixels=max_pixels)
     if image.format == "JPEG":
-        image.draft("RGB", (max_side, max_side))  # DCT scaling: decoded at 1/2, 1/4 or 1/8 size
+        image.draft("RGB", target)  # DCT scaling: decoded at 1/2, 1/4 or 1/8 size, no smaller than target
     with DECODERS, budget.hold(image.width * image.height):
         image.load()
-        image = _reduced(image, max_side)
+        image = _reduced(image, target)
         image = ImageOps.exif_transpose(image)
         if image.mode != "RGB":
             image = image.convert("RGB")
-        return bounded(image, max_side)
+        return bounded(image, max_side, max_pixels)
 
 
 class TooManyPixels(ValueError):
@@ -87,9 +90,18 @@ class TooManyPixels(ValueError):
         super().__init__(f"{width}x{height} is over {MAX_PIXELS} pixels")
 
 
-def _reduced(image: Any, max_side: int) -> Any:
-    """Shrunk by a whole factor towards `max_side` before anything copies it at full size."""
-    factor = max(image.size) // max_side
+def fit(width: int, height: int, *, max_side: int, max_pixels: int | None = None) -> tuple[int, int]:
+    """The size an image is brought down to: no side over `max_side`, no more than `max_pixels`
+    in all (when given), its proportions kept; never enlarged."""
+    scale = min(1.0, max_side / max(width, height, 1))
+    if max_pixels is not None:
+        scale = min(scale, math.sqrt(max_pixels / max(1, width * height)))
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+def _reduced(image: Any, target: tuple[int, int]) -> Any:
+    """Shrunk by a whole factor towards `target` before anything copies it at full size."""
+    factor = min(image.width // target[0], image.height // target[1])
     if factor < 2:
         return image
     if image.mode in _NEEDS_L_TO_REDUCE:
@@ -97,9 +109,7 @@ def _reduced(image: Any, max_side: int) -> Any:
     return image.reduce(factor)
 
 
-def bounded(image: Any, max_side: int) -> Any:
-    longest = max(image.size)
-    if longest <= max_side:
-        return image
-    factor = max_side / longest
-    return image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))))
+def bounded(image: Any, max_side: int, max_pixels: int | None = None) -> Any:
+    """`image` itself when it is within bounds, else a copy resized to `fit` them."""
+    size = fit(image.width, image.height, max_side=max_side, max_pixels=max_pixels)
+    return image if size == image.size else image.resize(size)

@@ -3,7 +3,13 @@
 RapidOCR (`rapidocr_onnxruntime`) ships the PP-OCR detection, direction and recognition ONNX
 models inside its wheel, so nothing is fetched at run time. It is an optional extra
 (`pip install 'tongban[ocr]'`), imported lazily; the model is built once per process and
-inference runs serialised in worker threads (`read_async`), off the event loop.
+files are read one at a time in the engine's own worker thread (`read_async`), off the event loop.
+
+Memory: the text detector costs about 130 bytes a pixel of its input (600 MB at 2000×2000), so
+what it is handed is bounded by a pixel count (`max_pixels`) as well as a longest side, and
+RapidOCR's own enlarging of small images (to 736 px on the short side, and padding lines wider
+than 8:1) is done here, within the same bounds: a 12 KB 300×6000 PNG would otherwise be enlarged
+to 736×14720 and cost 1.5 GB. Decoding and reading take turns, never side by side.
 
 PDFs: each page's text layer is used when it has one (an e-licence, a generated form); scanned
 pages are rendered with pypdfium2 and read like photos. Only the first `max_pages` are read.
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import threading
 import time
 import unicodedata
@@ -21,13 +28,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from tongban.tools.review.decode import DECODE_BUDGET, DECODERS, TooManyPixels, bounded, decode
+from tongban.tools.review.decode import DECODE_BUDGET, DECODERS, TooManyPixels, decode
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "material review needs the ocr extra: pip install 'tongban[ocr]'"
 JPEG, PNG, PDF = "image/jpeg", "image/png", "application/pdf"
 _MIN_TEXT_LAYER = 8  # characters: fewer means a scanned page, to be read by OCR
+MAX_SIDE = 2000  # px: RapidOCR's own largest side
+MAX_PIXELS = 1_000_000  # what the detector is handed: about 130 MB of its working memory (a 4:3
+# photo is read at 1155×866, more than PaddleOCR's own default of 960 px on the longest side)
+DETECT_MIN_SIDE = 736  # px: RapidOCR enlarges a smaller short side to this before detecting
+LETTERBOX_RATIO = 8  # RapidOCR pads a line wider than this to a quarter of its width high
 
 
 class OcrUnavailable(RuntimeError):
@@ -81,14 +93,15 @@ def normalise(text: str) -> str:
 class OcrEngine:
     """RapidOCR loaded once, used from worker threads one page at a time."""
 
-    def __init__(self, *, max_side: int = 2000, threads: int = 0) -> None:
+    def __init__(self, *, max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS, threads: int = 0) -> None:
         self.max_side = max_side
+        self.max_pixels = max_pixels
         self.threads = threads  # 0: onnxruntime's default (every core)
         self.load_seconds: float | None = None
         self._model: Any = None
         self._load_lock = threading.Lock()
         self._infer_lock = threading.Lock()
-        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocr-read")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-read")
 
     @property
     def loaded(self) -> bool:
@@ -106,7 +119,9 @@ class OcrEngine:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as exc:
             raise OcrUnavailable(INSTALL_HINT) from exc
-        options: dict[str, Any] = {"print_verbose": False}
+        # the detector takes the image as `read_image` sized it: it never enlarges it again
+        options: dict[str, Any] = {"print_verbose": False, "max_side_len": self.max_side,
+                                   "det_limit_type": "max", "det_limit_side_len": self.max_side}
         if self.threads > 0:
             options.update(intra_op_num_threads=self.threads, inter_op_num_threads=1)
         model = RapidOCR(**options)
@@ -117,11 +132,11 @@ class OcrEngine:
     # -------------------------------------------------------------- reading
 
     async def read_async(self, data: bytes, *, max_pages: int = 4) -> Reading:
-        """Read in the engine's own two threads: parallel uploads queue here rather than each
-        decoding in a thread of its own (glibc keeps an arena per thread, and every arena that
-        once held a 160 MB image keeps it mapped)."""
+        """Read in the engine's one worker thread: parallel uploads queue here, so a 160 MB decode
+        never runs beside the detector's working memory, and one glibc arena (not one per
+        thread, each keeping what it once held) serves them all."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, functools.partial(self.read, data, max_pages=max_pages))
+        return await loop.run_in_executor(self._reader, functools.partial(self.read, data, max_pages=max_pages))
 
     def read(self, data: bytes, *, max_pages: int = 4) -> Reading:
         """Read a JPEG, PNG or PDF; raises `UnreadableDocument` for anything else or broken files."""
@@ -130,21 +145,33 @@ class OcrEngine:
             raise UnreadableDocument("只能识别 JPG、PNG 图片或 PDF 文件")
         if kind == PDF:
             return self._read_pdf(data, max_pages)
-        return Reading(pages=(self.read_image(_open_image(data, self.max_side)),), page_count=1)
+        return Reading(pages=(self.read_image(_open_image(data, self.max_side, self.max_pixels)),), page_count=1)
 
     def read_image(self, image: Any) -> Page:
         """OCR one PIL image; lines ordered top to bottom, then left to right."""
         import numpy as np
 
         model = self.load()._model
-        if image.mode != "RGB" or max(image.size) > self.max_side:
-            image = bounded(image.convert("RGB"), self.max_side)
+        size = self.detector_size(image.width, image.height)
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        if size != image.size:
+            image = image.resize(size)
         started = time.perf_counter()
         with self._infer_lock:
             result, _elapsed = model(np.asarray(image))
         seconds = time.perf_counter() - started
         kept = [(box, str(text)) for box, text, score in (result or []) if text and float(score) >= 0.5]
         return Page(lines=_rows(kept), source="ocr", seconds=seconds)
+
+    def detector_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size an image is read at: small ones enlarged as RapidOCR would, and every one
+        within `max_side` and, counting the detector's padding of a wide line, `max_pixels`."""
+        scale = max(1.0, DETECT_MIN_SIDE / max(1, min(width, height)))
+        scale = min(scale, self.max_side / max(1, width, height))
+        padded = width * max(height, width / 4) if width > LETTERBOX_RATIO * height else width * height
+        scale = min(scale, math.sqrt(self.max_pixels / max(1.0, padded)))
+        return max(1, int(width * scale)), max(1, int(height * scale))
 
     def _read_pdf(self, data: bytes, max_pages: int) -> Reading:
         try:
@@ -169,7 +196,8 @@ class OcrEngine:
                     pages.append(Page(lines=lines, source="text-layer", seconds=time.perf_counter() - started))
                     continue
                 width, height = page.get_size()
-                scale = min(2.0, self.max_side / max(width, height, 1.0))
+                scale = min(2.0, self.max_side / max(width, height, 1.0),
+                            math.sqrt(self.max_pixels / max(width * height, 1.0)))
                 width, height = round(width * scale), round(height * scale)
                 with DECODERS, DECODE_BUDGET.hold(max(1, width * height)):
                     image = page.render(scale=scale).to_pil().convert("RGB")
@@ -179,7 +207,7 @@ class OcrEngine:
             document.close()
 
 
-def _open_image(data: bytes, max_side: int) -> Any:
+def _open_image(data: bytes, max_side: int, max_pixels: int) -> Any:
     """Decode a photo fully (a truncated file fails here, not later), reduced, upright (EXIF),
     within the process's decode budget (`tools.review.decode`)."""
     try:
@@ -187,7 +215,7 @@ def _open_image(data: bytes, max_side: int) -> Any:
     except ImportError as exc:  # Pillow comes with the ocr extra
         raise OcrUnavailable(INSTALL_HINT) from exc
     try:
-        return decode(data, max_side=max_side)
+        return decode(data, max_side=max_side, max_pixels=max_pixels)
     except TooManyPixels as exc:
         raise UnreadableDocument("图片尺寸过大，请压缩后再上传") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -222,5 +250,6 @@ def shared_engine() -> OcrEngine:
         if _ENGINE is None:
             from tongban.tools.review.settings import get_review_settings
 
-            _ENGINE = OcrEngine(threads=get_review_settings().review_ocr_threads)
+            settings = get_review_settings()
+            _ENGINE = OcrEngine(max_pixels=settings.review_ocr_max_pixels, threads=settings.review_ocr_threads)
         return _ENGINE

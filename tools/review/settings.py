@@ -1,4 +1,4 @@
-"""Settings of the material review: how much of a file is read, and with how many threads."""
+"""Settings of the material review: how much of a file is read, at what size, with how many threads."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ class ReviewSettings(TongbanSettings):
     review_max_pages: int = Field(default=4, ge=1, le=50)
     # onnxruntime threads per OCR call; 0 lets it use every core
     review_ocr_threads: int = Field(default=0, ge=0, le=64)
+    # pixels the text detector is handed at most; its working memory is about 130 bytes a pixel
+    review_ocr_max_pixels: int = Field(default=1_000_000, ge=250_000, le=4_000_000)
 
 
 @lru_cache

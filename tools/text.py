@@ -158,6 +158,12 @@ def shared_tokenizer() -> Tokenizer:
     return Tokenizer()
 
 
+def names_service_thing(normalised: str) -> bool:
+    """Whether the text says a thing of government service in the thesaurus's words (上牌, 养老金,
+    出生纸): as telling as the cue words that a question is about a service."""
+    return bool(_LANGUAGE.expand(normalised).objects)
+
+
 def official_reading(text: str) -> str:
     """The normalised text with each thesaurus word replaced by its first official term
     (老人优待证 → 老年人优待证): where an official name it means can be found literally."""

@@ -8,6 +8,7 @@ planned like any call; the tools refuse them until the resident confirms.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from typing import Any
@@ -29,7 +30,7 @@ from tongban.agent.commands import Command, digress
 from tongban.agent.state import ConversationState, Frame
 from tongban.tools.forms import SKIP
 from tongban.tools.retrieval import Hit
-from tongban.tools.text import official_reading
+from tongban.tools.text import names_service_thing, official_reading
 
 ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))
@@ -147,6 +148,8 @@ class OfflineBrain:
         text = normalise(state["turn"]["text"])
         focus = state.get("focus") or {}
         c = cues(text)
+        if not c.service_words and names_service_thing(text):
+            c = dataclasses.replace(c, service_words=True)
         when = extract_when(text, ctx.now)
         hall = match_hall(text, ctx.halls)
         receipt = extract_receipt_no(text)

@@ -1,8 +1,8 @@
 """长者模式: turned on and off by what a resident says (or a channel's switch), remembered on the
 resident, and applied to every reply: short sentences, numbered choices, one question a turn.
 
-The cue classes below are phrasings, not sentences: asking for the mode by name, or saying one
-is old or can't read the small print; and asking to leave it. A message that says only that is
+The cue classes are phrasings, not sentences (tools/knowledge/cues.tsv): asking for the mode by
+name, or saying one is old or can't read the small print; and asking to leave it. A message that says only that is
 answered here; one that also asks something goes on to the conversation, in the mode it asked for.
 """
 
@@ -12,20 +12,9 @@ import re
 from dataclasses import replace
 
 from tongban.agent.messages import Reply
+from tongban.tools.language import cue
 
-_MODE = r"(长者|老人|老年|老年人|关怀|适老|适老化|大字|大字体|简洁)(模式|版|版本)"
-_OFF = re.compile(
-    rf"(关闭|关掉|关了|关上|退出|取消|不要|不用|停用|去掉|唔要)(一下|掉)?{_MODE}|"
-    r"(恢复|切换?回|换回|改回|返回|回到)(到)?(正常|普通|标准|原来)(的)?(模式|版|字体|字号|字)|"
-    r"(我)?(不是|唔系)(老年人|老人家?|长者)"
-)
-_ON = re.compile(
-    rf"(开启|打开|开通|启用|切换到?|换成|改成|进入|使用|用|开|要|想用)(一下|个)?{_MODE}|^(请)?{_MODE}$|"
-    r"我(是|系)(个|一个|一位)?(老年人|老人家?|长者|老同志|老人家)|(我)?(年纪|年龄|岁数)(太|好|比较|有点)?大|上了年纪|"
-    r"(眼睛?|眼神)(不好|唔好|花|不行)|(字|字体)(太|好|有点|比较|咁)?(小|细)|(字|眼睛?)(也|都)?(看不清楚?|看不见|睇唔清|睇唔到)|"
-    r"(字|字体)(大|放大|调大)(一)?(点|啲|些)|放大(字|字体)|说(慢|简单)(一)?点|讲(慢|简单)(一)?(点|啲)"
-)
-_FILLER = re.compile(r"[\s，,。.！!？?~～、：:；;]|请|帮我|给我|麻烦|可以|能不能|能否|吗|吧|呀|啊|啦|了|呢|哦|嘅|喇|好不好|谢谢|一下|我|你|您")
+# cues (tools/knowledge/cues.tsv) read here: elderly_on, elderly_off, elderly_filler
 _NUMBERED = re.compile(r"(^|\n)\s*1[.、．）)]")
 _CHOICE = re.compile(r"^\s*(?:第)?([1-9１-９一二三四五六])(?:个|项|号)?\s*$")
 _CN_DIGITS = "一二三四五六"
@@ -39,17 +28,17 @@ ALREADY_OFF = "长者模式没有开启。要开启，请说“开启长者模�
 
 def asked(text: str) -> bool | None:
     """True to turn the mode on, False to turn it off, None when the message doesn't ask."""
-    if _OFF.search(text):
+    if cue("elderly_off").search(text):
         return False
-    if _ON.search(text):
+    if cue("elderly_on").search(text):
         return True
     return None
 
 
 def only_asked(text: str) -> bool:
     """The message asks for the mode and nothing else (no question left for the conversation)."""
-    rest = _ON.sub("", _OFF.sub("", text))
-    return len(_FILLER.sub("", rest)) <= 2
+    rest = cue("elderly_on").sub("", cue("elderly_off").sub("", text))
+    return len(cue("elderly_filler").sub("", rest)) <= 2
 
 
 def acknowledge(on: bool, was: bool) -> str:

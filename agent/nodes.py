@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -22,6 +21,7 @@ from tongban.agent.toolbox import run_tool
 from tongban.memory import residents
 from tongban.memory.pii import mask_text
 from tongban.tools.confirmation import Confirmation
+from tongban.tools.language import cue, knowledge
 from tongban.tools.life_events import offer_line, recommend
 
 HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
@@ -260,18 +260,17 @@ def _names(state: ConversationState, run: TurnRuntime) -> list[str]:
 
 
 # an answer that repeats the action's own verb agrees with it: 系，取消 confirms a cancellation
-_ACTION_VERBS = {"cancel": re.compile(r"取消|撤销|退掉|唔要|不要了"), "erase": re.compile(r"删除|删掉|清除"),
-                 "book": re.compile(r"预约|约"), "form": re.compile(r"生成|提交|打印")}
+# (cue confirm_<action>, tools/knowledge/cues.tsv); a negation beside it (cue negation) does not
 
 
 def _verdict(text: str, action: str, names: list[str] = []) -> str:  # noqa: B006 - read only
     for name in names:  # longest first: naming the item being confirmed is neither yes nor no
         text = text.replace(name, "")
     verdict = classify_answer(text)
-    verb = _ACTION_VERBS.get(action)
+    verb = cue(f"confirm_{action}") if f"confirm_{action}" in knowledge().cues else None
     if verdict != "yes" and verb is not None and verb.search(text):
         rest = verb.sub("", text)
-        if not re.search(r"不|别|唔|冇|没", rest) and (not rest.strip(" ，,。.!！") or classify_answer(rest) == "yes"):
+        if not cue("negation").search(rest) and (not rest.strip(" ，,。.!！") or classify_answer(rest) == "yes"):
             return "yes"
     return verdict
 

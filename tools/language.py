@@ -1,15 +1,18 @@
-"""Language knowledge as data: dialect forms, the terminology thesaurus, action words, stopwords.
+"""Language knowledge as data: dialect forms, the terminology thesaurus, action words, stopwords,
+the cue phrasings that say what a message does, and the words of yes/no answers.
 
 Residents say 驾照, 房产证, 长者卡 and 唔见咗; official catalogs say 机动车驾驶证, 不动产权证书,
 老年人优待证 and 补领. The words live in `tools/knowledge/*.tsv` (and in any directory named by
 `TONGBAN_KNOWLEDGE_DIR`, whose files add to and override the shipped ones) so an operator extends
 them without touching code. Nothing here names a catalog item: it maps words to official terms,
-and `expand` finds them in a question for retrieval to use.
+and `expand` finds them in a question for retrieval to use. The agent's cue classes (asking for a
+person, cancelling, correcting oneself…) are phrasings in `cues.tsv`, compiled here by `cue`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -17,6 +20,8 @@ from pathlib import Path
 
 SHIPPED = Path(__file__).parent / "knowledge"
 ENV = "TONGBAN_KNOWLEDGE_DIR"
+ANSWERS = ("yes", "no", "filler")  # what a word of a reply to a confirmation question says
+_REFERENCE = re.compile(r"\{([a-z][a-z0-9_]*)\}")  # {others} in a phrasing: that cue's phrasings
 
 
 class KnowledgeError(ValueError):
@@ -69,6 +74,40 @@ class Knowledge:
     terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     actions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     stopwords: frozenset[str] = frozenset()
+    # cue class → its phrasings, regular expressions (cues.tsv); any one matching signals the cue
+    cues: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    answers: dict[str, str] = field(default_factory=dict)  # word → yes, no or filler (answers.tsv)
+    times: dict[str, str] = field(default_factory=dict)  # colloquial time word → standard (times.tsv)
+
+    def cue(self, name: str) -> re.Pattern[str]:
+        """One cue class as a pattern: its phrasings as alternatives, in the file's order,
+        letters matching in either case."""
+        try:
+            return self._cue_patterns[name]
+        except KeyError:
+            raise KnowledgeError(f"no cue {name!r} in cues.tsv") from None
+
+    @cached_property
+    def _cue_patterns(self) -> dict[str, re.Pattern[str]]:
+        patterns: dict[str, re.Pattern[str]] = {}
+        for name in self.cues:
+            try:
+                patterns[name] = re.compile(self.cue_source(name), re.IGNORECASE)
+            except re.error as error:  # e.g. two phrasings naming the same group
+                raise KnowledgeError(f"cue {name!r} in cues.tsv: {error}") from None
+        return patterns
+
+    def cue_source(self, name: str, _within: tuple[str, ...] = ()) -> str:
+        """The cue's phrasings as one regular expression, `{other}` replaced by that cue's."""
+        if name in _within:
+            raise KnowledgeError(f"cue {name!r} refers to itself through {' → '.join(_within)}")
+        if name not in self.cues:
+            raise KnowledgeError(f"no cue {name!r} in cues.tsv (referred to by {' → '.join(_within) or 'code'})")
+
+        def inner(match: re.Match[str]) -> str:
+            return self.cue_source(match.group(1), (*_within, name))
+
+        return "(?:" + "|".join(_REFERENCE.sub(inner, p) for p in self.cues[name]) + ")"
 
     @cached_property
     def action_terms(self) -> frozenset[str]:
@@ -127,13 +166,40 @@ def directories() -> list[Path]:
     return [SHIPPED, *extra]
 
 
+def read_cues(path: Path, into: dict[str, tuple[str, ...]]) -> None:
+    """`cue<TAB>phrasing` lines: each adds a phrasing (a regular expression) to its cue."""
+    for number, line in _lines(path):
+        name, tab, phrasing = line.partition("\t")
+        if not tab or not name.strip() or not phrasing.strip():
+            raise KnowledgeError(f"{path}:{number}: expected a cue name, a TAB and a phrasing")
+        try:
+            re.compile(_REFERENCE.sub("", phrasing.strip()))
+        except re.error as error:
+            raise KnowledgeError(f"{path}:{number}: not a regular expression: {error}") from None
+        into[name.strip()] = (*into.get(name.strip(), ()), phrasing.strip())
+
+
+def read_answers(path: Path) -> dict[str, str]:
+    """`word<TAB>yes|no|filler` lines."""
+    table = read_table(path)
+    for number, line in _lines(path):
+        word, _, label = line.partition("\t")
+        if label.strip() not in ANSWERS:
+            raise KnowledgeError(f"{path}:{number}: {word} must be one of {', '.join(ANSWERS)}")
+    return {word: labels[0] for word, labels in table.items()}
+
+
 def load(dirs: Iterable[Path]) -> Knowledge:
-    """Merge the knowledge files of these directories; a missing file contributes nothing."""
+    """Merge the knowledge files of these directories; a missing file contributes nothing.
+    Cue phrasings add up (an operator's cues.tsv adds phrasings); other entries override."""
     dialect: dict[str, str] = {}
     guards: dict[str, str] = {}
     terms: dict[str, tuple[str, ...]] = {}
     actions: dict[str, tuple[str, ...]] = {}
     stopwords: set[str] = set()
+    cues: dict[str, tuple[str, ...]] = {}
+    answers: dict[str, str] = {}
+    times: dict[str, str] = {}
     for directory in dirs:
         directory = Path(directory)
         if not directory.is_dir():
@@ -148,10 +214,23 @@ def load(dirs: Iterable[Path]) -> Knowledge:
             actions.update(read_table(path))
         if (path := directory / "stopwords.txt").exists():
             stopwords.update(w for _, line in _lines(path) for w in line.split())
-    return Knowledge(dialect, guards, terms, actions, frozenset(stopwords))
+        if (path := directory / "cues.tsv").exists():
+            read_cues(path, cues)
+        if (path := directory / "answers.tsv").exists():
+            answers.update(read_answers(path))
+        if (path := directory / "times.tsv").exists():
+            times.update({k: "".join(v) for k, v in read_table(path).items()})
+    lang = Knowledge(dialect, guards, terms, actions, frozenset(stopwords), cues, answers, times)
+    lang._cue_patterns  # noqa: B018  (a phrasing that refers to no cue, or loops, fails here, not mid-turn)
+    return lang
 
 
 @lru_cache(maxsize=1)
 def knowledge() -> Knowledge:
     """The process's knowledge, read once (restart, or `knowledge.cache_clear()`, to reload)."""
     return load(directories())
+
+
+def cue(name: str) -> re.Pattern[str]:
+    """The process's cue class `name` (tools/knowledge/cues.tsv), compiled once."""
+    return knowledge().cue(name)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from tongban.tools.language import cue
 from tongban.tools.text import sound_key
 
-# what item names end with, so that 残疾人证办理 is also named by 残疾人证
-_SUFFIX = re.compile(r"(办理|申请|申领|登记|开具|签发|认定|备案|补领|换领|补发|查询|汇算清缴)$")
 _PAREN = re.compile(r"[（(].*?[）)]")
 
 
@@ -27,7 +26,8 @@ class ItemTerms:
     def build(cls, items: list[tuple[str, str, list[str]]]) -> ItemTerms:
         table: dict[str, list[tuple[str, str]]] = {}
         for code, name, keywords in items:
-            words = {name, _PAREN.sub("", name), _SUFFIX.sub("", _PAREN.sub("", name)), *keywords}
+            # the action an item name ends with (cue name_suffix): 残疾人证办理 is also named by 残疾人证
+            words = {name, _PAREN.sub("", name), cue("name_suffix").sub("", _PAREN.sub("", name)), *keywords}
             words = {w for w in words if len(w) >= 2}
             table[code] = sorted(((w, sound_key(w)) for w in words), key=lambda t: -len(t[0]))
         return cls(table)

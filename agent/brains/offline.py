@@ -29,35 +29,15 @@ from tongban.agent.brains.slots import (
 from tongban.agent.commands import Command, digress
 from tongban.agent.state import ConversationState, Frame
 from tongban.tools.forms import SKIP
+from tongban.tools.language import cue
 from tongban.tools.retrieval import Hit
 from tongban.tools.text import names_service_thing, official_reading
 
-ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern))
-    for name, pattern in (
-        ("materials", r"材料|带什么|带啥|带咩|要什么|要啥|需要什么|准备什么|准备啥|资料|证件|要乜"),
-        ("fee", r"多少钱|几多钱|收费|费用|要钱|免费|收钱|工本费"),
-        ("time_limit", r"多久|几天|多长时间|时限|多少天|几耐|几时|几日|几长时间|"
-                       r"什么时候(能|可以)?(拿|好|出|办好|批|下来)|(拿|拎|攞|领)(到|证)|批下来"),
-        ("halls", r"在哪|哪里|哪儿|边度|地址|去哪|地点|哪个大厅|哪个窗口|哪些地方"),
-        ("online", r"网上|线上|手机上|手机度|网度|不用跑|不用去|在家|智桂通|邮寄|寄|异地|外地|外省"),
-        ("applicants", r"条件|谁可以|谁能|资格|符合|能不能办|可以办吗|本人|代办|委托|亲自|代领|帮(人|别人|家人)办"),
-        ("steps", r"流程|步骤|程序|手续|怎么办|怎么弄|怎么申请|怎样办|如何办"),
-    )
-)
-_USUAL_PLACE = re.compile(r"上次|上回|老地方|原来(那|的)|同一个|之前(那|的)(个)?(地方|大厅)")
-_FILLER = re.compile(r"^(那|那么|请问|你好|您好|我想问一下|我想问|问一下|麻烦问下|喂)[，,、 ]*")
-# words that say what to do rather than which item: dropped before searching for the item
-_ACTION_WORDS = re.compile(
-    r"帮我|帮忙|给我|替我|我想|我要|想要|想|要|请|麻烦|预约|(?<![网大节公契条合])约(?![车定束])好?的?|取消|撤销|退掉|不去了|去不了|"
-    r"一下|那个|这个|之前|上次|以前|我|的|了|吧|呢|啊|呀|可以吗|行吗|好吗|能不能|能否|[，,。.！!？?、 ]"
-)
-_QUESTION = re.compile(r"[吗呢嘛？?]|怎么|点样|咋|如何|几|多少|能不能|可不可以|可以|是否|要不要|系唔系|得唔得")
-# during a form: stop filling, or a new question rather than an answer to the field asked
-_FORM_STOP = re.compile(r"^(不填了|不想填了|先不填|算了|不要了|退出|停止填写|取消填表|以后再填|稍后再填)[了吧啦。.!！]*$")
-_NOT_AN_ANSWER = re.compile(r"[？?]|吗|怎么|什么|咩|点样|为什么|哪里|在哪|多少钱|能不能|可不可以|要带|预约")
-_FORM_WORDS = re.compile(r"帮我|帮忙|给我|我要|我想|想|要|请|一下|的|预?填写?|填好|生成|打印|申请表|申请书|登记表|声明书|表格|表|继续|接着|[，,。.！!？? ]")
-_ASPECT_ONLY = re.compile(r"^(那|那么)?(要|需要|得|该)?(带|准备)?(什么|啥|哪些|多少|多久|几天|怎么|在哪|去哪)")
+# what a question asks about an item, in the order tried: cue aspect_<name> (tools/knowledge/cues.tsv)
+ASPECTS = ("materials", "fee", "time_limit", "halls", "online", "applicants", "steps")
+# other cues read here: usual_place (the hall used last time), lead_in (openings dropped before
+# searching), action_words (what to do rather than which item), item_question, form_stop and
+# not_an_answer (during a form), form_words, aspect_only (a question naming only an aspect)
 
 
 def _chosen(text: str, choices: list[str]) -> str | None:
@@ -121,8 +101,8 @@ def elsewhere(hit: Hit | None, current: dict[str, str] | None) -> bool:
 
 
 def aspect_of(text: str) -> str | None:
-    for name, pattern in ASPECTS:
-        if pattern.search(text):
+    for name in ASPECTS:
+        if cue(f"aspect_{name}").search(text):
             return name
     return None
 
@@ -183,9 +163,9 @@ class OfflineBrain:
         if c.show_data:
             return {"intent": "my_data", "focus": {"task": None, "data_action": "show"}, "plan": []}
         form = focus.get("form") or {}
-        if task == "fill_form" and form.get("asking") and _FORM_STOP.match(text):
+        if task == "fill_form" and form.get("asking") and cue("form_stop").match(text):
             return self._say("fill_form", {"task": None, "form": {**form, "asking": None}, "form_action": "stopped"})
-        if task == "fill_form" and form.get("asking") and not (_NOT_AN_ANSWER.search(text) or c.form or c.book or c.cancel):
+        if task == "fill_form" and form.get("asking") and not (cue("not_an_answer").search(text) or c.form or c.book or c.cancel):
             return self._form_answer(state["turn"]["text"], form)
         if c.form:
             return self._form_start(text, focus, ctx)
@@ -194,7 +174,7 @@ class OfflineBrain:
         found: list[Hit] = []
         hit = self._search(text, when, hall, ctx, found=found)
         # for writes, the item is what remains once the action words are gone
-        stripped = _ACTION_WORDS.sub(" ", text)
+        stripped = cue("action_words").sub(" ", text)
         named = (
             self._search(stripped, when, hall, ctx, said=text)
             if (c.cancel or c.book or task) and stripped.strip() != text else hit
@@ -212,7 +192,7 @@ class OfflineBrain:
         answers_missing_item = task == "book_appointment" and focus.get("missing") == "item" and plausible(named)
         wants_booking = c.book or answers_missing_item or (
             bool(when and when.date) and hall is not None and c.service_words) or (
-            task == "book_appointment" and (when is not None or hall is not None or _USUAL_PLACE.search(text))
+            task == "book_appointment" and (when is not None or hall is not None or cue("usual_place").search(text))
             and not (confident(hit) and not c.book and hit and hit.code != (focus.get("item") or {}).get("code"))
         )
         if wants_booking:
@@ -244,13 +224,13 @@ class OfflineBrain:
         focus = decision["focus"]
         if ctx.knowledge is None:
             return decision, {}
-        query = _FILLER.sub("", text).strip()
+        query = cue("lead_in").sub("", text).strip()
         hits = ctx.knowledge.search(query, k=3)
         if not hits:
             return decision, {}
         top = hits[0]
         if not top.answerable:
-            if decision["intent"] == "out_of_scope" and (service_words or _QUESTION.search(text)):
+            if decision["intent"] == "out_of_scope" and (service_words or cue("item_question").search(text)):
                 decision = {**decision, "focus": {**focus, "kb_miss": True}}
             return decision, {"kb": "miss"}
         found = {"kb": "hit", "kb_key": top.key}
@@ -273,7 +253,7 @@ class OfflineBrain:
         if hall:
             for name in (hall.name, *hall.aliases):
                 query = query.replace(name, " ")
-        query = _FILLER.sub("", query).strip()
+        query = cue("lead_in").sub("", query).strip()
         if len(query) < 2:
             return None
         hits = ctx.index.search(query, k=3)
@@ -319,7 +299,7 @@ class OfflineBrain:
             focus["receipt_no"] = receipt
         if not receipt and ctx.verified:
             # a verified resident's "my application": their own, under the disclosure rule
-            named = self._search(_ACTION_WORDS.sub(" ", text), None, None, ctx, said=text)
+            named = self._search(cue("action_words").sub(" ", text), None, None, ctx, said=text)
             args = {"item": named.name} if confident(named) else {}
             return {"intent": "query_progress", "focus": {**focus, "receipt_choices": None},
                     "plan": [{"name": "my_applications", "args": args}], "more": True}
@@ -341,7 +321,7 @@ class OfflineBrain:
             item = item_ref(hit)  # type: ignore[arg-type]
             focus["item"] = item
         hall = merged.get("hall")
-        if not hall and _USUAL_PLACE.search(text) and ctx.memory.get("usual_hall"):
+        if not hall and cue("usual_place").search(text) and ctx.memory.get("usual_hall"):
             hall = focus["hall"] = ctx.memory["usual_hall"]
         missing = next(
             (name for name, value in (("item", item), ("hall", hall), ("date", merged.get("date"))) if not value),
@@ -379,7 +359,7 @@ class OfflineBrain:
     ) -> dict[str, Any]:
         aspect = aspect_of(text)
         current = focus.get("item")
-        asks = aspect is not None or bool(_ASPECT_ONLY.search(text) or _QUESTION.search(text))
+        asks = aspect is not None or bool(cue("aspect_only").search(text) or cue("item_question").search(text))
         # an aspect (多久, 要带什么) asks about the item in play; a bare question may point elsewhere
         follow_up = bool(current) and asks and not confident(hit) and (aspect is not None or not elsewhere(hit, current))
         if follow_up:
@@ -395,7 +375,7 @@ class OfflineBrain:
 
     def _form_start(self, text: str, focus: dict[str, Any], ctx: BrainContext) -> dict[str, Any]:
         """填表: the item the message names, else the one in play, else the form under way."""
-        named = self._search(_FORM_WORDS.sub(" ", text).strip(), None, None, ctx)
+        named = self._search(cue("form_words").sub(" ", text).strip(), None, None, ctx)
         item = item_ref(named) if confident(named) else focus.get("item") or (focus.get("form") or {}).get("item")
         if not item:
             return {"intent": "fill_form", "focus": {"task": None}, "plan": [{"name": "forms_available", "args": {}}]}

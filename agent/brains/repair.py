@@ -8,7 +8,6 @@ for another topic, or change or cancel what was just booked. `agent.flows` execu
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from tongban.agent.brains.base import BrainContext
@@ -16,14 +15,12 @@ from tongban.agent.brains.intents import Cues, cues, strip_repair_words
 from tongban.agent.brains.slots import extract_receipt_no, extract_when, match_hall, normalise
 from tongban.agent.commands import Command, command, digress, set_slots
 from tongban.agent.state import Frame
+from tongban.tools.language import cue
 from tongban.tools.retrieval import Hit
 
 Search = Callable[[str], Hit | None]  # the item a text names confidently, if any
-_INSTEAD = re.compile(r"不是(?P<said>[^，,。]{1,12}?)[，,]?(而)?是(?P<meant>[^，,。？?！!]{1,12})")
-_CONTENT = re.compile(r"怎么|点样|咋|如何|几|多少|多久|什么|啥|咩|哪|边度|能不能|可不可以|可以|是否|要不要|有冇|有没有|"
-                      r"材料|带|钱|费|流程|步骤|手续|条件|地址|时间|网上")
-_BOOKED_WRONG = re.compile(r"(约|订|预约|挂)错")
-_QUESTION = re.compile(r"[吗呢嘛？?]|怎么|点样|咋|如何|几点|几时|多少|多久|什么|啥|咩|哪|能不能|可不可以|是否|要不要|有冇|有没有")
+# cues (tools/knowledge/cues.tsv) read here: asks (the message asks something), asks_about (about
+# an item's content), booked_wrong (booked the wrong thing), instead (不是X，是Y)
 
 
 def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) -> list[Command]:
@@ -41,15 +38,15 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
         return [set_slots(**slots)]
     if c.dismiss:
         rest = strip_repair_words(text)
-        topic = len(rest) >= 2 and (search(rest) is not None or bool(_QUESTION.search(rest)) or c.book or c.progress)
+        topic = len(rest) >= 2 and (search(rest) is not None or bool(cue("asks").search(rest)) or c.book or c.progress)
         return [command("cancel_flow"), {"command": "start_flow", "text": rest}] if topic else [command("cancel_flow")]
-    if c.mistake and not _QUESTION.search(text):
+    if c.mistake and not cue("asks").search(text):
         return [command("clarify")]
     if c.progress or extract_receipt_no(text):
         return [digress("progress")]
     hit = search(text)
     other = hit is not None and hit.code != (frame.get("item") or {}).get("code")
-    if other and (c.book or not _CONTENT.search(text)):
+    if other and (c.book or not cue("asks_about").search(text)):
         # booking something else, or 那残疾人证呢 (another item, nothing asked about it yet):
         # a new topic replaces the task; 公积金怎么提取 asks something, and is an aside
         return [command("start_flow")]
@@ -57,7 +54,7 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
         return [digress("hesitate")]
     if c.greeting:
         return [digress("chitchat")]
-    if _QUESTION.search(text) or hit is not None or c.about_bot:
+    if cue("asks").search(text) or hit is not None or c.about_bot:
         return [digress("question")]
     return []
 
@@ -80,7 +77,7 @@ def _after_booking(text: str, c: Cues, frame: Frame, ctx: BrainContext, search: 
     slots.pop("item_code", None)
     if slots and not c.cancel:
         return [{"command": "change_appointment", "slots": slots}]  # type: ignore[typeddict-item]
-    if c.cancel or _BOOKED_WRONG.search(text):
+    if c.cancel or cue("booked_wrong").search(text):
         return [command("cancel_appointment")]
     return [command("clarify")] if c.mistake else []
 
@@ -115,7 +112,7 @@ def _names_hall(text: str, new: str, old: str | None) -> bool:
 def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) -> str | None:
     """Another item meant instead of the frame's: 说错了，不是补领，是换领."""
     current = frame.get("item") or {}
-    instead = _INSTEAD.search(text)
+    instead = cue("instead").search(text)
     if instead and current.get("name") and instead.group("said") in current["name"]:
         meant = current["name"].replace(instead.group("said"), instead.group("meant"))
         exact = next((code for code, name in ctx.items.items() if name == meant), None)
@@ -124,7 +121,7 @@ def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) -
         hit = search(meant)
         if hit is not None and hit.code != current.get("code"):
             return hit.code
-    if not (c.mistake or c.change) or _QUESTION.search(text):
+    if not (c.mistake or c.change) or cue("asks").search(text):
         return None  # a question about another item is an aside, not a correction
     hit = search(strip_repair_words(text))
     # 搞错了，驾照是到期了要换 describes the item meant; a mere change (改到下午) must name it

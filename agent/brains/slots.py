@@ -23,6 +23,7 @@ from rapidfuzz import fuzz
 
 from tongban.memory.clock import SHANGHAI
 from tongban.memory.pii import InvalidIdentifier, normalise_id_number, normalise_phone
+from tongban.tools.language import cue, knowledge
 from tongban.tools.text import canonical as normalise
 from tongban.tools.text import sound_key
 
@@ -106,8 +107,6 @@ _LAST4_PHRASE = re.compile(
 )
 _TAIL_PHRASE = re.compile(r"尾(?:号|数)\s*(?:是|为|:)?\s*(\d{3}[\dX])(?![\dX])")
 _BARE_LAST4 = re.compile(r"(?<![\dX])(\d{3}[\dX])(?![\dX])")
-_ID_CONTEXT = re.compile(r"身份证|身份|证件|证号")
-_PHONE_CONTEXT = re.compile(r"手机|电话")
 
 
 def extract_id_last4(text: str, *, asked: bool = False) -> str | None:
@@ -127,7 +126,7 @@ def extract_id_last4(text: str, *, asked: bool = False) -> str | None:
         context = _nearest_context(cleaned[: match.start()])
         if context == "id" or (asked and context is None):
             return match.group(1)
-    if asked and not _PHONE_CONTEXT.search(cleaned) and not re.search(r"\d{5}", cleaned):
+    if asked and not cue("phone_words").search(cleaned) and not re.search(r"\d{5}", cleaned):
         bare = _BARE_LAST4.findall(cleaned)
         if len(bare) == 1:
             return bare[0]
@@ -136,8 +135,8 @@ def extract_id_last4(text: str, *, asked: bool = False) -> str | None:
 
 def _nearest_context(before: str) -> Literal["id", "phone"] | None:
     """Whether an ID word or a phone word was mentioned last before a phrase."""
-    ids = [m.end() for m in _ID_CONTEXT.finditer(before)]
-    phones = [m.end() for m in _PHONE_CONTEXT.finditer(before)]
+    ids = [m.end() for m in cue("id_words").finditer(before)]
+    phones = [m.end() for m in cue("phone_words").finditer(before)]
     if not ids and not phones:
         return None
     return "id" if max(ids, default=-1) > max(phones, default=-1) else "phone"
@@ -156,19 +155,6 @@ class When:
     text: str  # the matched expression, in normalised form (听日 → 明天)
 
 
-_CANTONESE = (
-    ("听朝", "明天上午"),
-    ("听日", "明天"),
-    ("后日", "后天"),
-    ("今朝", "今天上午"),
-    ("朝早", "上午"),
-    ("上昼", "上午"),
-    ("晏昼", "下午"),
-    ("下昼", "下午"),
-    ("今早", "今天上午"),
-    ("明早", "明天上午"),
-    ("明晚", "明天晚上"),
-)
 _DOTTED_DATE = re.compile(
     r"(?<![\d.])(1[0-2]|0?[1-9])\.(3[01]|[12]\d|0?[1-9])(?![\d.])"
     r"(?!\s*(?:元|块|万|千|小时|个|倍|米|斤|公斤|岁|%|分))"
@@ -205,7 +191,7 @@ def extract_when(text: str, now: dt.datetime) -> When | None:
 def _time_text(text: str) -> str:
     """Normalised text with Cantonese/colloquial forms rewritten and identifiers blanked."""
     text = normalise(text)
-    for colloquial, standard in _CANTONESE:
+    for colloquial, standard in knowledge().times.items():  # tools/knowledge/times.tsv
         text = text.replace(colloquial, standard)
     text = _LONG_DIGITS.sub("，", text).replace(",", "，")  # jionlp drops a day before ","
     return _DOTTED_DATE.sub(r"\1月\2日", text)
@@ -394,24 +380,6 @@ def _unique_best(keys: Sequence[_Key], score: Callable[[_Key], float]) -> HallRe
 
 # ── yes / no ─────────────────────────────────────────────────────────────────────────────
 
-_YES = (
-    "确认 确定 好的 好 好啊 好嘞 好滴 对 对的 对头 是 是的 是滴 可以 可以的 行 成 没问题 冇问题"
-    " 无问题 没错 冇错 嗯 嗯嗯 嗯呢 ok okay yes 要 要得 约 预约 同意 系 得 就这样 当然 👍 👌"
-)
-_NO = (
-    "不 没 没有 冇 唔 别 甭 不用 不要 不必 不需要 不了 算了 取消 改天 下次 再说 以后 迟啲 先不 唔要"
-    " 唔使 唔好 唔得 no 拉倒"
-)
-_FILLER = (
-    "啊 阿 呀 吖 吧 的 了 啦 嘛 呗 哦 噢 喔 哈 哎 诶 欸 嘞 喇 啰 咯 嘅 呐 那 那就 就 这样 这个 那个"
-    " 先 我 我们 帮我 给我 麻烦 麻烦你 谢谢 谢 多谢 唔该 你 您 你们 想 还是 一下 时间 真的 滴 呢个"
-)
-_LEXICON: dict[str, Answer | None] = {
-    **{w: None for w in _FILLER.split()},
-    **{w: "yes" for w in _YES.split()},
-    **{w: "no" for w in _NO.split()},
-}
-_LONGEST = max(map(len, _LEXICON))
 _QUESTION = re.compile(r"[?？]|[吗呢么咩]\W*$|([^不])不\1")
 _PUNCTUATION = re.compile(r"[\W_]+")
 
@@ -426,7 +394,7 @@ def classify_answer(text: str) -> Answer:
     clean = normalise(text).lower()
     if not clean or _QUESTION.search(clean):
         return "other"
-    labels = _tokenise(_PUNCTUATION.sub("", clean) or clean)
+    labels = _tokenise(_PUNCTUATION.sub("", clean) or clean, knowledge().answers)
     if labels is None:
         return "other"
     if "no" in labels:
@@ -434,15 +402,17 @@ def classify_answer(text: str) -> Answer:
     return "yes" if "yes" in labels else "other"
 
 
-def _tokenise(text: str) -> list[Answer | None] | None:
-    """Greedy longest-match over the answer lexicon; None if any part is not in it."""
-    labels: list[Answer | None] = []
+def _tokenise(text: str, lexicon: dict[str, str]) -> list[str] | None:
+    """Greedy longest-match over the answer words (tools/knowledge/answers.tsv): their labels
+    (yes, no, filler), or None if any part is not one of them."""
+    longest = max(map(len, lexicon), default=1)
+    labels: list[str] = []
     position = 0
     while position < len(text):
-        for size in range(min(_LONGEST, len(text) - position), 0, -1):
+        for size in range(min(longest, len(text) - position), 0, -1):
             word = text[position : position + size]
-            if word in _LEXICON:
-                labels.append(_LEXICON[word])
+            if word in lexicon:
+                labels.append(lexicon[word])
                 position += size
                 break
         else:

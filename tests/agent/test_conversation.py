@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from tests.agent.conftest import Chat
@@ -13,6 +15,7 @@ from tongban.agent.service import Agent
 from tongban.memory.applications import add_application
 from tongban.memory.models import Appointment, AppointmentStatus, Handoff, Resident
 from tongban.memory.store import Store
+from tongban.tools.language import knowledge
 
 
 def appointments(store: Store) -> list[Appointment]:
@@ -101,6 +104,23 @@ def test_progress_needs_the_applicant_second_factor(chat: Chat, store: Store) ->
     assert "已办结" not in wrong.text and "王芳" not in wrong.text
     right = chat.say("13912345678")
     assert "已办结" in right.text and "王芳" not in right.text
+
+
+def test_an_operators_cue_phrasing_reaches_the_agent(
+    chat: Chat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cue words are data (tools/knowledge/cues.tsv): a phrasing added in TONGBAN_KNOWLEDGE_DIR
+    asks for a person as the shipped ones do, with no change to code."""
+    assert Chat(chat.agent, user="o-before").say("摇个领导来").intent != "handoff"
+    (tmp_path / "cues.tsv").write_text("handoff\t摇个(人|领导)来\n", encoding="utf-8")
+    monkeypatch.setenv("TONGBAN_KNOWLEDGE_DIR", str(tmp_path))
+    knowledge.cache_clear()
+    try:
+        reply = chat.say("摇个领导来")
+    finally:
+        monkeypatch.delenv("TONGBAN_KNOWLEDGE_DIR")
+        knowledge.cache_clear()
+    assert reply.intent == "handoff" and reply.handoff
 
 
 def test_handoff_then_the_bot_stays_silent(chat: Chat, store: Store) -> None:

@@ -95,6 +95,44 @@ def test_a_bad_line_names_its_file_and_line(tmp_path: Path) -> None:
         load([tmp_path / "nowhere"])
 
 
+def test_an_operator_adds_cue_phrasings_and_relabels_answer_words(tmp_path: Path) -> None:
+    """cues.tsv phrasings add up across directories; answers.tsv words are overridden."""
+    (tmp_path / "cues.tsv").write_text("# 本地说法\nhandoff\t摇个(人|领导)来\n", encoding="utf-8")
+    (tmp_path / "answers.tsv").write_text("要得\tno\n", encoding="utf-8")
+    lang = load([SHIPPED, tmp_path])
+    assert lang.cue("handoff").search("快摇个人来") and not knowledge().cue("handoff").search("快摇个人来")
+    assert lang.cue("handoff").search("转人工")  # the shipped phrasings stay
+    assert lang.answers["要得"] == "no" and knowledge().answers["要得"] == "yes"
+
+
+def test_a_cue_refers_to_another_by_name(tmp_path: Path) -> None:
+    (tmp_path / "cues.tsv").write_text("kin\t阿(婆|公)\nfor_kin\t帮{kin}(约|订)\n", encoding="utf-8")
+    lang = load([tmp_path])
+    assert lang.cue("for_kin").search("我想帮阿婆约个号") and not lang.cue("for_kin").search("帮我约个号")
+
+
+def test_a_bad_cue_fails_when_loaded_and_names_where(tmp_path: Path) -> None:
+    cues = tmp_path / "cues.tsv"
+    cues.write_text("handoff\t人工\nhandoff\t(真人\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=r"cues\.tsv:2: not a regular expression"):
+        load([tmp_path])
+    cues.write_text("handoff 人工\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=r"cues\.tsv:1: expected a cue name"):
+        load([tmp_path])
+    cues.write_text("handoff\t找{nobody}\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="no cue 'nobody'"):
+        load([tmp_path])
+    cues.write_text("loop\t找{loop}\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="refers to itself"):
+        load([tmp_path])
+    cues.unlink()
+    (tmp_path / "answers.tsv").write_text("好\tyes\n得闲\tmaybe\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=r"answers\.tsv:2"):
+        load([tmp_path])
+    with pytest.raises(KnowledgeError, match="no cue 'handof'"):
+        knowledge().cue("handof")
+
+
 def test_official_demo_catalog_questions(official_index: HybridIndex) -> None:
     """The issue's examples and more, on the demo items with official fields only."""
     cases = {

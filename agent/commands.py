@@ -39,8 +39,12 @@ def set_slots(**slots: Any) -> Command:
     return {"command": "set_slots", "slots": {k: v for k, v in slots.items() if v is not None}}  # type: ignore[typeddict-item]
 
 
-def digress(kind: Digression) -> Command:
-    return {"command": "digress", "kind": kind}
+def digress(kind: Digression, item_code: str | None = None) -> Command:
+    """An aside; a question may name the item it is about (another than the task's)."""
+    cmd: Command = {"command": "digress", "kind": kind}
+    if item_code:
+        cmd["slots"] = {"item_code": item_code}
+    return cmd
 
 
 def command(name: str) -> Command:
@@ -60,6 +64,7 @@ class SlotArgs(BaseModel):
 
 class DigressArgs(BaseModel):
     kind: Digression = Field(description="question=问办事问题 progress=问办件进度 chitchat=道谢寒暄 hesitate=还要考虑")
+    item_code: str | None = Field(default=None, max_length=64, description="插问的是另一个事项时，那个事项的编码")
 
 
 class NoArgs(BaseModel):
@@ -92,5 +97,5 @@ def from_tool_call(name: str, args: dict[str, Any]) -> Command | None:
             slots["time"] = slots["time"][:5]
         return {"command": name, "slots": slots}  # type: ignore[typeddict-item]
     if isinstance(parsed, DigressArgs):
-        return digress(parsed.kind)
+        return digress(parsed.kind, parsed.item_code)
     return command(name)

@@ -100,7 +100,9 @@ def execute(commands: list[Command], frame: Frame, state: ConversationState, ctx
                                   "item": frame.get("item")},
                         "plan": [{"name": "cancel_appointment", "args": {"appointment_id": frame["appointment_id"]}}]}
         elif name == "digress" and not closed:
-            decision = _digress(cmd.get("kind", "question"), frame, state, understand)
+            about = checked(cmd.get("slots") or {}, ctx).get("item_code")
+            decision = _digress(cmd.get("kind", "question"), frame, state, understand,
+                                {"code": about, "name": ctx.items[about]} if about else None)
         elif name == "clarify":
             # which value? one question; the frame and its confirmation stay as they were
             decision = {"intent": "repair", "plan": [], "stack": [frame], "resume": frame.get("pending"),
@@ -134,14 +136,16 @@ def _correct(frame: Frame, slots: Slots, ctx: BrainContext) -> dict[str, Any] | 
     return None
 
 
-def _digress(kind: str, frame: Frame, state: ConversationState, understand: Understand) -> dict[str, Any]:
-    """Answer the aside; the frame stays, and its confirmation is asked again after the answer."""
+def _digress(kind: str, frame: Frame, state: ConversationState, understand: Understand,
+             about: dict[str, str] | None = None) -> dict[str, Any]:
+    """Answer the aside; the frame stays, and its confirmation is asked again after the answer.
+    A question is about the item it names (`about`), else about the task's own."""
     keep = [frame] if frame["flow"] != "booked" else []
     resume = frame.get("pending") if frame["flow"] != "booked" else None
     if kind in ("chitchat", "hesitate"):
         return {"intent": "chitchat", "plan": [], "focus": {"digression": kind}, "stack": keep, "resume": resume}
     # a question goes on about the task's item unless it names another; a progress query does not
-    decision = _fresh(state, understand, item=frame.get("item") if kind == "question" else None)
+    decision = _fresh(state, understand, item=(about or frame.get("item")) if kind == "question" else None)
     return {**decision, "stack": keep, "resume": resume}
 
 

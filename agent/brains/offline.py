@@ -37,7 +37,8 @@ from tongban.tools.text import names_service_thing, official_reading
 ASPECTS = ("materials", "fee", "time_limit", "halls", "online", "applicants", "steps")
 # other cues read here: usual_place (the hall used last time), lead_in (openings dropped before
 # searching), action_words (what to do rather than which item), item_question, form_stop and
-# not_an_answer (during a form), form_words, aspect_only (a question naming only an aspect)
+# not_an_answer (during a form), form_words, aspect_only (a question naming only an aspect), keep
+# (a clause keeping something as it is), same_day (the appointment's own day)
 
 
 def _chosen(text: str, choices: list[str]) -> str | None:
@@ -98,6 +99,14 @@ def elsewhere(hit: Hit | None, current: dict[str, str] | None) -> bool:
         return False
     s = hit.signals
     return float(s.get("words", 0.0)) >= 3.0 and float(s.get("words_rank", 99.0)) <= 2 and hit.score >= 0.6
+
+
+def kept_out(text: str) -> str:
+    """The message without its clauses that keep something as it is (cue keep): in
+    把换身份证那个取消掉，社保卡的保留 only the first clause says which one is meant."""
+    clauses = [part for part in re.split(r"[，,；;。]", text) if part.strip()]
+    meant = [part for part in clauses if not cue("keep").search(part)]
+    return "，".join(meant) if meant and len(meant) < len(clauses) else text
 
 
 def aspect_of(text: str) -> str | None:
@@ -174,13 +183,16 @@ class OfflineBrain:
         found: list[Hit] = []
         hit = self._search(text, when, hall, ctx, found=found)
         # for writes, the item is what remains once the action words are gone
-        stripped = cue("action_words").sub(" ", text)
+        spoken = kept_out(text) if c.cancel or c.change else text  # 社保卡的保留 is not the one meant
+        stripped = cue("action_words").sub(" ", spoken)
         named = (
-            self._search(stripped, when, hall, ctx, said=text)
+            self._search(stripped, when, hall, ctx, said=spoken)
             if (c.cancel or c.book or task) and stripped.strip() != text else hit
         )
         if (c.change and (c.booked_ref or task == "change_appointment")) or (
                 task == "change_appointment" and (when is not None or hall is not None or confident(named))):
+            if cue("same_day").search(text):  # 同一天改成下午: the appointment's day, not today
+                update = {k: v for k, v in update.items() if k not in ("date", "date_said")}
             return self._change({**focus, **update}, update, named, task)
         if c.cancel:
             item = item_ref(named) if confident(named) else None

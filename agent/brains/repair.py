@@ -20,7 +20,8 @@ from tongban.tools.retrieval import Hit
 
 Search = Callable[[str], Hit | None]  # the item a text names confidently, if any
 # cues (tools/knowledge/cues.tsv) read here: asks (the message asks something), asks_about (about
-# an item's content), booked_wrong (booked the wrong thing), instead (不是X，是Y)
+# an item's content), booked_wrong (booked the wrong thing), instead (不是X，是Y); the Cues'
+# thanks (thanking or praising, kept apart from a request) and hesitate (a pause)
 
 
 def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) -> list[Command]:
@@ -50,13 +51,22 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
         # booking something else, or 那残疾人证呢 (another item, nothing asked about it yet):
         # a new topic replaces the task; 公积金怎么提取 asks something, and is an aside
         return [command("start_flow")]
-    if c.hesitate:
+    if c.hesitate and not _asks_too(text, hit, search):
         return [digress("hesitate")]
-    if c.greeting:
+    if c.greeting or (c.thanks and hit is None and not cue("asks").search(text)):
         return [digress("chitchat")]
     if cue("asks").search(text) or hit is not None or c.about_bot:
-        return [digress("question")]
+        return [digress("question", hit.code if other and hit is not None else None)]
     return []
+
+
+def _asks_too(text: str, hit: Hit | None, search: Search) -> bool:
+    """等等，先问一下…怎么备案: besides the pause, the message asks a real question — it names
+    an item, or what is left once the pause words are gone asks about something's content."""
+    rest = strip_repair_words(text)
+    if hit is not None or (len(rest) >= 2 and search(rest) is not None):
+        return True
+    return bool(cue("asks_about").search(rest) and cue("asks").search(rest))
 
 
 def about_booking(text: str) -> bool:

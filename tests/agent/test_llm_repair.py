@@ -106,3 +106,22 @@ def test_when_the_model_fails_the_offline_rules_repair(make_agent, store: Store)
     assert "下午" in corrected.text and asks_to_confirm(corrected.text)
     chat.say("确认")
     assert confirmed(store)[0]["period"] == "下午"
+
+
+def test_a_question_aside_from_the_model_is_about_the_item_it_names(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    # the model says which item the aside asks about; the answer is about that one, not the booking's
+    model = ScriptedChatModel(script=[call("digress", kind="question", item_code="450000-YB-0001")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    aside = chat.say("等阵，嗰个点样办先")
+    assert aside.item == "异地就医备案" and asks_to_confirm(aside.text) and confirmed(store) == []
+    chat.say("好嘅，就咁啦")
+    assert confirmed(store)[0]["item"] == "社会保障卡申领"
+
+
+def test_an_unknown_item_named_by_the_model_leaves_the_aside_about_the_booking(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("digress", kind="question", item_code="999999-XX-0000")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    aside = chat.say("要带什么材料")
+    assert aside.item == "社会保障卡申领" and "999999" not in aside.text and asks_to_confirm(aside.text)

@@ -1,0 +1,139 @@
+"""Conversation repair in the ways residents actually phrase it, on the offline brain: Cantonese
+and colloquial yeses, thanks and pauses mid-booking, a pause that also asks a question, and
+changing or cancelling an appointment by describing it. The words are data (answers.tsv,
+cues.tsv); these conversations say what the agent does with them."""
+
+from __future__ import annotations
+
+from tests.agent.conftest import Chat
+from tests.helpers.repair import BOOK, asks_to_confirm, confirmed
+from tongban.memory.store import Store
+
+PASSPORT = "帮我约大后天下午去南宁市民中心办护照"  # 2026-11-27
+
+
+def _booked(chat: Chat, *messages: str) -> None:
+    """Book each and confirm it, then say something else so no booking is the last thing said."""
+    for message in messages:
+        assert asks_to_confirm(chat.say(message).text)
+        assert "预约成功" in chat.say("确认").text
+    chat.say("你好")
+
+
+# ── yes, in other words ──────────────────────────────────────────────────────────────────
+
+
+def test_a_cantonese_yes_books(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert "预约成功" in chat.say("系呀，就咁办啦").text
+    assert len(confirmed(store)) == 1
+
+
+def test_someone_elses_agreement_passed_on_is_a_yes(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert "预约成功" in chat.say("佢讲得，就这么定吧").text
+    assert len(confirmed(store)) == 1
+
+
+def test_someone_elses_refusal_passed_on_is_a_no(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    chat.say("佢话唔得")
+    assert confirmed(store) == []
+
+
+def test_a_plain_yes_confirms_a_pending_cancellation(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK)
+    asked = chat.say("帮我把社保卡的预约取消")
+    assert asks_to_confirm(asked.text) and len(confirmed(store)) == 1
+    chat.say("对的")
+    assert confirmed(store) == []
+
+
+def test_a_plain_yes_confirms_a_pending_change(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK)
+    asked = chat.say("我约的社保卡改到下午")
+    assert asks_to_confirm(asked.text) and confirmed(store)[0]["period"] == "上午"
+    chat.say("好")
+    assert confirmed(store)[0]["period"] == "下午"
+
+
+# ── asides while a confirmation waits ────────────────────────────────────────────────────
+
+
+def test_thanks_and_praise_keep_the_pending_confirmation(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    aside = chat.say("唔该晒，你们服务真好")
+    assert aside.intent == "chitchat" and asks_to_confirm(aside.text) and confirmed(store) == []
+    chat.say("确认")
+    assert len(confirmed(store)) == 1
+
+
+def test_wanting_to_ask_family_first_is_a_pause(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    paused = chat.say("嗯，等我同屋企人商量下")
+    assert "考虑" in paused.text and asks_to_confirm(paused.text) and confirmed(store) == []
+    chat.say("可以，就这样")
+    assert len(confirmed(store)) == 1
+
+
+def test_a_pause_that_asks_about_another_item_is_a_question(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    aside = chat.say("稍等，想先了解下公积金提取要什么材料")
+    assert aside.intent == "service_lookup" and "公积金" in (aside.item or "")
+    assert "考虑" not in aside.text and asks_to_confirm(aside.text)
+    chat.say("确认")
+    assert confirmed(store)[0]["item"] == "社会保障卡申领"
+
+
+def test_a_pause_alone_asks_nothing(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    paused = chat.say("等一下，我考虑下")
+    assert paused.intent == "chitchat" and "考虑" in paused.text
+
+
+# ── changing or cancelling what is booked, by describing it ──────────────────────────────
+
+
+def test_pushing_an_appointment_back_keeps_its_hall_and_half_day(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK)
+    asked = chat.say("我约咗嘅社保卡推到下周一")
+    assert asks_to_confirm(asked.text) and "11月30日" in asked.text
+    chat.say("确认")
+    [only] = confirmed(store)
+    assert (only["date"], only["period"]) == ("2026-11-30", "上午")
+
+
+def test_the_same_day_in_the_afternoon_changes_only_the_half_day(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK)
+    asked = chat.say("我那个社保卡的预约，当天换成下午")
+    assert asks_to_confirm(asked.text) and "11月26日" in asked.text and "下午" in asked.text
+    chat.say("确认")
+    [only] = confirmed(store)
+    assert (only["date"], only["period"]) == ("2026-11-26", "下午")
+
+
+def test_moving_to_another_hall_with_the_date_kept_asks_no_date(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK)
+    hall_before = confirmed(store)[0]["hall_id"]
+    asked = chat.say("社保卡那个预约调到柳州市政务服务中心，日期不变")
+    assert asks_to_confirm(asked.text) and "柳州市政务服务中心" in asked.text and "11月26日" in asked.text
+    chat.say("确认")
+    [only] = confirmed(store)
+    assert only["date"] == "2026-11-26" and only["period"] == "上午" and only["hall_id"] != hall_before
+
+
+def test_cancelling_one_of_two_by_naming_it_beside_the_one_kept(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK, PASSPORT)
+    asked = chat.say("护照那个预约退掉，社保卡的留着")
+    assert asks_to_confirm(asked.text) and "普通护照签发" in asked.text and "社会保障卡申领" not in asked.text
+    chat.say("对")
+    [kept] = confirmed(store)
+    assert kept["item"] == "社会保障卡申领"
+
+
+def test_the_one_kept_may_come_first(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK, PASSPORT)
+    asked = chat.say("社保卡的不取消，取消护照的预约")
+    assert asks_to_confirm(asked.text) and "普通护照签发" in asked.text
+    chat.say("是的")
+    assert [a["item"] for a in confirmed(store)] == ["社会保障卡申领"]

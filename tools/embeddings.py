@@ -14,12 +14,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import httpx
 import numpy as np
 
 from tongban.tools.settings import ToolsSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 BATCH = 64
 
@@ -124,7 +126,11 @@ class OpenAIEmbedder:
         if not self._url.endswith("/v1"):
             self._url += "/v1"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = client or httpx.Client(timeout=timeout, headers=headers)
+        if client is None:
+            import httpx  # only this backend talks HTTP: the default server never loads httpx
+
+            client = httpx.Client(timeout=timeout, headers=headers)
+        self._client = client
         self.name = f"openai-{model}"
         self.dim = int(self._post(["维度探测"]).shape[1])
 

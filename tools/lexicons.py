@@ -26,9 +26,11 @@ from typing import Any
 import jieba
 import marisa_trie
 
-# pypinyin's documented switch: it then skips loading its phrases as Python objects, and
-# `Sounds` below reads the same phrases from a trie. Set before pypinyin's first import.
+# pypinyin's documented switches, set before its first import: it then skips loading its
+# phrases as Python objects (`Sounds` below reads the same phrases from a trie) and keeps no
+# second copy of its dictionaries for custom entries, which tongban never adds.
 os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
+os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
 
 import pypinyin  # noqa: E402  (after its switch)
 import pypinyin.core  # noqa: E402

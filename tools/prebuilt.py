@@ -4,10 +4,10 @@ so a first start loads them.
     python -m tongban.tools.prebuilt
 
 Run when packaging, and whenever the demo catalog, the default embedder, the index layout or
-jieba's or pypinyin's dictionaries change: tests/tools/test_prebuilt_index.py fails until what
-is shipped matches. Both are keyed by content (catalog, embedder, index version; the
-libraries' files), so a stale one is never loaded — the server then embeds and builds as
-before, only slower.
+jieba's or pypinyin's dictionaries change: tests/tools/test_prebuilt_index.py and
+tests/tools/test_lexicons.py fail until what is shipped matches. Both are keyed by content
+(catalog, embedder, index version; the libraries' files), so a stale one is never loaded —
+the server then embeds and builds as before, only slower.
 """
 
 from __future__ import annotations

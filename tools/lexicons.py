@@ -117,13 +117,6 @@ class WordFrequencies:
     def __setitem__(self, key: str, value: int) -> None:
         self._added[key] = value
 
-    def __len__(self) -> int:
-        return len(self._trie) + sum(key not in self._trie for key in self._added)
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._trie
-        yield from (key for key in self._added if key not in self._trie)
-
 
 @lru_cache(maxsize=1)
 def _words() -> tuple[marisa_trie.Trie, array.array, int]:  # type: ignore[type-arg]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+CATALOG = "demo catalog in SQLite (Alembic: a fresh database)"
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
@@ -45,27 +46,27 @@ def main() -> None:
         return lambda: [importlib.import_module(m) for m in modules]
 
     tmp = tempfile.mkdtemp(prefix="tongban-footprint-")
-    step("aiohttp web stack", imports("aiohttp.web", "wechatpy"))
+    step("aiohttp + wechatpy (requests, cryptography, ssl)", imports("aiohttp.web", "wechatpy"))
     step("numpy", imports("numpy"))
     step("sqlalchemy + sqlmodel + models", imports("tongban.memory.store", "tongban.memory.models"))
-    step("langgraph + langchain-core", imports("langgraph.graph", "langchain_core.messages"))
+    step("langgraph + langchain-core + langsmith", imports("langgraph.graph", "langchain_core.messages"))
     step("pydantic settings, channels code", imports("tongban.channels.app.server"))
 
     def text_tools() -> Any:
         from tongban.tools.text import shared_tokenizer
 
         tokenizer = shared_tokenizer()
-        tokenizer.words("身份证丢了怎么办")  # jieba loads its dictionary on first use
+        tokenizer.words("身份证丢了怎么办")  # jieba maps its dictionary (tools.lexicons) on first use
         return tokenizer
 
-    step("jieba + its dictionary", text_tools)
+    step("jieba + pypinyin + opencc (dictionaries as tries)", text_tools)
 
     def slots() -> Any:
         from tongban.agent.brains.slots import warm_up
 
-        warm_up()  # jionlp dictionaries (dates), with opencc and pypinyin imported by slots
+        warm_up()  # jionlp dictionaries (dates)
 
-    step("jionlp + opencc + pypinyin (dates, dialect, sounds)", slots)
+    step("jionlp (dates)", slots)
     step("faiss", imports("faiss"))
 
     def embedder() -> Any:
@@ -86,12 +87,12 @@ def main() -> None:
         store.initialise(today=NOW.date())
         return store
 
-    step("demo catalog in SQLite", catalog)
+    step(CATALOG, catalog)
 
     def index() -> Any:
         from tongban.agent.service import shared_index
 
-        return shared_index(held["demo catalog in SQLite"])
+        return shared_index(held[CATALOG])
 
     step("retrieval index (demo catalog)", index)
 
@@ -99,7 +100,7 @@ def main() -> None:
         from tongban.agent.messages import Inbound
         from tongban.agent.service import Agent
 
-        store = held["demo catalog in SQLite"]
+        store = held[CATALOG]
         a = Agent(store, clock=lambda: NOW, index=held["retrieval index (demo catalog)"])
         for text in ("你好", "身份证丢了怎么办", "我想预约明天上午去南宁市民中心换身份证"):
             a.respond_sync(Inbound("web", "footprint", text, at=NOW))

@@ -179,9 +179,18 @@ def upsert_item(session: Session, item_in: ServiceItemBase) -> ServiceItem:
 
 
 def link_hall(session: Session, hall: Hall, item: ServiceItem) -> None:
-    if session.get(HallItem, (hall.id, item.id)) is None:
-        session.add(HallItem(hall_id=hall.id, item_id=item.id))
-        session.flush()
+    link_halls(session, hall, [item])
+
+
+def link_halls(session: Session, hall: Hall, items: Iterable[ServiceItem]) -> None:
+    """`hall` handles each of `items`: the links it lacks are added with one query and one
+    flush (the demo's eight halls link 388 items on a first start)."""
+    linked = set(session.exec(select(HallItem.item_id).where(HallItem.hall_id == hall.id)))
+    for item in items:
+        if item.id not in linked:
+            session.add(HallItem(hall_id=hall.id, item_id=item.id))
+            linked.add(item.id)
+    session.flush()
 
 
 def export_items(session: Session, path: Path) -> int:

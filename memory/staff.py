@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,7 +23,6 @@ from tongban.memory import audit
 from tongban.memory.models import AuditLog, StaffAccount, StaffRole, StaffSession, utcnow
 
 _HASHER = PasswordHasher()
-_DUMMY_HASH = _HASHER.hash("tongban-no-such-user")  # unknown names cost as much as wrong passwords
 MIN_PASSWORD = 10
 SIGN_IN_FAILED = "sign_in_failed"
 
@@ -157,7 +157,7 @@ def authenticate(session: Session, username: str, password: str) -> StaffAccount
     """The active account when the password matches; a stale hash is upgraded in place."""
     account = session.exec(select(StaffAccount).where(StaffAccount.username == username)).first()
     if account is None or not account.active:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return None
     if not _verify(account.password_hash, password):
         return None
@@ -166,6 +166,13 @@ def authenticate(session: Session, username: str, password: str) -> StaffAccount
         session.add(account)
         session.flush()
     return account
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Verified against for unknown names, so they cost as much as wrong passwords. Made on the
+    first sign-in, not at import: an Argon2 hash is ~0.1 s of CPU before the server's port opens."""
+    return _HASHER.hash("tongban-no-such-user")
 
 
 def _verify(hashed: str, password: str) -> bool:

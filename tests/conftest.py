@@ -33,7 +33,7 @@ from tongban.memory.db import make_engine
 from tongban.memory.settings import MemorySettings, get_memory_settings
 from tongban.memory.store import Store
 from tongban.memory.uploads import get_upload_settings
-from tongban.tools.form_pdf import DEFAULT_FONTS
+from tongban.tools.form_font import DEFAULT_FONTS
 from tongban.tools.review.settings import get_review_settings
 from tongban.tools.settings import get_tools_settings
 

@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from pydantic import Field
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -24,38 +23,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from tongban.memory.models import FormField
-from tongban.memory.settings import TongbanSettings
-
-DEFAULT_FONTS = (
-    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),  # Debian/Ubuntu: fonts-wqy-zenhei
-    Path("/usr/share/fonts/wqy-zenhei/wqy-zenhei.ttc"),  # Fedora, Alpine
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),  # fonts-noto-cjk (TrueType outlines only)
-)
-
-
-class FormSettings(TongbanSettings):
-    """`TONGBAN_FORM_FONT_PATH`: a TrueType (.ttf) or collection (.ttc) with Chinese glyphs."""
-
-    form_font_path: Path | None = Field(default=None)
-
-
-class FontMissing(RuntimeError):
-    """No Chinese font to embed: install fonts-wqy-zenhei or set TONGBAN_FORM_FONT_PATH."""
-
-
-def font_path(settings: FormSettings | None = None) -> Path:
-    configured = (settings or FormSettings()).form_font_path
-    if configured is not None:
-        if not configured.is_file():
-            raise FontMissing(f"TONGBAN_FORM_FONT_PATH={configured} does not exist")
-        return configured
-    for candidate in DEFAULT_FONTS:
-        if candidate.is_file():
-            return candidate
-    raise FontMissing(
-        "no Chinese font for application forms: install fonts-wqy-zenhei "
-        "(apt-get install fonts-wqy-zenhei) or set TONGBAN_FORM_FONT_PATH to a .ttf/.ttc file"
-    )
+from tongban.tools.form_font import FontMissing, FormSettings, font_path
 
 
 @lru_cache(maxsize=4)

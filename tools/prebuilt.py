@@ -1,11 +1,13 @@
-"""Build the demo catalog's retrieval index into the package, so a first start loads it.
+"""Build the demo catalog's retrieval index and the compact dictionaries into the package,
+so a first start loads them.
 
     python -m tongban.tools.prebuilt
 
-Run when packaging, and whenever the demo catalog, the default embedder or the index layout
-changes: tests/tools/test_prebuilt_index.py fails until the shipped index matches. The index
-is keyed by content (catalog, embedder, index version), so a stale one is never loaded — the
-server then embeds as before, only slower.
+Run when packaging, and whenever the demo catalog, the default embedder, the index layout or
+jieba's or pypinyin's dictionaries change: tests/tools/test_prebuilt_index.py and
+tests/tools/test_lexicons.py fail until what is shipped matches. Both are keyed by content
+(catalog, embedder, index version; the libraries' files), so a stale one is never loaded —
+the server then embeds and builds as before, only slower.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from tongban.memory.settings import MemorySettings
 from tongban.memory.store import Store
+from tongban.tools import lexicons
 from tongban.tools.embeddings import get_embedder
 from tongban.tools.retrieval import META, PREBUILT_DIR, VECTORS, HybridIndex, catalog_key
 from tongban.tools.services import documents_from_db
@@ -52,3 +55,4 @@ def build(target: Path = PREBUILT_DIR) -> str:
 
 if __name__ == "__main__":
     print(f"prebuilt index {build()} in {PREBUILT_DIR}")
+    print(f"prebuilt dictionaries {', '.join(lexicons.package())} in {lexicons.PACKAGED}")

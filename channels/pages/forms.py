@@ -35,7 +35,7 @@ from tongban.memory.models import (
     ServiceItem,
 )
 from tongban.memory.residents import find
-from tongban.tools.form_pdf import FontMissing
+from tongban.tools.form_font import FontMissing
 from tongban.tools.forms import pdf_of
 
 TOKEN = r"{token:[A-Za-z0-9_-]{16,64}}"

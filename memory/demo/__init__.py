@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from tongban.memory import audit
 from tongban.memory.applications import add_application
 from tongban.memory.calendar import is_open
-from tongban.memory.catalog import link_hall, upsert_item
+from tongban.memory.catalog import link_halls, upsert_item
 from tongban.memory.life_events import upsert_life_event
 from tongban.memory.models import (
     Hall,
@@ -76,8 +76,7 @@ def load_demo(
         session.add(hall)
         session.flush()
         handled = items if row["items"] == "all" else [by_name[name] for name in row["items"]]
-        for item in handled:
-            link_hall(session, hall, item)
+        link_halls(session, hall, handled)
         halls.append(hall)
     for row in application_rows():
         add_application(session, vault, row)

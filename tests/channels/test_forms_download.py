@@ -16,7 +16,7 @@ from sqlmodel import select
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 from tests.helpers.console import act, add_accounts, ask, queue, sign_in
 from tongban.memory.models import AuditLog, FormFill, FormFillStatus
-from tongban.tools.form_pdf import DEFAULT_FONTS
+from tongban.tools.form_font import DEFAULT_FONTS
 
 pytestmark = pytest.mark.skipif(not any(f.is_file() for f in DEFAULT_FONTS),
                                 reason="no Chinese font to embed in forms: apt-get install fonts-wqy-zenhei")

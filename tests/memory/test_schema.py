@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, func, select
 
+from tongban.memory import migrate
 from tongban.memory.models import Hall, ServiceItem, Slot
 from tongban.memory.settings import MemorySettings
 from tongban.memory.store import Store
@@ -30,6 +31,24 @@ def test_init_is_idempotent(store: Store) -> None:
     store.initialise(today=dt.date(2026, 11, 24))
     assert counts() == first
     assert first[0] >= 47 and first[1] == 8
+
+
+def test_an_older_schema_is_upgraded_and_the_newest_recognised_as_alembic_says(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    store = Store.from_settings(MemorySettings(env="test", data_dir=tmp_path, secret_key="test-secret-key-0123456789"))
+    config = migrate.alembic_config(store.engine)
+    assert [migrate.newest_revision()] == ScriptDirectory.from_config(config).get_heads()
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0008")
+    assert not migrate.is_current(store.engine)
+    store.migrate()  # from 0008 to the newest: Alembic runs, not the shortcut
+    assert migrate.is_current(store.engine)
+    with store.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_heads() == (migrate.newest_revision(),)
+    store.dispose()
 
 
 def test_default_secret_refused_outside_development(tmp_path: Path) -> None:

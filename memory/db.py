@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import CursorResult, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
@@ -83,3 +85,25 @@ def session_scope(engine: Engine, *, actor: str = "system", readonly: bool = Fal
         raise
     finally:
         session.close()
+
+
+def insert_new(session: Session, model: Any, values: dict[str, Any], unique: tuple[str, ...],
+               returning: str | None = None) -> CursorResult[Any]:
+    """INSERT … ON CONFLICT (unique) DO NOTHING, in the session's transaction: one statement that
+    yields to a row already there (another replica's, a retry's) where a SELECT first and an
+    INSERT after take two and still race. `rowcount`, or the `returning` column, tells who
+    inserted. The statement is built once per table and database: messages pass here at rate."""
+    connection = session.connection()
+    key = (connection.dialect.name, model.__tablename__, unique, returning)
+    statement = _INSERTS.get(key)
+    if statement is None:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        table = model.__table__
+        statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+        if returning is not None:
+            statement = statement.returning(table.c[returning])
+        _INSERTS[key] = statement
+    return connection.execute(statement, values)
+
+
+_INSERTS: dict[tuple[str, str, tuple[str, ...], str | None], Any] = {}

@@ -1,8 +1,8 @@
 """Engines and sessions: SQLite as the embedded default, PostgreSQL in production.
 
-SQLite transactions begin IMMEDIATE so that concurrent writers queue on the database lock
-instead of failing when a read transaction upgrades; PostgreSQL relies on row locks and the
-constraints in `memory.models`.
+A SQLite transaction is a reader until its first write and then takes the one writer's place
+(`memory.sqlite_writer`), so a turn holds it only for its writes; PostgreSQL relies on row
+locks. On both, correctness rests on conditional updates and the constraints in `memory.models`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from tongban.memory import audit
+from tongban.memory.sqlite_writer import WAIT_S, WriterConnection
 
 
 def normalise_url(url: str) -> str:
@@ -34,7 +35,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, echo=echo, connect_args={
+            "timeout": WAIT_S, "check_same_thread": False, "factory": WriterConnection})
         _configure_sqlite(engine)
     else:
         engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -57,9 +59,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        # readers begin DEFERRED: under WAL they neither wait for nor block the writer
-        mode = "DEFERRED" if connection.get_execution_options().get("readonly") else "IMMEDIATE"
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        connection.connection.dbapi_connection.begin()  # sent with the first statement
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(_connection, cursor, statement, _parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        cursor.connection.before(statement)  # a reader, or the writer at its first write
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -70,7 +74,7 @@ def is_postgres(engine: Engine) -> bool:
 def session_scope(engine: Engine, *, actor: str = "system", readonly: bool = False) -> Iterator[Session]:
     """A unit of work: committed on success, rolled back on error, audited as `actor`.
 
-    A read-only session never takes SQLite's write lock, so it can run while another
+    A session that only reads never takes SQLite's write lock, so it can run while another
     session of the same thread (a conversation turn) holds it.
     """
     bind = engine.execution_options(readonly=True) if readonly else engine

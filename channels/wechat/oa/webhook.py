@@ -126,13 +126,14 @@ class OfficialAccount:
     async def context(self, app: web.Application) -> AsyncIterator[None]:
         """Open the pools and the client (its token in the shared store: wechat.tokens); close them.
 
-        SQLite takes one writer at a time and hands its lock over by polling, so there turns
-        run one at a time and this channel's writes from one thread; PostgreSQL locks rows.
+        Turns of different residents run side by side on either database (one resident's in
+        order: `Agent.respond`): a turn writes only at its end, and SQLite's one writer is
+        handed over in order within the process (`memory.sqlite_writer`).
         """
         postgres = self.postgres = is_postgres(app[keys.STORE].engine)
         self.started = utcnow()
-        self.gate = TurnGate(limit=max(2, os.cpu_count() or 2) if postgres else 1)
-        self._db = ThreadPoolExecutor(8 if postgres else 1, thread_name_prefix="wechat-db")
+        self.gate = TurnGate(limit=max(2, os.cpu_count() or 2))
+        self._db = ThreadPoolExecutor(8 if postgres else 4, thread_name_prefix="wechat-db")
         self._api = ThreadPoolExecutor(4, thread_name_prefix="wechat-api")
         self.nonces = NonceBook(app[keys.STORE], window_s=self.settings.max_request_age_s,
                                 redis_url=self.settings.redis_url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import logging
 import threading
@@ -47,6 +48,7 @@ from tongban.memory.models import Hall, Resident, ServiceItem, TranscriptRole
 from tongban.memory.pii import mask_phone, mask_text
 from tongban.memory.residents import find, resolve
 from tongban.memory.store import Store
+from tongban.tools.detail import DetailCache
 from tongban.tools.handoff import after_hours_notice, mark_notified, open_handoff
 from tongban.tools.kb.index import KnowledgeIndex, get_knowledge
 from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index, local_catalog_edits
@@ -84,6 +86,7 @@ class Agent:
         self._halls: list[HallRef] | None = None
         self._terms: tuple[Any, ItemTerms] | None = None
         self._item_names: dict[str, str] = {}
+        self._details = DetailCache()  # items' details, per catalog version like the terms
         self._terms_seen: tuple[int, float] = (-1, 0.0)  # local edits and time at the last check
         warm_up()
 
@@ -165,19 +168,22 @@ class Agent:
             message = replace(message, text=chosen)  # "2": the second of the choices numbered last turn
         thread_id = _thread(resident.id or 0)
         self._checkpoints.hold(thread_id)
+        terms = self._item_terms(session)
+        assert self._terms is not None
         runtime = TurnRuntime(
             brain=self.brain,
             fallback=self.fallback,
             brain_ctx=BrainContext(
                 index=self.index, halls=self._hall_refs(session), now=now,
                 verified=resident.verified, elderly=elderly, memory=dict(resident.memory or {}),
-                terms=self._item_terms(session), items=self._item_names,
+                terms=terms, items=self._item_names,
                 knowledge=self.knowledge,
             ),
             tools=ToolContext(
                 session=session, vault=self.store.vault, index=self.index, resident=resident,
                 requester=f"{message.channel}:{message.user_id}", channel=message.channel, now=now,
                 knowledge=self.knowledge,
+                details=functools.partial(self._details.get, session, version=self._terms[0]),
             ),
             thread_id=thread_id,
         )

@@ -229,14 +229,14 @@ class Agent:
             except IntegrityError:  # enrolled a moment ago by another turn (the same phone, unionid)
                 enrolled = self._enrol(message)
             session.commit()  # nothing written yet: only the snapshot that predates the enrolment ends
-            found = session.get(Resident, enrolled)
+            found = session.merge(enrolled, load=False)  # as committed: no need to read it back
         return resolve(session, vault, channel=message.channel, user_id=message.user_id,
                        unionid=message.unionid, identity=message.identity, found=found)
 
-    def _enrol(self, message: Inbound) -> int | None:
+    def _enrol(self, message: Inbound) -> Resident:
         with self.store.session(actor=f"resident:{message.channel}:{_masked(message)}") as first:
             return resolve(first, self.store.vault, channel=message.channel, user_id=message.user_id,
-                           unionid=message.unionid, identity=message.identity).id
+                           unionid=message.unionid, identity=message.identity)
 
     def _recorded(self, session: Session, resident_id: int, said: Inbound, reply: Reply,
                   handoff_id: int | None = None) -> Reply:

@@ -65,7 +65,7 @@ from tongban.channels.wechat.oa.content import (
     message_key,
     render,
 )
-from tongban.channels.wechat.oa.pacing import TurnGate
+from tongban.channels.wechat.oa.pacing import Ticket, TurnGate
 from tongban.channels.wechat.security import (
     Envelope,
     Malformed,
@@ -127,13 +127,15 @@ class OfficialAccount:
         """Open the pools and the client (its token in the shared store: wechat.tokens); close them.
 
         Turns of different residents run side by side on either database (one resident's in
-        order: `Agent.respond`): a turn writes only at its end, and SQLite's one writer is
-        handed over in order within the process (`memory.sqlite_writer`).
+        order: `Agent.respond`, `TurnGate`): a turn writes only at its end, and SQLite's one
+        writer is handed over in order within the process (`memory.sqlite_writer`). There this
+        channel's own writes, each a statement or two, take one thread: in arrival order, so one
+        resident's messages reach the gate in the order they came; PostgreSQL locks rows.
         """
         postgres = self.postgres = is_postgres(app[keys.STORE].engine)
         self.started = utcnow()
         self.gate = TurnGate(limit=max(2, os.cpu_count() or 2))
-        self._db = ThreadPoolExecutor(8 if postgres else 4, thread_name_prefix="wechat-db")
+        self._db = ThreadPoolExecutor(8 if postgres else 1, thread_name_prefix="wechat-db")
         self._api = ThreadPoolExecutor(4, thread_name_prefix="wechat-api")
         self.nonces = NonceBook(app[keys.STORE], window_s=self.settings.max_request_age_s,
                                 redis_url=self.settings.redis_url)
@@ -320,13 +322,16 @@ async def _respond(
     # a queue longer than the window (with a margin: the estimate lags a growing queue) means
     # the reply will be pushed anyway, so acknowledge now rather than at the deadline
     hopeless = 2 * account.gate.expected_s() > remaining
-    turn = asyncio.ensure_future(_answer(app, message.source, message.time, action, key))
+    ticket = Ticket(message.source, passive=not hopeless)
+    turn = asyncio.ensure_future(_answer(app, message.source, message.time, action, key, ticket))
     try:
         await asyncio.wait({turn}, timeout=0 if hopeless else max(0.0, remaining))
     except asyncio.CancelledError:  # WeChat hung up: the reply still goes out
+        ticket.passive = False
         _push_later(app, turn, row_id, message.source, message.time)
         raise
     if not turn.done():
+        ticket.passive = False  # pushed: turns that can still answer passively go first
         _push_later(app, turn, row_id, message.source, message.time)
         return None
     text = turn.result()
@@ -343,7 +348,9 @@ async def _retried(account: OfficialAccount, store: Store, row: InboundMessage) 
     return None  # still processing or being pushed (here or on another replica), delivered, or failed
 
 
-async def _answer(app: web.Application, openid: str, sent_at: float, action: Ask | Listen, key: str) -> str:
+async def _answer(
+    app: web.Application, openid: str, sent_at: float, action: Ask | Listen, key: str, ticket: Ticket,
+) -> str:
     """Run the agent once; the rendered text ("" when staff hold the conversation)."""
     try:
         if isinstance(action, Listen):
@@ -355,7 +362,7 @@ async def _answer(app: web.Application, openid: str, sent_at: float, action: Ask
             channel=CHANNEL, user_id=openid, text=action.text, transcript=action.transcript,
             at=dt.datetime.fromtimestamp(sent_at, tz=SHANGHAI), message_id=key,
         )
-        reply = await app[WECHAT].gate.run(lambda: app[keys.AGENT].respond(inbound))
+        reply = await app[WECHAT].gate.run(lambda: app[keys.AGENT].respond(inbound), ticket)
     except Exception:
         log.exception("wechat: turn failed for message %s", key)
         return FAILED
@@ -460,7 +467,8 @@ async def _resume(app: web.Application, row: InboundMessage) -> None:
             done = await account.db(_committed, store, row)
             if done is None:
                 said = store.vault.decrypt(row.text_enc) if row.text_enc else None
-                done = await _answer(app, row.user_id, sent_at, Ask(said), row.message_key) if said else NOT_HEARD
+                done = await _answer(app, row.user_id, sent_at, Ask(said), row.message_key,
+                                     Ticket(row.user_id, passive=False)) if said else NOT_HEARD
             status = InboundStatus.PUSHING if done else InboundStatus.DELIVERED
             await account.db(_record, store, row.id, done, status)
             text, held = done, bool(done)

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import hashlib
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -74,7 +75,7 @@ class Tencent:
 
     async def send(self, request: web.Request) -> web.Response:
         self.pushed += 1
-        self.to[(await request.json(content_type=None)).get("touser", "")] += 1
+        self.to[json.loads(await request.read()).get("touser", "")] += 1
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
 

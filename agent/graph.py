@@ -12,7 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from tongban.agent import nodes
+from tongban.agent import nodes, run_pool
 from tongban.agent.routing import (
     route_after_confirm,
     route_after_respond,
@@ -24,6 +24,7 @@ from tongban.agent.state import ConversationState
 
 
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    run_pool.install()
     graph = StateGraph(ConversationState, context_schema=TurnRuntime)
     graph.add_node("understand", nodes.understand)
     graph.add_node("call_tools", nodes.call_tools)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import logging
 import threading
@@ -23,6 +24,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from tongban.agent import elderly as elderly_mode
@@ -42,10 +44,11 @@ from tongban.memory import transcripts
 from tongban.memory.checkpoints import AfterCommit, make_checkpointer
 from tongban.memory.clock import SHANGHAI, Clock, system_clock
 from tongban.memory.db import is_postgres
-from tongban.memory.models import Hall, ServiceItem, TranscriptRole
+from tongban.memory.models import Hall, Resident, ServiceItem, TranscriptRole
 from tongban.memory.pii import mask_phone, mask_text
 from tongban.memory.residents import find, resolve
 from tongban.memory.store import Store
+from tongban.tools.detail import DetailCache
 from tongban.tools.handoff import after_hours_notice, mark_notified, open_handoff
 from tongban.tools.kb.index import KnowledgeIndex, get_knowledge
 from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index, local_catalog_edits
@@ -83,6 +86,7 @@ class Agent:
         self._halls: list[HallRef] | None = None
         self._terms: tuple[Any, ItemTerms] | None = None
         self._item_names: dict[str, str] = {}
+        self._details = DetailCache()  # items' details, per catalog version like the terms
         self._terms_seen: tuple[int, float] = (-1, 0.0)  # local edits and time at the last check
         warm_up()
 
@@ -145,25 +149,18 @@ class Agent:
         now = message.at or self.clock()
         if now.tzinfo is None:
             now = now.replace(tzinfo=SHANGHAI)
-        resident = resolve(
-            session, self.store.vault, channel=message.channel, user_id=message.user_id,
-            unionid=message.unionid, identity=message.identity,
-        )
+        resident = self._resident(session, message)
+        said = message  # as written: the transcript keeps it, whatever a numbered choice makes of it
         wants_elderly = elderly_mode.asked(message.text)
         was_elderly = resident.elderly
         if wants_elderly is not None and wants_elderly != was_elderly:
             resident.elderly = wants_elderly  # remembered: every later turn, every channel
             session.add(resident)
         held = open_handoff(session, resident.id or 0)
-        transcripts.append(
-            session, self.store.vault, resident_id=resident.id or 0, role=TranscriptRole.RESIDENT,
-            channel=message.channel, text=message.text, handoff_id=held.id if held else None,
-            message_id=message.message_id, audio_ref=message.audio_ref, at=message.at,
-        )
-        if held is not None:
-            return Reply(text="", handoff=True)  # staff hold the conversation: the bot is silent
+        if held is not None:  # staff hold the conversation: the bot is silent
+            return self._recorded(session, resident.id or 0, said, Reply(text="", handoff=True), held.id)
         if wants_elderly is not None and elderly_mode.only_asked(message.text):
-            return self._recorded(session, resident.id or 0, message.channel, Reply(
+            return self._recorded(session, resident.id or 0, said, Reply(
                 text=elderly_mode.acknowledge(wants_elderly, was_elderly), elderly=wants_elderly))
         elderly = resident.elderly or message.transcript is not None
         offered = list((resident.memory or {}).get(CHOICES) or [])
@@ -171,19 +168,22 @@ class Agent:
             message = replace(message, text=chosen)  # "2": the second of the choices numbered last turn
         thread_id = _thread(resident.id or 0)
         self._checkpoints.hold(thread_id)
+        terms = self._item_terms(session)
+        assert self._terms is not None
         runtime = TurnRuntime(
             brain=self.brain,
             fallback=self.fallback,
             brain_ctx=BrainContext(
                 index=self.index, halls=self._hall_refs(session), now=now,
                 verified=resident.verified, elderly=elderly, memory=dict(resident.memory or {}),
-                terms=self._item_terms(session), items=self._item_names,
+                terms=terms, items=self._item_names,
                 knowledge=self.knowledge,
             ),
             tools=ToolContext(
                 session=session, vault=self.store.vault, index=self.index, resident=resident,
                 requester=f"{message.channel}:{message.user_id}", channel=message.channel, now=now,
                 knowledge=self.knowledge,
+                details=functools.partial(self._details.get, session, version=self._terms[0]),
             ),
             thread_id=thread_id,
         )
@@ -215,13 +215,38 @@ class Agent:
             resident.memory = {**{k: v for k, v in (resident.memory or {}).items() if k != CHOICES},
                                **({CHOICES: choices} if choices else {})}
             session.add(resident)
-        return self._recorded(session, resident.id or 0, message.channel, reply)
+        return self._recorded(session, resident.id or 0, said, reply)
 
-    def _recorded(self, session: Session, resident_id: int, channel: str, reply: Reply) -> Reply:
-        if reply.text:  # labelled where a model wrote it, for staff and for the resident's history
-            text = f"{reply.text}\n{AI_LABEL}" if reply.ai_generated else reply.text
-            transcripts.append(session, self.store.vault, resident_id=resident_id, role=TranscriptRole.BOT,
-                               channel=channel, text=text)
+    def _resident(self, session: Session, message: Inbound) -> Resident:
+        """The resident writing, found by the channel's id, or enrolled. A first message enrols
+        them in a short transaction of its own, so the turn's one write transaction still comes
+        at its end; the turn then reads afresh, past its first look."""
+        vault = self.store.vault
+        found = find(session, vault, channel=message.channel, user_id=message.user_id)
+        if found is None:
+            try:
+                enrolled = self._enrol(message)
+            except IntegrityError:  # enrolled a moment ago by another turn (the same phone, unionid)
+                enrolled = self._enrol(message)
+            session.commit()  # nothing written yet: only the snapshot that predates the enrolment ends
+            found = session.merge(enrolled, load=False)  # as committed: no need to read it back
+        return resolve(session, vault, channel=message.channel, user_id=message.user_id,
+                       unionid=message.unionid, identity=message.identity, found=found)
+
+    def _enrol(self, message: Inbound) -> Resident:
+        with self.store.session(actor=f"resident:{message.channel}:{_masked(message)}") as first:
+            return resolve(first, self.store.vault, channel=message.channel, user_id=message.user_id,
+                           unionid=message.unionid, identity=message.identity)
+
+    def _recorded(self, session: Session, resident_id: int, said: Inbound, reply: Reply,
+                  handoff_id: int | None = None) -> Reply:
+        """The turn's lines in the transcript, written last. The bot's is labelled where a model
+        wrote it, for staff and for the resident's history."""
+        answer = f"{reply.text}\n{AI_LABEL}" if reply.text and reply.ai_generated else reply.text
+        transcripts.append_turn(
+            session, self.store.vault, resident_id=resident_id, channel=said.channel, said=said.text,
+            answer=answer, handoff_id=handoff_id, message_id=said.message_id, audio_ref=said.audio_ref, at=said.at,
+        )
         return reply
 
     def _item_terms(self, session: Session) -> ItemTerms:

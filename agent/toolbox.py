@@ -42,6 +42,7 @@ class ToolContext:
     confirmation: Confirmation | None = None
     idempotency_key: str = ""
     knowledge: KnowledgeIndex | None = None
+    details: Callable[[str], dict[str, Any] | None] | None = None  # an item's detail, cached per catalog version
 
 
 class SearchArgs(BaseModel):
@@ -130,7 +131,7 @@ def _knowledge(ctx: ToolContext, args: KnowledgeArgs) -> dict[str, Any]:
 
 
 def _detail(ctx: ToolContext, args: DetailArgs) -> dict[str, Any]:
-    detail = service_detail(ctx.session, args.item_code)
+    detail = ctx.details(args.item_code) if ctx.details else service_detail(ctx.session, args.item_code)
     if detail is None:
         raise LookupError(f"没有编码为 {args.item_code} 的事项")
     return detail

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from tongban.memory.models import (
     AuditLog,
+    InboundMessage,
     ProgressAttempt,
+    QuestionLog,
     SeenNonce,
     Slot,
     TranscriptMessage,
@@ -23,9 +25,10 @@ from tongban.memory.models import (
 )
 
 # high-volume or self-describing rows that are not audited one by one (a transcript message is
-# itself a dated record of who said what; auditing it doubled the inserts of every turn) — except
-# what staff write: every staff action is audited as theirs
-_SKIP = (AuditLog, Slot, ProgressAttempt, SeenNonce)
+# itself a dated record of who said what; auditing it doubled the inserts of every turn; an
+# inbound message records when it came and how it was answered; the question log is itself a
+# log) — except what staff write: every staff action is audited as theirs
+_SKIP = (AuditLog, Slot, ProgressAttempt, SeenNonce, InboundMessage, QuestionLog)
 _SKIP_UNLESS_STAFF = (TranscriptMessage,)
 _REDACTED = "[redacted]"
 

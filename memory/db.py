@@ -1,8 +1,8 @@
 """Engines and sessions: SQLite as the embedded default, PostgreSQL in production.
 
-SQLite transactions begin IMMEDIATE so that concurrent writers queue on the database lock
-instead of failing when a read transaction upgrades; PostgreSQL relies on row locks and the
-constraints in `memory.models`.
+A SQLite transaction is a reader until its first write and then takes the one writer's place
+(`memory.sqlite_writer`), so a turn holds it only for its writes; PostgreSQL relies on row
+locks. On both, correctness rests on conditional updates and the constraints in `memory.models`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import CursorResult, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from tongban.memory import audit
+from tongban.memory.sqlite_writer import WAIT_S, WriterConnection
 
 
 def normalise_url(url: str) -> str:
@@ -32,7 +35,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, echo=echo, connect_args={
+            "timeout": WAIT_S, "check_same_thread": False, "factory": WriterConnection})
         _configure_sqlite(engine)
     else:
         engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -55,9 +59,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        # readers begin DEFERRED: under WAL they neither wait for nor block the writer
-        mode = "DEFERRED" if connection.get_execution_options().get("readonly") else "IMMEDIATE"
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        connection.connection.dbapi_connection.begin()  # sent with the first statement
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(_connection, cursor, statement, _parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        cursor.connection.before(statement)  # a reader, or the writer at its first write
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -68,7 +74,7 @@ def is_postgres(engine: Engine) -> bool:
 def session_scope(engine: Engine, *, actor: str = "system", readonly: bool = False) -> Iterator[Session]:
     """A unit of work: committed on success, rolled back on error, audited as `actor`.
 
-    A read-only session never takes SQLite's write lock, so it can run while another
+    A session that only reads never takes SQLite's write lock, so it can run while another
     session of the same thread (a conversation turn) holds it.
     """
     bind = engine.execution_options(readonly=True) if readonly else engine
@@ -83,3 +89,25 @@ def session_scope(engine: Engine, *, actor: str = "system", readonly: bool = Fal
         raise
     finally:
         session.close()
+
+
+def insert_new(session: Session, model: Any, values: dict[str, Any], unique: tuple[str, ...],
+               returning: str | None = None) -> CursorResult[Any]:
+    """INSERT … ON CONFLICT (unique) DO NOTHING, in the session's transaction: one statement that
+    yields to a row already there (another replica's, a retry's) where a SELECT first and an
+    INSERT after take two and still race. `rowcount`, or the `returning` column, tells who
+    inserted. The statement is built once per table and database: messages pass here at rate."""
+    connection = session.connection()
+    key = (connection.dialect.name, model.__tablename__, unique, returning)
+    statement = _INSERTS.get(key)
+    if statement is None:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        table = model.__table__
+        statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+        if returning is not None:
+            statement = statement.returning(table.c[returning])
+        _INSERTS[key] = statement
+    return connection.execute(statement, values)
+
+
+_INSERTS: dict[tuple[str, str, tuple[str, ...], str | None], Any] = {}

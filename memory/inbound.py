@@ -1,12 +1,19 @@
-"""Accepting channel messages exactly once, durably, before acknowledging them."""
+"""Accepting channel messages exactly once, durably, before acknowledging them.
+
+Every message passes here two or three times (accepted, answered, delivered), so each step is
+one statement: an insert that yields to the row already there, an update by id. Their rows
+describe themselves (when, which status, what was answered) and are not audited one by one.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, update
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
+from tongban.memory.db import insert_new
 from tongban.memory.models import (
     InboundMessage,
     InboundStatus,
@@ -30,23 +37,21 @@ def accept(
     """Store a message; returns (row, True) the first time, (existing row, False) on a retry.
 
     The unique (channel, message_key) constraint decides across replicas: of two deliveries
-    arriving at once, exactly one insert succeeds.
+    arriving at once, exactly one insert succeeds; the other finds the first one's row.
     """
-    existing = _get(session, channel, message_key)
-    if existing is not None:
+    values: dict[str, Any] = {
+        "channel": channel, "message_key": message_key[:128], "user_id": user_id[:64], "kind": kind,
+        "text_enc": vault.encrypt(text) if text is not None else None,
+        "status": InboundStatus.RECEIVED, "attempts": 0, "received_at": utcnow(),
+    }
+    row_id = insert_new(session, InboundMessage, values, ("channel", "message_key"), returning="id").scalar()
+    if row_id is None:
+        existing = _get(session, channel, message_key)
+        assert existing is not None
         return existing, False
-    row = InboundMessage(
-        channel=channel, message_key=message_key[:128], user_id=user_id[:64], kind=kind,
-        text_enc=vault.encrypt(text) if text is not None else None,
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        again = _get(session, channel, message_key)
-        assert again is not None
-        return again, False
+    row = InboundMessage(id=row_id, **values)
+    make_transient_to_detached(row)
+    session.add(row)  # the row as inserted, persistent without reading it back
     return row, True
 
 
@@ -55,25 +60,19 @@ def record_reply(
     status: InboundStatus | None = None,
 ) -> None:
     """Store what the agent said; `status` overrides the DELIVERED/ANSWERED that `delivered` picks."""
-    row = session.get(InboundMessage, message_id)
-    if row is None:
-        return
-    row.reply = reply
-    row.status = status or (InboundStatus.DELIVERED if delivered else InboundStatus.ANSWERED)
-    row.answered_at = utcnow()
-    session.add(row)
-    session.flush()
+    status = status or (InboundStatus.DELIVERED if delivered else InboundStatus.ANSWERED)
+    session.connection().execute(_BY_ID, {"row_id": message_id, "reply": reply, "status": status, "answered_at": utcnow()})
 
 
 def mark(session: Session, message_id: int, status: InboundStatus, *, attempts: int | None = None) -> None:
-    row = session.get(InboundMessage, message_id)
-    if row is None:
-        return
-    row.status = status
+    values: dict[str, Any] = {"row_id": message_id, "status": status}
     if attempts is not None:
-        row.attempts = attempts
-    session.add(row)
-    session.flush()
+        values["attempts"] = attempts
+    session.connection().execute(_BY_ID, values)
+
+
+# the columns set are the parameters' other keys (built once: every message passes here)
+_BY_ID = update(InboundMessage.__table__).where(InboundMessage.__table__.c.id == bindparam("row_id"))  # type: ignore[attr-defined]
 
 
 def undelivered(session: Session, *, channel: str, limit: int = 100) -> list[InboundMessage]:

@@ -13,6 +13,7 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from tongban.memory import audit
@@ -27,15 +28,16 @@ KEPT_TEXT_NOT = (QuestionKind.ANSWERED, QuestionKind.KB_ANSWERED)  # placed ques
 def record(
     session: Session, vault: Vault, *, kind: str, resident_id: int, channel: str, text: str | None = None,
     item_code: str | None = None, at: dt.datetime | None = None, kb_key: str | None = None,
-) -> QuestionLog:
-    row = QuestionLog(
-        kind=kind, item_code=item_code, channel=channel, at=at or utcnow(), kb_key=kb_key,
-        resident_key=vault.blind_index("question-asker", str(resident_id)) or "",
-        text_masked=mask_text(text)[:500] if text and kind not in KEPT_TEXT_NOT else None,
-    )
-    session.add(row)
-    session.flush()
-    return row
+) -> None:
+    """One line of the log, in the caller's transaction (one statement: every lookup writes one)."""
+    session.connection().execute(_INSERT, {
+        "kind": str(kind), "item_code": item_code, "channel": channel, "at": at or utcnow(), "kb_key": kb_key,
+        "resident_key": vault.blind_index("question-asker", str(resident_id)) or "",
+        "text_masked": mask_text(text)[:500] if text and kind not in KEPT_TEXT_NOT else None,
+    })
+
+
+_INSERT = insert(QuestionLog.__table__)  # type: ignore[attr-defined]
 
 
 def week_of(day: dt.date) -> dt.date:

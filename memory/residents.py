@@ -49,11 +49,15 @@ def resolve(
     user_id: str,
     unionid: str | None = None,
     identity: Identity | None = None,
+    found: Resident | None = None,
 ) -> Resident:
-    """Find or create the resident behind a channel user, linking by unionid or phone."""
-    resident: Resident | None = None
+    """Find or create the resident behind a channel user, linking by unionid or phone; `found`
+    is the one the caller already looked up by the channel's id (`find`)."""
+    resident = found
     column = column_of(channel)
-    if channel == Channel.SMS:
+    if resident is not None:
+        pass
+    elif channel == Channel.SMS:
         phone = normalise_phone(user_id)
         resident = _by(session, "phone_bidx", vault.blind_index("phone", phone))
     elif column:

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from tongban.memory.models import Recording, StaffAccount, TranscriptMessage, TranscriptRole, utcnow
@@ -62,6 +63,35 @@ def append(
     session.add(row)
     session.flush()
     return row
+
+
+def append_turn(
+    session: Session,
+    vault: Vault,
+    *,
+    resident_id: int,
+    channel: str,
+    said: str,
+    answer: str | None = None,
+    handoff_id: int | None = None,
+    message_id: str | None = None,
+    audio_ref: str | None = None,
+    at: dt.datetime | None = None,
+) -> None:
+    """A conversation turn's lines — what the resident said, then the bot's answer (none while
+    staff hold the conversation) — in one statement at the turn's end, so the turn's write
+    transaction starts late and stays short."""
+    now = utcnow()
+    common = {"resident_id": resident_id, "channel": channel, "staff": None, "delivered": None}
+    rows = [{**common, "handoff_id": handoff_id, "role": str(TranscriptRole.RESIDENT), "text_enc": vault.encrypt(said) or "",
+             "at": at or now, "message_id": (message_id or None) and message_id[:128], "audio_ref": audio_ref}]
+    if answer:
+        rows.append({**common, "handoff_id": None, "role": str(TranscriptRole.BOT), "text_enc": vault.encrypt(answer) or "",
+                     "at": now, "message_id": None, "audio_ref": None})
+    session.connection().execute(_INSERT, rows)
+
+
+_INSERT = insert(TranscriptMessage.__table__)  # type: ignore[attr-defined]
 
 
 def conversation(session: Session, vault: Vault, resident_id: int, *, limit: int = 500) -> list[Entry]:

@@ -6,6 +6,8 @@ index so a page can be served before the index (faiss, jieba, the embedder) has 
 
 from __future__ import annotations
 
+import copy
+import threading
 from typing import Any
 
 from sqlmodel import Session, select
@@ -36,3 +38,30 @@ def service_detail(session: Session, item: int | str) -> dict[str, Any] | None:
         for h in halls
     ]
     return detail
+
+
+class DetailCache:
+    """Details kept per catalog version: a lookup reads its item (two queries and a join) once
+    per catalog change instead of on every answer. The version is the agent's catalog
+    fingerprint, which follows edits as the retrieval index does; copies go out, so nobody
+    changes what the next answer reads."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._version: object = None
+        self._details: dict[str, dict[str, Any] | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, code: str, version: object) -> dict[str, Any] | None:
+        with self._lock:
+            if version != self._version:
+                self._version, self._details = version, {}
+            known, detail = code in self._details, self._details.get(code)
+        if not known:
+            detail = service_detail(session, code)
+            with self._lock:
+                if version == self._version:
+                    if len(self._details) >= self.size:
+                        self._details.clear()
+                    self._details[code] = detail
+        return copy.deepcopy(detail)

@@ -52,8 +52,11 @@ def next_items(
 
 
 def recommend(session: Session, resident: Resident, item: str, *, offered: set[str]) -> list[str]:
-    """At most three items to suggest after `item` was answered or booked."""
+    """At most three items to suggest after `item` was answered or booked; the resident's
+    history is read only when some event holds the item (most items are in none)."""
     events = [e.steps for e in session.exec(select(LifeEvent).order_by(col(LifeEvent.id)))]
+    if not any(item in group for steps in events for group in steps):
+        return []
     return next_items(events, item, done=history(session, resident), offered=offered)
 
 

@@ -6,8 +6,13 @@ captured URL could carry any other body for as long as its timestamp is fresh. E
 URL again is admitted only with the same body (WeChat's own retry of an unanswered message,
 which the inbound table then answers once). The book is shared by replicas: Redis when
 configured, else the database (`seen_nonce`). If Redis fails, the database answers instead, so
-a replay is never let through because a cache is down. Either way an entry lapses by the book's
+a replay is never let through because a cache is down. In Redis an entry lapses by the book's
 own clock (`now`, injectable); Redis's expiry only clears it away afterwards.
+
+In the database, admitting is one insert that yields to a row already there, inside the
+caller's transaction when it has one (the webhook admits and accepts a message in one), and
+expired entries are swept at most every `purge_every_s`, not on every request: one kept a
+little past its window can only refuse a request that is stale anyway.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ import logging
 from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import Session, col
 
+from tongban.memory.db import insert_new
 from tongban.memory.models import SeenNonce
 from tongban.memory.store import Store
 
@@ -29,9 +34,11 @@ PREFIX = "tongban:nonce:"
 
 
 class NonceBook:
-    def __init__(self, store: Store, *, window_s: int, redis_url: str | None = None) -> None:
+    def __init__(self, store: Store, *, window_s: int, redis_url: str | None = None, purge_every_s: float = 60.0) -> None:
         self.store = store
         self.window_s = window_s
+        self.purge_every_s = purge_every_s
+        self._purged_at = float("-inf")
         self.redis: Any = None
         if redis_url:
             try:
@@ -45,8 +52,11 @@ class NonceBook:
     def where(self) -> str:
         return "redis" if self.redis is not None else "database"
 
-    def admit(self, channel: str, timestamp: str, nonce: str, body: bytes, now: float) -> bool:
-        """True the first time (or for a retry with the same body); False for a replay."""
+    def admit(
+        self, channel: str, timestamp: str, nonce: str, body: bytes, now: float, *, session: Session | None = None,
+    ) -> bool:
+        """True the first time (or for a retry with the same body); False for a replay. With a
+        `session`, a database entry is written in it, to commit (or not) with the caller's work."""
         key = hashlib.sha256(f"{channel}\x00{timestamp}\x00{nonce}".encode()).hexdigest()
         digest = hashlib.sha256(body).hexdigest()
         try:
@@ -59,7 +69,10 @@ class NonceBook:
                 return self._admit_in_redis(PREFIX + key, digest, now, keep_s)
             except Exception as exc:  # down or slow: the database decides this one
                 log.warning("wechat nonces: Redis failed (%s); asking the database", type(exc).__name__)
-        return self._admit_in_database(key, digest, now, keep_s)
+        if session is not None:
+            return self._admit_in_database(session, key, digest, now, keep_s)
+        with self.store.session(actor="system:wechat") as own:
+            return self._admit_in_database(own, key, digest, now, keep_s)
 
     def _admit_in_redis(self, key: str, digest: str, now: float, keep_s: int) -> bool:
         entry = f"{digest} {now + keep_s:.0f}"  # the body's digest, and until when it is kept
@@ -74,17 +87,13 @@ class NonceBook:
             return True
         return seen_digest == digest
 
-    def _admit_in_database(self, key: str, digest: str, now: float, keep_s: int) -> bool:
+    def _admit_in_database(self, session: Session, key: str, digest: str, now: float, keep_s: int) -> bool:
         at = dt.datetime.fromtimestamp(now, dt.UTC)
-        try:
-            with self.store.session(actor="system:wechat") as session:
-                session.execute(delete(SeenNonce).where(col(SeenNonce.expires_at) < at))
-                seen = session.get(SeenNonce, key)
-                if seen is not None:
-                    return seen.digest == digest
-                session.add(SeenNonce(key=key, digest=digest, expires_at=at + dt.timedelta(seconds=keep_s)))
+        if now - self._purged_at >= self.purge_every_s:
+            self._purged_at = now
+            session.execute(delete(SeenNonce).where(col(SeenNonce.expires_at) < at))
+        values = {"key": key, "digest": digest, "expires_at": at + dt.timedelta(seconds=keep_s)}
+        if insert_new(session, SeenNonce, values, ("key",)).rowcount == 1:
             return True
-        except IntegrityError:  # another replica admitted it a moment ago
-            with self.store.read_session() as session:
-                seen = session.get(SeenNonce, key)
-                return seen is not None and seen.digest == digest
+        seen = session.get(SeenNonce, key)  # admitted before: here, on another replica, or a moment ago
+        return seen is not None and seen.digest == digest

@@ -30,11 +30,12 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import create_reply
 
@@ -64,7 +65,7 @@ from tongban.channels.wechat.oa.content import (
     message_key,
     render,
 )
-from tongban.channels.wechat.oa.pacing import TurnGate
+from tongban.channels.wechat.oa.pacing import Ticket, TurnGate
 from tongban.channels.wechat.security import (
     Envelope,
     Malformed,
@@ -85,6 +86,7 @@ __all__ = ["CLIENT", "VOICE", "WECHAT", "OfficialAccount", "setup"]
 log = logging.getLogger(__name__)
 
 CHANNEL = "wechat"
+NONCES = "wechat-oa"  # the nonce book's name for this endpoint's signed URLs
 SUCCESS = "success"  # WeChat's "received, nothing to say now"
 T = TypeVar("T")
 
@@ -124,12 +126,15 @@ class OfficialAccount:
     async def context(self, app: web.Application) -> AsyncIterator[None]:
         """Open the pools and the client (its token in the shared store: wechat.tokens); close them.
 
-        SQLite takes one writer at a time and hands its lock over by polling, so there turns
-        run one at a time and this channel's writes from one thread; PostgreSQL locks rows.
+        Turns of different residents run side by side on either database (one resident's in
+        order: `Agent.respond`, `TurnGate`): a turn writes only at its end, and SQLite's one
+        writer is handed over in order within the process (`memory.sqlite_writer`). There this
+        channel's own writes, each a statement or two, take one thread: in arrival order, so one
+        resident's messages reach the gate in the order they came; PostgreSQL locks rows.
         """
         postgres = self.postgres = is_postgres(app[keys.STORE].engine)
         self.started = utcnow()
-        self.gate = TurnGate(limit=max(2, os.cpu_count() or 2) if postgres else 1)
+        self.gate = TurnGate(limit=max(2, os.cpu_count() or 2))
         self._db = ThreadPoolExecutor(8 if postgres else 1, thread_name_prefix="wechat-db")
         self._api = ThreadPoolExecutor(4, thread_name_prefix="wechat-api")
         self.nonces = NonceBook(app[keys.STORE], window_s=self.settings.max_request_age_s,
@@ -230,23 +235,24 @@ async def receive(request: web.Request) -> web.Response:
         verify(account.token, request.query, max_age_s=account.settings.max_request_age_s)
         if account.envelope is not None and not safe and not account.settings.wechat_compatible_mode:
             raise Refused("plaintext, but safe mode is configured (TONGBAN_WECHAT_COMPATIBLE_MODE is off)")
-        body = await request.read()
-        await _first_use(account, request, body)
+        raw = body = await request.read()
         if safe:
             if account.envelope is None:
                 raise Malformed("safe mode, but TONGBAN_WECHAT_AES_KEY is not set")
             body = account.envelope.open(parse_xml(body), request.query)
         message = read_message(body)
+        signed = _Signed(request.query.get("timestamp", ""), request.query.get("nonce", ""), raw)
+        if await request.app[keys.RATE_LIMITS].allow("chat", f"wechat:{message.source}"):
+            text = await _handle(request.app, message, signed, deadline=started + account.settings.passive_reply_budget_s)
+        else:
+            await _first_use(account, signed)
+            text = THROTTLED  # a fast, polite passive reply; the agent does not run, nothing is stored
     except Refused as exc:
         log.warning("wechat: refused: %s", exc)
         raise web.HTTPForbidden() from None
     except Malformed as exc:
         log.warning("wechat: malformed: %s", exc)
         raise web.HTTPBadRequest(text="malformed") from None
-    if await request.app[keys.RATE_LIMITS].allow("chat", f"wechat:{message.source}"):
-        text = await _handle(request.app, message, deadline=started + account.settings.passive_reply_budget_s)
-    else:
-        text = THROTTLED  # a fast, polite passive reply; the agent does not run, nothing is stored
     if not text:
         return web.Response(text=SUCCESS)
     xml = create_reply(text, message, render=True)
@@ -255,34 +261,42 @@ async def receive(request: web.Request) -> web.Response:
     return web.Response(text=xml, content_type="application/xml")
 
 
-async def _first_use(account: OfficialAccount, request: web.Request, body: bytes) -> None:
-    """Refuse a signed URL seen before with another body (`channels.wechat.nonces`)."""
+@dataclass(frozen=True)
+class _Signed:
+    """What WeChat signed (timestamp, nonce) and the body that came with it."""
+
+    timestamp: str
+    nonce: str
+    body: bytes
+
+
+async def _first_use(account: OfficialAccount, signed: _Signed) -> None:
+    """Refuse a signed URL seen before with another body (`channels.wechat.nonces`); a message
+    for the agent is admitted with its acceptance instead (`_accept`), in one transaction."""
     assert account.nonces is not None
-    query = request.query
-    admitted = await account.db(account.nonces.admit, "wechat-oa", query.get("timestamp", ""),
-                                query.get("nonce", ""), body, time.time())
-    if not admitted:
+    if not await account.db(_admit, account.nonces, signed, None):
         raise Refused("a signed URL used again with another body (replay)")
 
 
 # ---------------------------------------------------------------------------- the flow
 
 
-async def _handle(app: web.Application, message: BaseMessage, *, deadline: float) -> str | None:
+async def _handle(app: web.Application, message: BaseMessage, signed: _Signed, *, deadline: float) -> str | None:
     """The passive reply's text, or None for `success` (nothing now, or a push later)."""
     account = app[WECHAT]
     action = classify(message, account.menu)
-    if isinstance(action, Ignore):
-        return None
-    if isinstance(action, Answer):
-        return action.text  # no agent, no state: safe to say again on a retry
-    if isinstance(action, Listen) and transcriber(app) is None:
-        return NOT_HEARD  # speech recognition is off
+    if isinstance(action, Ignore | Answer) or (isinstance(action, Listen) and transcriber(app) is None):
+        await _first_use(account, signed)
+        if isinstance(action, Ignore):
+            return None
+        # no agent, no state: safe to say again on a retry; or speech recognition is off
+        return action.text if isinstance(action, Answer) else NOT_HEARD
     store = app[keys.STORE]
     key = message_key(message)
     stored = action.text if isinstance(action, Ask) else None
     kind = "event" if message.type == "event" else message.type
-    row, fresh = await account.db(_accept, store, key, message.source, stored, kind)
+    assert account.nonces is not None
+    row, fresh = await account.db(_accept, store, account.nonces, signed, key, message.source, stored, kind)
     if not fresh:
         if not (row.status == InboundStatus.RECEIVED and account.orphaned(row) and await account.db(_take, store, row)):
             return await _retried(account, store, row)
@@ -308,13 +322,16 @@ async def _respond(
     # a queue longer than the window (with a margin: the estimate lags a growing queue) means
     # the reply will be pushed anyway, so acknowledge now rather than at the deadline
     hopeless = 2 * account.gate.expected_s() > remaining
-    turn = asyncio.ensure_future(_answer(app, message.source, message.time, action, key))
+    ticket = Ticket(message.source, passive=not hopeless)
+    turn = asyncio.ensure_future(_answer(app, message.source, message.time, action, key, ticket))
     try:
         await asyncio.wait({turn}, timeout=0 if hopeless else max(0.0, remaining))
     except asyncio.CancelledError:  # WeChat hung up: the reply still goes out
+        ticket.passive = False
         _push_later(app, turn, row_id, message.source, message.time)
         raise
     if not turn.done():
+        ticket.passive = False  # pushed: turns that can still answer passively go first
         _push_later(app, turn, row_id, message.source, message.time)
         return None
     text = turn.result()
@@ -331,7 +348,9 @@ async def _retried(account: OfficialAccount, store: Store, row: InboundMessage) 
     return None  # still processing or being pushed (here or on another replica), delivered, or failed
 
 
-async def _answer(app: web.Application, openid: str, sent_at: float, action: Ask | Listen, key: str) -> str:
+async def _answer(
+    app: web.Application, openid: str, sent_at: float, action: Ask | Listen, key: str, ticket: Ticket,
+) -> str:
     """Run the agent once; the rendered text ("" when staff hold the conversation)."""
     try:
         if isinstance(action, Listen):
@@ -343,7 +362,7 @@ async def _answer(app: web.Application, openid: str, sent_at: float, action: Ask
             channel=CHANNEL, user_id=openid, text=action.text, transcript=action.transcript,
             at=dt.datetime.fromtimestamp(sent_at, tz=SHANGHAI), message_id=key,
         )
-        reply = await app[WECHAT].gate.run(lambda: app[keys.AGENT].respond(inbound))
+        reply = await app[WECHAT].gate.run(lambda: app[keys.AGENT].respond(inbound), ticket)
     except Exception:
         log.exception("wechat: turn failed for message %s", key)
         return FAILED
@@ -448,7 +467,8 @@ async def _resume(app: web.Application, row: InboundMessage) -> None:
             done = await account.db(_committed, store, row)
             if done is None:
                 said = store.vault.decrypt(row.text_enc) if row.text_enc else None
-                done = await _answer(app, row.user_id, sent_at, Ask(said), row.message_key) if said else NOT_HEARD
+                done = await _answer(app, row.user_id, sent_at, Ask(said), row.message_key,
+                                     Ticket(row.user_id, passive=False)) if said else NOT_HEARD
             status = InboundStatus.PUSHING if done else InboundStatus.DELIVERED
             await account.db(_record, store, row.id, done, status)
             text, held = done, bool(done)
@@ -467,8 +487,17 @@ async def _resume(app: web.Application, row: InboundMessage) -> None:
 # ---------------------------------------------------------------------------- storage (off the loop)
 
 
-def _accept(store: Store, key: str, openid: str, text: str | None, kind: str) -> tuple[InboundMessage, bool]:
+def _admit(nonces: NonceBook, signed: _Signed, session: Session | None) -> bool:
+    return nonces.admit(NONCES, signed.timestamp, signed.nonce, signed.body, time.time(), session=session)
+
+
+def _accept(
+    store: Store, nonces: NonceBook, signed: _Signed, key: str, openid: str, text: str | None, kind: str,
+) -> tuple[InboundMessage, bool]:
+    """The signed URL admitted and the message stored, in one transaction: a replay stores nothing."""
     with store.session(actor=f"resident:wechat:{openid[-6:]}") as session:
+        if not _admit(nonces, signed, session):
+            raise Refused("a signed URL used again with another body (replay)")
         return accept(session, store.vault, channel=CHANNEL, message_key=key, user_id=openid, text=text, kind=kind)
 
 

@@ -33,6 +33,7 @@ class Cues:
     dismiss: bool = False
     hesitate: bool = False
     booked_ref: bool = False
+    asks_how: bool = False
 
 
 def cues(text: str) -> Cues:
@@ -56,6 +57,7 @@ def cues(text: str) -> Cues:
         dismiss=bool(cue("dismiss").search(text)),
         hesitate=bool(cue("hesitate").search(text)),
         booked_ref=bool(cue("booked_ref").search(text)),
+        asks_how=bool(cue("asks_how").search(text)),
     )
 
 

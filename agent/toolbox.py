@@ -51,7 +51,8 @@ class SearchArgs(BaseModel):
 
 
 class KnowledgeArgs(BaseModel):
-    query: str = Field(min_length=1, max_length=200, description="居民的政策问题")
+    # a resident may paste a rule or a notice and ask about it: the index reads what the model can
+    query: str = Field(min_length=1, max_length=1000, description="居民的政策问题")
 
 
 class DetailArgs(BaseModel):

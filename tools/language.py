@@ -1,5 +1,6 @@
 """Language knowledge as data: dialect forms, the terminology thesaurus, action words, stopwords,
-the cue phrasings that say what a message does, and the words of yes/no answers.
+the cue phrasings that say what a message does, the words of yes/no answers, and the courtesy
+that opens and closes government replies.
 
 Residents say 驾照, 房产证, 长者卡 and 唔见咗; official catalogs say 机动车驾驶证, 不动产权证书,
 老年人优待证 and 补领. The words live in `tools/knowledge/*.tsv` (and in any directory named by
@@ -78,6 +79,8 @@ class Knowledge:
     cues: dict[str, tuple[str, ...]] = field(default_factory=dict)
     answers: dict[str, str] = field(default_factory=dict)  # word → yes, no or filler (answers.tsv)
     times: dict[str, str] = field(default_factory=dict)  # colloquial time word → standard (times.tsv)
+    # courtesy phrases by kind, opening and closing (boilerplate.tsv): what knowledge-base retrieval leaves out
+    boilerplate: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def cue(self, name: str) -> re.Pattern[str]:
         """One cue class as a pattern: its phrasings as alternatives, in the file's order,
@@ -200,6 +203,7 @@ def load(dirs: Iterable[Path]) -> Knowledge:
     cues: dict[str, tuple[str, ...]] = {}
     answers: dict[str, str] = {}
     times: dict[str, str] = {}
+    boilerplate: dict[str, tuple[str, ...]] = {}
     for directory in dirs:
         directory = Path(directory)
         if not directory.is_dir():
@@ -220,7 +224,10 @@ def load(dirs: Iterable[Path]) -> Knowledge:
             answers.update(read_answers(path))
         if (path := directory / "times.tsv").exists():
             times.update({k: "".join(v) for k, v in read_table(path).items()})
-    lang = Knowledge(dialect, guards, terms, actions, frozenset(stopwords), cues, answers, times)
+        if (path := directory / "boilerplate.tsv").exists():  # an operator's phrases add to the shipped ones
+            for kind, phrases in read_table(path).items():
+                boilerplate[kind] = tuple(dict.fromkeys((*boilerplate.get(kind, ()), *phrases)))
+    lang = Knowledge(dialect, guards, terms, actions, frozenset(stopwords), cues, answers, times, boilerplate)
     lang._cue_patterns  # noqa: B018  (a phrasing that refers to no cue, or loops, fails here, not mid-turn)
     return lang
 

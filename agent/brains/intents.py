@@ -34,6 +34,7 @@ class Cues:
     hesitate: bool = False
     booked_ref: bool = False
     thanks: bool = False
+    asks_how: bool = False
 
 
 def cues(text: str) -> Cues:
@@ -58,6 +59,7 @@ def cues(text: str) -> Cues:
         hesitate=bool(cue("hesitate").search(text)),
         booked_ref=bool(cue("booked_ref").search(text)),
         thanks=bool(cue("thanks").search(text)),
+        asks_how=bool(cue("asks_how").search(text)),
     )
 
 

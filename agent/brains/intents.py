@@ -8,9 +8,10 @@ offline brain combines them with slot extraction and the retrieval's confidence;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from tongban.tools.language import cue
+from tongban.tools.text import names_service_thing
 
 
 @dataclass(frozen=True)
@@ -38,29 +39,19 @@ class Cues:
 
 
 def cues(text: str) -> Cues:
-    """The cue classes this message shows."""
+    """The cue classes this message shows: each field is the cue of its name, found anywhere,
+    but for the few read otherwise below."""
+    found = {f.name: bool(cue(f.name).search(text)) for f in fields(Cues) if f.name not in _READ_OTHERWISE}
     return Cues(
-        handoff=bool(cue("handoff").search(text)),
+        **found,
         erase=bool(cue("erase").search(text)) and bool(cue("erase_about").search(text)),
-        show_data=bool(cue("show_data").search(text)),
-        injection=bool(cue("injection").search(text)),
-        third_party=bool(cue("third_party").search(text)),
-        cancel=bool(cue("cancel").search(text)),
-        my_appointments=bool(cue("my_appointments").search(text)),
-        book=bool(cue("book").search(text)),
-        progress=bool(cue("progress").search(text)),
         greeting=bool(cue("greeting").match(text.strip())),
-        about_bot=bool(cue("about_bot").search(text)),
-        service_words=bool(cue("service_words").search(text)),
-        form=bool(cue("form").search(text)),
-        change=bool(cue("change").search(text)),
-        mistake=bool(cue("mistake").search(text)),
-        dismiss=bool(cue("dismiss").search(text)),
-        hesitate=bool(cue("hesitate").search(text)),
-        booked_ref=bool(cue("booked_ref").search(text)),
-        thanks=bool(cue("thanks").search(text)),
-        asks_how=bool(cue("asks_how").search(text)),
+        # a thing of service in the thesaurus's words (上牌, 出生纸) says so as well as a cue word
+        service_words=bool(cue("service_words").search(text)) or names_service_thing(text),
     )
+
+
+_READ_OTHERWISE = frozenset({"erase", "greeting", "service_words"})
 
 
 def strip_repair_words(text: str) -> str:

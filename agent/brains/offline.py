@@ -8,7 +8,6 @@ planned like any call; the tools refuse them until the resident confirms.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import unicodedata
 from typing import Any
@@ -32,7 +31,7 @@ from tongban.tools.forms import SKIP
 from tongban.tools.kb.index import QUERY_CHARS
 from tongban.tools.language import cue
 from tongban.tools.retrieval import Hit
-from tongban.tools.text import names_service_thing, official_reading
+from tongban.tools.text import official_reading
 
 # what a question asks about an item, in the order tried: cue aspect_<name> (tools/knowledge/cues.tsv)
 ASPECTS = ("materials", "fee", "time_limit", "halls", "online", "applicants", "steps")
@@ -140,8 +139,6 @@ class OfflineBrain:
         text = normalise(state["turn"]["text"])
         focus = state.get("focus") or {}
         c = cues(text)
-        if not c.service_words and names_service_thing(text):
-            c = dataclasses.replace(c, service_words=True)
         when = extract_when(text, ctx.now)
         hall = match_hall(text, ctx.halls)
         receipt = extract_receipt_no(text)

@@ -74,6 +74,17 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return body
 
 
+async def json_body(request: web.Request) -> dict[str, Any] | web.Response:
+    """The JSON object a staff route was sent, or the error answer for a body too large (413)
+    or not a JSON object (400)."""
+    try:
+        return await read_json(request)
+    except TooLarge:
+        return error(413, "too_large", "请求体太大")
+    except BadInput as exc:
+        return bad_input(exc)
+
+
 def message_text(body: dict[str, Any]) -> str:
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from tongban.channels.app import keys
-from tongban.channels.app.chat_api import BadInput, TooLarge, error, json_reply, read_json
+from tongban.channels.app.chat_api import error, json_body, json_reply
 from tongban.channels.console.auth import STAFF, actor
 from tongban.memory import knowledge
 from tongban.tools.kb.files import KINDS, UnreadableFile, parse
@@ -75,12 +75,9 @@ async def remove(request: web.Request) -> web.StreamResponse:
     """POST {name}: the file and its entries leave the knowledge base."""
     person = request[STAFF]
     store, agent = request.app[keys.STORE], request.app[keys.AGENT]
-    try:
-        body = await read_json(request)
-    except TooLarge:
-        return error(413, "too_large", "请求体太大")
-    except BadInput as exc:
-        return error(400, "bad_request", str(exc))
+    body = await json_body(request)
+    if isinstance(body, web.Response):
+        return body
     name = str(body.get("name") or "")
 
     def drop() -> int:

@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlmodel import select
 
 from tongban.channels.app import keys
-from tongban.channels.app.chat_api import BadInput, TooLarge, error, json_reply, read_json
+from tongban.channels.app.chat_api import error, json_body, json_reply
 from tongban.channels.console.auth import STAFF, actor
 from tongban.memory import questions
 from tongban.memory.clock import SHANGHAI
@@ -132,10 +132,7 @@ async def correct(request: web.Request) -> web.StreamResponse:
 async def _item_and_phrase(request: web.Request) -> tuple[str, str] | web.Response:
     """The `{item_code, phrase}` body the keyword, correction and removal routes share, or the
     error answer for a body that is too large or not JSON."""
-    try:
-        body = await read_json(request)
-    except TooLarge:
-        return error(413, "too_large", "请求体太大")
-    except BadInput as exc:
-        return error(400, "bad_request", str(exc))
+    body = await json_body(request)
+    if isinstance(body, web.Response):
+        return body
     return str(body.get("item_code") or ""), str(body.get("phrase") or "")

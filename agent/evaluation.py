@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from tongban.agent.messages import Inbound, Intent, Reply, Transcript
@@ -30,6 +31,7 @@ from tongban.memory.booking import BookingError, active_appointments, book, choo
 from tongban.memory.clock import SHANGHAI
 from tongban.memory.models import (
     Application,
+    ApplicationEvent,
     Appointment,
     AppointmentStatus,
     Hall,
@@ -371,8 +373,10 @@ def use_catalogs(store: Store, paths: tuple[Path, ...]) -> int:
     """Replace the demo items by the items of these catalog files (`--catalog`).
 
     Items are upserted by code, so an official file of the demo items replaces their curated
-    keywords and FAQs; demo items the files lack are removed unless a demo application or
-    appointment refers to them. Halls, slots and applications stay. Returns items imported.
+    keywords and FAQs; demo items the files lack are removed, with the demo applications and
+    appointments that refer to them: as in a deployment, which imports its catalog into a
+    database without the demo's. Kept, they stayed searchable with their hand-written keywords
+    and drew questions meant for the files' items. Halls and slots stay. Returns items imported.
     """
     from tongban.memory.catalog import import_items, read_rows
 
@@ -385,12 +389,16 @@ def use_catalogs(store: Store, paths: tuple[Path, ...]) -> int:
                 raise ValueError(f"{path}:{line}: {error}")
             imported += report.imported
         codes = {str(r["code"]) for path in paths for _, r in read_rows(path) if isinstance(r, dict)}
-        used = {*session.exec(select(Appointment.item_id)), *session.exec(select(Application.item_id))}
-        for item in session.exec(select(ServiceItem)).all():
-            if item.code not in codes and item.id not in used:
-                for link in session.exec(select(HallItem).where(HallItem.item_id == item.id)):
-                    session.delete(link)
-                session.delete(item)
+        gone = [item for item in session.exec(select(ServiceItem)).all() if item.code not in codes]
+        ids = [item.id for item in gone]
+        applications = list(session.exec(select(Application.id).where(col(Application.item_id).in_(ids))))
+        session.execute(delete(ApplicationEvent).where(col(ApplicationEvent.application_id).in_(applications)))
+        session.execute(delete(Application).where(col(Application.id).in_(applications)))
+        booked = list(session.exec(select(Appointment.id).where(col(Appointment.item_id).in_(ids))))
+        session.execute(update(Appointment).where(col(Appointment.replaces_id).in_(booked)).values(replaces_id=None))
+        session.execute(delete(Appointment).where(col(Appointment.id).in_(booked)))
+        session.execute(delete(HallItem).where(col(HallItem.item_id).in_(ids)))
+        session.execute(delete(ServiceItem).where(col(ServiceItem.id).in_(ids)))
     return imported
 
 

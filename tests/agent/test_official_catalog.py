@@ -49,3 +49,24 @@ def _run_on_official(tmp_path: Path, cases: list[tuple[str, str]]) -> None:
         templates.close()
     failed = [(t.case, t.item) for t in result.turns if not t.passed]
     assert not failed and len(result.turns) == len(cases)
+
+
+def test_another_catalog_alone_leaves_no_demo_item_behind(tmp_path: Path) -> None:
+    """Demo items that demo applications or appointments referred to stayed, keywords and all,
+    and drew questions meant for the file's items; the template now holds the file's items only."""
+    from tongban.memory.models import Application, Appointment
+
+    real = SHARED / "catalog" / "real" / "sichuan-guangan.jsonl"
+    templates = Templates(tmp_path / "templates", catalogs=(real,))
+    store = Store.from_settings(evaluation_settings(templates.template(NOW.date())))
+    try:
+        with store.read_session() as session:
+            names = set(session.exec(select(ServiceItem.name)))
+            ids = set(session.exec(select(ServiceItem.id)))
+            refers = {*session.exec(select(Application.item_id)), *session.exec(select(Appointment.item_id))}
+    finally:
+        store.dispose()
+        templates.close()
+    expected = {json.loads(line)["name"] for line in real.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert names == expected, sorted(names - expected)[:5]
+    assert refers <= ids

@@ -50,10 +50,51 @@ MAX_IN_FLIGHT = 2000  # bounds the client: beyond this a request counts as refus
 # ---------------------------------------------------------------------------- the server, in a subprocess
 
 
-def serve(port: int) -> None:
+def serve(port: int, profile: str | None = None) -> None:
     from tongban.channels.app.server import create_app
 
-    web.run_app(create_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+    if not profile:
+        web.run_app(create_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+        return
+    import cProfile
+    import io
+    import pstats
+
+    import threading
+
+    profilers = [cProfile.Profile(time.thread_time)]  # CPU, not waits
+
+    def in_each_thread(*_args: object) -> None:  # turns run in worker threads: profile those too
+        sys.setprofile(None)
+        profilers.append(thread := cProfile.Profile(time.thread_time))
+        thread.enable()
+
+    from collections import Counter as _Counter
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    statements: _Counter[str] = _Counter()  # SQL round trips by statement, through SQLAlchemy
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _count(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        statements[" ".join(statement.split())[:110]] += 1
+
+    threading.setprofile(in_each_thread)
+    profilers[0].enable()  # the whole server: start-up is small beside a load run's turns
+    try:
+        web.run_app(create_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+    finally:
+        profilers[0].disable()
+        out = io.StringIO()
+        stats = pstats.Stats(*profilers, stream=out)
+        stats.dump_stats(f"{profile}.prof")  # for print_callers and friends
+        for order in ("cumulative", "tottime"):
+            stats.sort_stats(order).print_stats(60)
+        out.write("\nSQL statements through SQLAlchemy, by count\n")
+        for text, n in statements.most_common(40):
+            out.write(f"{n:>7}  {text}\n")
+        Path(profile).write_text(out.getvalue(), encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------- Tencent's side
@@ -217,7 +258,8 @@ async def run(args: argparse.Namespace) -> None:
         env["TONGBAN_DATABASE_URL"] = database = _create_database(args.postgres)
     log_path = Path(data_dir) / "server.log"
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port)], env=env, cwd=ROOT,
+        [sys.executable, __file__, "--serve", str(port), *(["--profile", args.profile] if args.profile else [])],
+        env=env, cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=log_path.open("wb"),
     )
     try:
@@ -290,10 +332,14 @@ def main() -> None:
                         help="run on a fresh database on this PostgreSQL server instead of SQLite")
     parser.add_argument("--pause", type=float, default=5.0, help="seconds between levels")
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the pushed replies")
+    parser.add_argument("--profile", default=None, metavar="PATH",
+                        help="write cProfile tables of the server process here (slows it: no passive figures)")
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.profile:
+        args.profile = str(Path(args.profile).resolve())
     if args.serve is not None:
-        serve(args.serve)
+        serve(args.serve, args.profile)
     else:
         asyncio.run(run(args))
 

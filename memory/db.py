@@ -107,7 +107,9 @@ def insert_new(session: Session, model: Any, values: dict[str, Any], unique: tup
         if returning is not None:
             statement = statement.returning(table.c[returning])
         _INSERTS[key] = statement
-    return connection.execute(statement, values)
+    # rowcount of an INSERT is kept only when asked (SQLAlchemy 2): PostgreSQL said -1 without
+    # it, and every admitted nonce cost a second round trip to read back what it had inserted
+    return connection.execute(statement, values, execution_options={"preserve_rowcount": True})
 
 
 _INSERTS: dict[tuple[str, str, tuple[str, ...], str | None], Any] = {}

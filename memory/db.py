@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from tongban.memory import audit
+from tongban.memory.liveness import ping_when_idle
 from tongban.memory.sqlite_writer import WAIT_S, WriterConnection
 
 
@@ -39,7 +40,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             "timeout": WAIT_S, "check_same_thread": False, "factory": WriterConnection})
         _configure_sqlite(engine)
     else:
-        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20)
+        ping_when_idle(engine)  # a dropped connection is never handed out, without a ping per checkout
     return engine
 
 

@@ -50,10 +50,50 @@ MAX_IN_FLIGHT = 2000  # bounds the client: beyond this a request counts as refus
 # ---------------------------------------------------------------------------- the server, in a subprocess
 
 
-def serve(port: int) -> None:
+def serve(port: int, profile: str | None = None, shared: bool = False) -> None:
     from tongban.channels.app.server import create_app
 
-    web.run_app(create_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+    if not profile:  # `shared`: one of several server processes on one port (SO_REUSEPORT)
+        web.run_app(create_app(), host="127.0.0.1", port=port, print=None, access_log=None, reuse_port=shared)
+        return
+    import cProfile
+    import io
+    import pstats
+    import threading
+
+    profilers = [cProfile.Profile(time.thread_time)]  # CPU, not waits
+
+    def in_each_thread(*_args: object) -> None:  # turns run in worker threads: profile those too
+        sys.setprofile(None)
+        profilers.append(thread := cProfile.Profile(time.thread_time))
+        thread.enable()
+
+    from collections import Counter as _Counter
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    statements: _Counter[str] = _Counter()  # SQL round trips by statement, through SQLAlchemy
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _count(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        statements[" ".join(statement.split())[:110]] += 1
+
+    threading.setprofile(in_each_thread)
+    profilers[0].enable()  # the whole server: start-up is small beside a load run's turns
+    try:
+        web.run_app(create_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+    finally:
+        profilers[0].disable()
+        out = io.StringIO()
+        stats = pstats.Stats(*profilers, stream=out)
+        stats.dump_stats(f"{profile}.prof")  # for print_callers and friends
+        for order in ("cumulative", "tottime"):
+            stats.sort_stats(order).print_stats(60)
+        out.write("\nSQL statements through SQLAlchemy, by count\n")
+        for text, n in statements.most_common(40):
+            out.write(f"{n:>7}  {text}\n")
+        Path(profile).write_text(out.getvalue(), encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------- Tencent's side
@@ -96,16 +136,18 @@ def message(openid: str, text: str, msg_id: int) -> bytes:
     ).encode()
 
 
-def _cpu_s(server: psutil.Process | None) -> float:
-    if server is None:
-        return 0.0
-    times = server.cpu_times()
-    return float(times.user + times.system)
+def _cpu_s(server: list[psutil.Process] | None) -> float:
+    """The server processes' own CPU seconds, all of them together."""
+    total = 0.0
+    for process in server or []:
+        times = process.cpu_times()
+        total += float(times.user + times.system)
+    return total
 
 
 async def level(
     session: aiohttp.ClientSession, url: str, rate: int, seconds: float, ids: itertools.count,
-    server: psutil.Process | None = None, sent: Counter[str] | None = None, passive: Counter[str] | None = None,
+    server: list[psutil.Process] | None = None, sent: Counter[str] | None = None, passive: Counter[str] | None = None,
 ) -> dict[str, float]:
     cpu_before = _cpu_s(server)
     latencies: list[float] = []
@@ -216,16 +258,22 @@ async def run(args: argparse.Namespace) -> None:
     if args.postgres:
         env["TONGBAN_DATABASE_URL"] = database = _create_database(args.postgres)
     log_path = Path(data_dir) / "server.log"
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port)], env=env, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=log_path.open("wb"),
-    )
+    shared = ["--shared"] if args.workers > 1 else []
+    command = [sys.executable, __file__, "--serve", str(port), *shared,
+               *(["--profile", args.profile] if args.profile else [])]
+    log = log_path.open("wb")
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+    servers = [server]
     try:
         async with aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=10), connector=aiohttp.TCPConnector(limit=MAX_IN_FLIGHT),
         ) as session:
             await _ready(session, f"http://127.0.0.1:{port}/readyz", server)
-            process = psutil.Process(server.pid)
+            for _ in range(args.workers - 1):  # the first built the database: the others start on it
+                servers.append(subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log))
+            if args.workers > 1:
+                await _ready(session, f"http://127.0.0.1:{port}/readyz", server, times=30)
+            process = [psutil.Process(s.pid) for s in servers]
             url = f"http://127.0.0.1:{port}/wechat"
             ids = itertools.count(int(time.time()) * 1000)
             sent: Counter[str] = Counter()  # accepted messages per openid, and of those answered passively
@@ -233,6 +281,7 @@ async def run(args: argparse.Namespace) -> None:
             warm = await level(session, url, 20, 2, ids, process, sent, passive)  # warm up: caches, connections, first turns
             due = 40 - int(warm["passive_n"])
             print(f"WeChat webhook, offline brain, {'PostgreSQL' if args.postgres else 'SQLite (embedded default)'}, "
+                  f"{args.workers} server process{'es' if args.workers > 1 else ''}, "
                   f"passive budget {args.budget:g} s, {os.cpu_count()} CPUs; goals: ≥ 99 % passive at 50 msg/s, "
                   f"p99 ack < 500 ms at 200 req/s")
             print(f"{'req/s':>6} {'sent':>6} {'offered/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
@@ -256,28 +305,34 @@ async def run(args: argparse.Namespace) -> None:
                   f"(no reply, passive or pushed, by the end), {duplicated} duplicated")
             print(f"server log: {log_path}")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for each in servers:
+            each.terminate()
+        for each in servers:
+            try:
+                each.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                each.kill()
         await runner.cleanup()
         if args.postgres:
             _drop_database(args.postgres, database)
 
 
-async def _ready(session: aiohttp.ClientSession, url: str, server: subprocess.Popen[bytes]) -> None:
+async def _ready(session: aiohttp.ClientSession, url: str, server: subprocess.Popen[bytes], times: int = 1) -> None:
+    """Ready `times` in a row: with several processes on one port, each new connection may reach
+    any of them, so thirty in a row means all have started."""
     deadline = time.monotonic() + 600  # first start builds the database and the retrieval index
+    streak = 0
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"the server exited with {server.returncode}")
         try:
-            async with session.get(url) as response:
-                if response.status == 200:
+            async with aiohttp.ClientSession() as fresh, fresh.get(url) as response:  # a new connection each time
+                streak = streak + 1 if response.status == 200 else 0
+                if streak >= times:
                     return
         except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.5)
+            streak = 0
+        await asyncio.sleep(0.5 if streak == 0 else 0.05)
     raise SystemExit("the server did not become ready")
 
 
@@ -290,10 +345,19 @@ def main() -> None:
                         help="run on a fresh database on this PostgreSQL server instead of SQLite")
     parser.add_argument("--pause", type=float, default=5.0, help="seconds between levels")
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the pushed replies")
+    parser.add_argument("--profile", default=None, metavar="PATH",
+                        help="write cProfile tables of the server process here (slows it: no passive figures)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes sharing the port (SO_REUSEPORT); more than one needs --postgres")
+    parser.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.profile:
+        args.profile = str(Path(args.profile).resolve())
+    if args.workers > 1 and not args.postgres and args.serve is None:
+        parser.error("more than one server process needs a shared database: add --postgres URL")
     if args.serve is not None:
-        serve(args.serve)
+        serve(args.serve, args.profile, args.shared)
     else:
         asyncio.run(run(args))
 

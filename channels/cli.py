@@ -236,12 +236,16 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port (default TONGBAN_PORT or 8080)")] = None,
     log_level: Annotated[str, typer.Option(envvar="TONGBAN_LOG_LEVEL", help="debug, info, warning or error")] = "warning",
     log_format: Annotated[str, typer.Option(envvar="TONGBAN_LOG_FORMAT", help="text, or json (one object a line, for log collectors)")] = "text",
+    workers: Annotated[int, typer.Option(envvar="TONGBAN_WORKERS", help="server processes sharing the port, one per core (PostgreSQL only)")] = 1,
+    shared_port: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Run the server: web chat at /, WeChat webhooks, mini-program API, health and metrics."""
     from aiohttp import web
+    from sqlalchemy.engine import make_url
 
     from tongban.channels.app.server import create_app
     from tongban.channels.app.settings import development_secrets, get_channel_settings, loopback
+    from tongban.channels.app.workers import others, refusal
     from tongban.memory.settings import DEV_SECRET
     from tongban.tools.settings import ToolsSettings
 
@@ -257,6 +261,9 @@ def serve(
     host, port = host or settings.host, port or settings.port
     settings = settings.model_copy(update={"host": host, "port": port})  # links built from them follow the flags
     memory = _memory_settings()
+    if why := refusal(workers, make_url(memory.url).get_backend_name()):
+        typer.secho(f"拒绝启动: {why}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     published = development_secrets(settings, memory.secret_key.get_secret_value(), DEV_SECRET)
     if published and not loopback(host):
         typer.secho(f"拒绝启动: 监听 {host} 可从网络访问，但 {'、'.join(published)} 仍是公开的开发默认值。"
@@ -267,8 +274,14 @@ def serve(
     for progress in ("tongban.tools.index_progress", "tongban.channels.app.server"):  # index build, ready after N s
         logging.getLogger(progress).setLevel(logging.INFO)
     first = not any(ToolsSettings().resolved_index_dir(memory).glob("*/meta.json"))
-    typer.echo(f"通办 tongban 正在启动: http://{host}:{port}/" + ("（首次启动需建立检索索引，约半分钟；页面会显示进度）" if first else ""))
-    web.run_app(create_app(settings, load_in_background=True), host=host, port=port, shutdown_timeout=30, print=None)
+    if not shared_port:
+        typer.echo(f"通办 tongban 正在启动: http://{host}:{port}/" + ("（首次启动需建立检索索引，约半分钟；页面会显示进度）" if first else "")
+                   + (f"（{workers} 个服务进程）" if workers > 1 else ""))
+    worker = ["serve", "--host", host, "--port", str(port), "--log-level", log_level, "--log-format", log_format,
+              "--workers", "1", "--shared-port"]
+    with others(worker, workers - 1, host=host, port=port):
+        web.run_app(create_app(settings, load_in_background=True), host=host, port=port, shutdown_timeout=30,
+                    print=None, reuse_port=workers > 1 or shared_port)
 
 
 @app.command()

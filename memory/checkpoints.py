@@ -21,8 +21,10 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from sqlalchemy.engine import make_url
 
 from tongban.memory import models
+from tongban.memory.liveness import idle_check
 from tongban.memory.settings import MemorySettings
 
+_NONE = object()  # read this turn, and the thread had no checkpoint yet
 INTERRUPT = "__interrupt__"  # the channel of LangGraph's interrupt writes (private in langgraph 1.x)
 
 
@@ -95,11 +97,11 @@ class AfterCommit(BaseCheckpointSaver):  # type: ignore[type-arg]
         follows in the same turn, so a turn deserialises its checkpoint once.
         """
         saved = self.get_tuple(config)
-        if saved is None:
-            return False
         thread = str(config["configurable"]["thread_id"])
         if getattr(self._local, "read", None) is not None:
-            self._local.read[thread] = saved
+            self._local.read[thread] = saved if saved is not None else _NONE  # a first message: none yet
+        if saved is None:
+            return False
         return any(write[1] == INTERRUPT for write in saved.pending_writes or ())
 
     def hold(self, thread_id: str) -> None:
@@ -137,6 +139,8 @@ class AfterCommit(BaseCheckpointSaver):  # type: ignore[type-arg]
         read = getattr(self._local, "read", None)
         if read and not conf.get("checkpoint_id") and not conf.get("checkpoint_ns"):
             saved = read.pop(str(conf["thread_id"]), None)  # served once: the run may change it in place
+            if saved is _NONE:
+                return None
             if saved is not None:
                 return saved
         return self.inner.get_tuple(config)
@@ -179,11 +183,13 @@ def _postgres(conninfo: str) -> BaseCheckpointSaver:
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
 
+    check, reset = idle_check()
     pool = ConnectionPool(
         conninfo, min_size=1, max_size=10, open=True,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-        # a connection the database dropped (restart, failover) is replaced, not handed out
-        check=ConnectionPool.check_connection,
+        # a connection the database dropped (restart, failover) is replaced, not handed out;
+        # pinged only after sitting idle (memory.liveness)
+        check=check, reset=reset,
     )
     saver = PostgresSaver(pool, serde=serializer())  # type: ignore[arg-type]
     saver.setup()

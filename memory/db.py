@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from tongban.memory import audit
+from tongban.memory.liveness import ping_when_idle
 from tongban.memory.sqlite_writer import WAIT_S, WriterConnection
 
 
@@ -39,7 +40,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             "timeout": WAIT_S, "check_same_thread": False, "factory": WriterConnection})
         _configure_sqlite(engine)
     else:
-        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20)
+        ping_when_idle(engine)  # a dropped connection is never handed out, without a ping per checkout
     return engine
 
 
@@ -107,7 +109,9 @@ def insert_new(session: Session, model: Any, values: dict[str, Any], unique: tup
         if returning is not None:
             statement = statement.returning(table.c[returning])
         _INSERTS[key] = statement
-    return connection.execute(statement, values)
+    # rowcount of an INSERT is kept only when asked (SQLAlchemy 2): PostgreSQL said -1 without
+    # it, and every admitted nonce cost a second round trip to read back what it had inserted
+    return connection.execute(statement, values, execution_options={"preserve_rowcount": True})
 
 
 _INSERTS: dict[tuple[str, str, tuple[str, ...], str | None], Any] = {}

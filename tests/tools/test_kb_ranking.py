@@ -99,3 +99,43 @@ def test_a_very_long_message_is_searched_by_what_the_model_reads(pasted_kb: Know
     message = "实习期内能不能上高速？" + "我想了解一下。" * QUERY_CHARS
     hits = pasted_kb.search(message)
     assert len(message) > 5 * QUERY_CHARS and hits and hits[0].key == "other"
+
+
+def test_an_entry_that_only_asks_is_told_from_an_answer() -> None:
+    from tongban.tools.kb.ranking import only_asks
+
+    assert only_asks("停车人逾期不缴纳道路停车费会受到什么行政处罚？处罚标准是什么？")
+    assert only_asks("查处非法小广告的法律依据是什么?")
+    assert not only_asks("临时号牌最多可以申领三次。")
+    assert not only_asks("可以吗？可以。持身份证到窗口办理。")  # it answers its own question
+    assert not only_asks("")
+
+
+def test_a_typed_question_is_told_from_a_pasted_text() -> None:
+    from tongban.tools.kb.ranking import asks
+
+    ranking = Ranking()
+    assert asks("临时号牌能用多久", ranking)  # short: a question or a request
+    assert asks("我爸爸去年在外地买了一辆二手车，现在想把车过户到我的名下，不知道需要准备什么材料", ranking)
+    assert not asks(RULE, ranking)  # long, states something, asks nothing
+
+
+def test_a_question_is_answered_by_an_answer_not_by_another_question(
+    store: Store, tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    """A sheet whose question column landed in the text holds a row that only asks; it is the
+    nearest thing to a resident's question, yet it answers nothing."""
+    rows = [{"id": "asks", "text": "临时号牌最多可以申领几次？"},
+            {"id": "answer", "text": "您好！临时号牌最多申领三次。"},
+            {"id": "other", "text": "机动车驾驶人初次申领驾驶证后的12个月为实习期。"}]
+    path = tmp_path / "faq.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    parsed = read_file(path)
+    with store.session() as session:
+        save_source(session, name=path.name, kind=parsed.kind, sha256=parsed.sha256, entries=parsed.entries,
+                    lines=parsed.lines)
+    settings = ToolsSettings(index_dir=tmp_path / "index")
+    plain = KnowledgeIndex(store, settings, embedder, ranking=Ranking(kind=0.0))
+    assert plain.search("临时牌照能办几回")[0].key == "asks"  # what the mechanism is for
+    kinds = KnowledgeIndex(store, settings, embedder)
+    assert kinds.search("临时牌照能办几回")[0].key == "answer"

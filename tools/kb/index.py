@@ -26,7 +26,7 @@ from tongban.memory.store import Store
 from tongban.tools.embeddings import Embedder, PassageCache, get_embedder
 from tongban.tools.index_progress import embed_passages
 from tongban.tools.kb.passages import entry_passages, strip_boilerplate, strip_opening
-from tongban.tools.kb.ranking import FIELDS, Ranking, is_copy, pool
+from tongban.tools.kb.ranking import FIELDS, Ranking, is_copy, kind_match, only_asks, pool
 from tongban.tools.language import knowledge as language
 from tongban.tools.lexical import LexicalIndex
 from tongban.tools.settings import ToolsSettings, get_tools_settings
@@ -100,6 +100,7 @@ class _Snapshot:
     fields: np.ndarray  # passage → index into ranking.FIELDS
     vectors: np.ndarray  # passage vectors, one row per passage
     bodies: list[str]  # each entry's answer without courtesy (what a copy is checked against)
+    questions: np.ndarray  # row → whether the entry is only a question (tools.kb.ranking.only_asks)
     lexical: LexicalIndex
 
 
@@ -167,10 +168,12 @@ class KnowledgeIndex:
         lexical = LexicalIndex()
         lexical.build(corpus)
         owners = np.asarray(owner, dtype=np.int64)
+        bodies = [strip_boilerplate(entry.text) for entry, _ in rows]
         return _Snapshot(rows=rows, texts=texts, owner=owners,
                          starts=np.searchsorted(owners, np.arange(len(rows) + 1)),
                          fields=np.asarray(fields, dtype=np.int64), vectors=vectors,
-                         bodies=[strip_boilerplate(entry.text) for entry, _ in rows], lexical=lexical)
+                         bodies=bodies, questions=np.asarray([only_asks(b) for b in bodies], dtype=bool),
+                         lexical=lexical)
 
     def search(self, query: str, k: int = 3) -> list[KbHit]:
         self.refresh()
@@ -184,7 +187,7 @@ class KnowledgeIndex:
         dense = pool(cosines, snapshot.owner, snapshot.fields, len(snapshot.rows), ranking)
         words = self._word_scores(snapshot, asked)
         top = float(words.max()) if words.size else 0.0
-        scores = dense + (ranking.words * words / top if top > 0 else 0.0)
+        scores = dense + (ranking.words * words / top if top > 0 else 0.0) + kind_match(asked, snapshot.questions, ranking)
         hits: list[KbHit] = []
         for row in np.argsort(-scores, kind="stable"):
             if len(hits) >= k:

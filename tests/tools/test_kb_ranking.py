@@ -139,3 +139,22 @@ def test_a_question_is_answered_by_an_answer_not_by_another_question(
     assert plain.search("临时牌照能办几回")[0].key == "asks"  # what the mechanism is for
     kinds = KnowledgeIndex(store, settings, embedder)
     assert kinds.search("临时牌照能办几回")[0].key == "answer"
+
+
+def test_an_enumerated_answer_is_told_from_prose() -> None:
+    from tongban.tools.kb.ranking import enumerates
+
+    assert enumerates(RULE)  # （一）…；（二）…
+    assert enumerates("1、机动车与该车档案记载内容不一致的；2、属于海关监管的机动车。")
+    assert enumerates("申请条件：①年满18周岁；②身体健康。")
+    assert not enumerates("临时号牌的有效期为30日，最多申领3次。")
+    assert not enumerates("2021年11月1日起，外省号牌机动车进京应办理进京通行证。")  # a date is no item
+
+
+def test_a_question_asking_which_things_prefers_an_answer_that_lists_them() -> None:
+    from tongban.tools.kb.ranking import shape_match
+
+    lists = np.array([True, False])
+    assert shape_match("哪些车辆不需要办理进京证", lists, Ranking(shape=0.01)).tolist() == pytest.approx([0.01, 0.0])
+    assert shape_match("边啲车唔使办进京证", lists, Ranking(shape=0.01)).tolist() == pytest.approx([0.01, 0.0])
+    assert shape_match("进京证怎么办", lists, Ranking(shape=0.01)).tolist() == [0.0, 0.0]  # asks how, not which

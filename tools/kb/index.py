@@ -26,7 +26,16 @@ from tongban.memory.store import Store
 from tongban.tools.embeddings import Embedder, PassageCache, get_embedder
 from tongban.tools.index_progress import embed_passages
 from tongban.tools.kb.passages import entry_passages, strip_boilerplate, strip_opening
-from tongban.tools.kb.ranking import FIELDS, Ranking, is_copy, kind_match, only_asks, pool
+from tongban.tools.kb.ranking import (
+    FIELDS,
+    Ranking,
+    enumerates,
+    is_copy,
+    kind_match,
+    only_asks,
+    pool,
+    shape_match,
+)
 from tongban.tools.language import knowledge as language
 from tongban.tools.lexical import LexicalIndex
 from tongban.tools.settings import ToolsSettings, get_tools_settings
@@ -101,6 +110,7 @@ class _Snapshot:
     vectors: np.ndarray  # passage vectors, one row per passage
     bodies: list[str]  # each entry's answer without courtesy (what a copy is checked against)
     questions: np.ndarray  # row → whether the entry is only a question (tools.kb.ranking.only_asks)
+    lists: np.ndarray  # row → whether the entry's answer enumerates things (tools.kb.ranking.enumerates)
     lexical: LexicalIndex
 
 
@@ -173,6 +183,7 @@ class KnowledgeIndex:
                          starts=np.searchsorted(owners, np.arange(len(rows) + 1)),
                          fields=np.asarray(fields, dtype=np.int64), vectors=vectors,
                          bodies=bodies, questions=np.asarray([only_asks(b) for b in bodies], dtype=bool),
+                         lists=np.asarray([enumerates(b) for b in bodies], dtype=bool),
                          lexical=lexical)
 
     def search(self, query: str, k: int = 3) -> list[KbHit]:
@@ -187,7 +198,8 @@ class KnowledgeIndex:
         dense = pool(cosines, snapshot.owner, snapshot.fields, len(snapshot.rows), ranking)
         words = self._word_scores(snapshot, asked)
         top = float(words.max()) if words.size else 0.0
-        scores = dense + (ranking.words * words / top if top > 0 else 0.0) + kind_match(asked, snapshot.questions, ranking)
+        scores = dense + (ranking.words * words / top if top > 0 else 0.0)
+        scores = scores + kind_match(asked, snapshot.questions, ranking) + shape_match(asked, snapshot.lists, ranking)
         hits: list[KbHit] = []
         for row in np.argsort(-scores, kind="stable"):
             if len(hits) >= k:

@@ -108,9 +108,12 @@ class BookingExpect(BaseModel):
 
 
 class ProgressExpect(BaseModel):
+    """FORMAT.md checks only that the status text appears; sets give it with its receipt number
+    or alone (`"progress": "审核中"`)."""
+
     model_config = ConfigDict(extra="forbid")
-    receipt_no: str
-    status: str
+    receipt_no: str | None = None
+    status: str = Field(min_length=1)
 
 
 class Expect(BaseModel):
@@ -134,6 +137,11 @@ class Expect(BaseModel):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("progress", mode="before")
+    @classmethod
+    def _status_alone(cls, value: Any) -> Any:
+        return {"status": value} if isinstance(value, str) else value
 
 
 class Voice(_Model):

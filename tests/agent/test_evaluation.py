@@ -344,12 +344,16 @@ def test_setup_applications_load_and_progress_is_checked(
             turn(
                 "GX20261118000123", progress={"receipt_no": "GX20261118000123", "status": "已办结"}
             ),
+            turn("GX20261118000123", progress="审核中"),  # the status alone, as FORMAT.md words it
+            turn("GX20261118000123", progress="已办结"),
             setup={"applications": [APPLICATION]},
         ),
     )
     assert result.turns[0].reply == "您的办件状态：审核中"
     assert checks(result, "c", 1) == {"intent": True, "progress": True}
     assert checks(result, "c", 2) == {"progress": False}
+    assert checks(result, "c", 3) == {"progress": True}
+    assert checks(result, "c", 4) == {"progress": False}
 
 
 @pytest.mark.parametrize(

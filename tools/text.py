@@ -49,10 +49,15 @@ def _converter() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
+# OpenCC's t2s writes the Cantonese 嗰 (that) and 喎 as the rare 𠮶 and 㖞, which nobody types and
+# the knowledge files (dialect.tsv, cues.tsv, answers.tsv) do not hold: they stay as written
+_KEEP_CANTONESE = str.maketrans({"𠮶": "嗰", "㖞": "喎"})
+
+
 def canonical(text: str) -> str:
     """NFKC (full-width → half-width), Traditional → Simplified, spaces collapsed; wording,
     case and punctuation kept. What slot extraction (dates, numbers, halls) reads."""
-    text = _converter().convert(unicodedata.normalize("NFKC", text))
+    text = _converter().convert(unicodedata.normalize("NFKC", text)).translate(_KEEP_CANTONESE)
     return _SPACES.sub(" ", text).strip()
 
 

@@ -167,6 +167,7 @@ _CLOCK = (
 )
 _CLOCK_ONLY = re.compile(rf"(?:{_PERIOD_WORD}|{_CLOCK}|的|左右|\s)+")
 _MORNING_WORD = re.compile(r"上午|早|凌晨")
+_AFTER = re.compile(r"(?<=[点时分半刻钟])(以后|之后|后)$")
 _BARE_WEEKDAY = re.compile(r"(?:周|星期|礼拜)[一二三四五六日天1-7]")
 _BARE_DAY = re.compile(r"(?:\d{1,2}|[一二三四五六七八九十]{1,3})[号日]")
 _MONTH_DAY = re.compile(r"(?:\d{1,2}|[一二三四五六七八九十]{1,3})月")
@@ -182,13 +183,21 @@ def extract_when(text: str, now: dt.datetime) -> When | None:
     day before it (明天上午不行，下午吧 → 明天下午). With several days the last one wins,
     since residents correct themselves at the end (不是明天，是后天).
     """
+    found = extract_whens(text, now)
+    return found[-1] if found else None
+
+
+def extract_whens(text: str, now: dt.datetime) -> tuple[When, ...]:
+    """Every day or time the text says, in order, each read as `extract_when` reads the last:
+    a correction names the old value and the new (上午唔得，改下午，上午要带孙), and only
+    the caller knows which one is new."""
     if now.tzinfo is None:  # a naive clock is taken to be Beijing time, not the server's
         now = now.replace(tzinfo=SHANGHAI)
     base = now.astimezone(SHANGHAI).replace(tzinfo=None, second=0, microsecond=0)
-    return _extract_when(_time_text(text), base)
+    return _extract_whens(time_text(text), base)
 
 
-def _time_text(text: str) -> str:
+def time_text(text: str) -> str:
     """Normalised text with Cantonese/colloquial forms rewritten and identifiers blanked."""
     text = normalise(text)
     for colloquial, standard in knowledge().times.items():  # tools/knowledge/times.tsv
@@ -198,33 +207,38 @@ def _time_text(text: str) -> str:
 
 
 @lru_cache(maxsize=512)
-def _extract_when(text: str, base: dt.datetime) -> When | None:
+def _extract_whens(text: str, base: dt.datetime) -> tuple[When, ...]:
     """Cached on (text, minute): the agent asks more than once per turn."""
     try:
         entities = jio.ner.extract_time(text, time_base=base, with_parsing=True)
     except Exception:  # jionlp raises assorted errors on odd input; a chat must not crash
         log.debug("jionlp could not parse %r", text, exc_info=True)
-        return None
-    found: When | None = None
+        return ()
+    found: list[When] = []
     for entity in entities:
         when = _to_when(entity, base.date())
         if when is None:
             continue
-        if found is not None and when.date is None and found.date is not None:
-            when = replace(when, date=found.date, text=f"{found.text} {when.text}")
-        found = when
-    return found
+        if found and when.date is None and found[-1].date is not None:
+            when = replace(when, date=found[-1].date, text=f"{found[-1].text} {when.text}")
+        found.append(when)
+    return tuple(found)
 
 
 def _to_when(entity: dict[str, Any], today: dt.date) -> When | None:
     """One jionlp time entity as a `When`, or None for ranges longer than a day (下周)."""
     detail, expr = entity["detail"], entity["text"]
+    after = _AFTER.search(expr)
+    if detail["type"] == "time_span" and after and detail["definition"] == "accurate":
+        # 两点半以后: the first slot from then; jionlp reads it as a span (its end open or odd)
+        detail = {**detail, "type": "time_point", "time": [detail["time"][0]] * 2}
     if detail["type"] != "time_point":
         return None
     start, end = (dt.datetime.fromisoformat(value) for value in detail["time"])
     if start.date() != end.date():
         return None
-    day = None if _CLOCK_ONLY.fullmatch(expr) else _roll_forward(start.date(), expr, today)
+    core = expr[: after.start()] if after else expr
+    day = None if _CLOCK_ONLY.fullmatch(core) else _roll_forward(start.date(), expr, today)
     if start.time() == dt.time(0) and end.time() == dt.time(23, 59, 59):
         return When(day, None, None, expr)
     if detail["definition"] == "accurate":
@@ -391,15 +405,21 @@ def classify_answer(text: str) -> Answer:
     service, a question) is "other" so the agent treats it as a new request. A negation
     anywhere wins (不好, 唔得, 算了吧).
     """
-    clean = normalise(text).lower()
-    if not clean or _QUESTION.search(clean):
-        return "other"
-    labels = _tokenise(_PUNCTUATION.sub("", clean) or clean, knowledge().answers)
+    labels = answer_words(text)
     if labels is None:
         return "other"
     if "no" in labels:
         return "no"
     return "yes" if "yes" in labels else "other"
+
+
+def answer_words(text: str) -> list[str] | None:
+    """The labels (yes, no, filler) of a reply made only of answer words; None for a question
+    or a reply with any other word in it."""
+    clean = normalise(text).lower()
+    if not clean or _QUESTION.search(clean):
+        return None
+    return _tokenise(_PUNCTUATION.sub("", clean) or clean, knowledge().answers)
 
 
 def _tokenise(text: str, lexicon: dict[str, str]) -> list[str] | None:

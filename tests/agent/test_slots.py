@@ -17,6 +17,7 @@ from tongban.agent.brains.slots import (
     extract_phone,
     extract_receipt_no,
     extract_when,
+    extract_whens,
     match_hall,
     normalise,
 )
@@ -96,6 +97,9 @@ def test_normalise(text: str, expected: str) -> None:
         ("下午两点半", None, "下午", T(14, 30)),
         ("我电话13812345678，明天上午", D(2026, 11, 25), "上午", None),
         ("受理编号GX20261124000123，后天去拿", D(2026, 11, 26), None, None),
+        ("下午两点半以后", None, "下午", T(14, 30)),  # after a time: the first slot from then
+        ("三点之后", None, "下午", T(15, 0)),
+        ("明天下午三点以后", D(2026, 11, 25), "下午", T(15, 0)),
     ],
 )
 def test_extract_when(
@@ -111,6 +115,13 @@ def test_extract_when(
 )
 def test_extract_when_without_a_day_or_time(text: str) -> None:
     assert extract_when(text, NOW) is None
+
+
+def test_extract_whens_gives_every_value_said_in_order() -> None:
+    # a correction names the old value beside the new: the caller picks the one that is new
+    said = extract_whens("上午唔得，改下午，上午要带孙", NOW)
+    assert [w.period for w in said] == ["上午", "下午", "上午"]
+    assert extract_whens("我要办身份证", NOW) == ()
 
 
 def test_extract_when_keeps_the_matched_text() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tongban.tools.text import Tokenizer, normalise, pinyin_grams, pinyin_syllables
+from tongban.tools.text import Tokenizer, canonical, normalise, pinyin_grams, pinyin_syllables
 
 
 def test_full_width_and_traditional_become_plain_simplified() -> None:
@@ -18,6 +18,12 @@ def test_cantonese_and_colloquial_words() -> None:
     assert normalise("冇工作") == "没有工作"
     assert normalise("咋整") == "怎么办"
     assert normalise("系唔系要预约") == "是不是要预约"
+
+
+def test_cantonese_characters_stay_as_typed() -> None:
+    # OpenCC would write 嗰 and 喎 as rare variants no knowledge file holds
+    assert canonical("嗰个预约係喎") == "嗰个预约系喎"
+    assert normalise("嗰个预约") == "那个预约"
 
 
 def test_standard_words_survive_the_dialect_rules() -> None:

@@ -11,17 +11,16 @@ from langgraph.types import interrupt
 
 from tongban.agent import flows, hearing, questions
 from tongban.agent.brains.replies import reask
-from tongban.agent.brains.slots import classify_answer
 from tongban.agent.forms import form_offer as form_offer_text
 from tongban.agent.forms import form_progress
 from tongban.agent.runtime import TurnRuntime
 from tongban.agent.sealing import masked_args, seal, unseal
 from tongban.agent.state import RESET, ConversationState, Frame
 from tongban.agent.toolbox import run_tool
+from tongban.agent.verdict import verdict as read_verdict
 from tongban.memory import residents
 from tongban.memory.pii import mask_text
 from tongban.tools.confirmation import Confirmation
-from tongban.tools.language import cue, knowledge
 from tongban.tools.life_events import offer_line, recommend
 
 HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
@@ -235,7 +234,11 @@ def confirm(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str
     base = {"turn": turn, "results": RESET, "steps": 0, "reply": {}, "brain": "offline", "placement": None,  # confirmed writes: no model
             "resume": None, "focus": dict.fromkeys(REPAIR_FOCUS)}
     call = pending.get("call") or {}
-    verdict = _verdict(turn["text"], pending.get("action", ""), _names(state, runtime.context))
+    ctx = runtime.context.brain_ctx
+    offered = str(pending.get("summary") or "").rsplit("改到", 1)[-1]  # a change: the new time only
+    code = (call.get("args") or {}).get("item_code") or ((state.get("focus") or {}).get("item") or {}).get("code")
+    verdict = read_verdict(turn["text"], pending.get("action", ""), names=_names(state, runtime.context),
+                           item=ctx.items.get(code or "", ""), offered=offered, now=ctx.now, halls=ctx.halls)
     if verdict == "yes":
         return {**base, "confirmation": {"action": pending["action"], "digest": pending["digest"]},
                 "plan": [call], "pending": {**pending}, "stack": [], "intent": INTENT_OF_WRITE.get(call.get("name", ""), state.get("intent")),
@@ -257,22 +260,6 @@ def _names(state: ConversationState, run: TurnRuntime) -> list[str]:
     code = ((pending.get("call") or {}).get("args") or {}).get("item_code") or \
         ((state.get("focus") or {}).get("item") or {}).get("code")
     return [word for word, _ in run.brain_ctx.terms.terms.get(code or "", [])]
-
-
-# an answer that repeats the action's own verb agrees with it: 系，取消 confirms a cancellation
-# (cue confirm_<action>, tools/knowledge/cues.tsv); a negation beside it (cue negation) does not
-
-
-def _verdict(text: str, action: str, names: list[str] = []) -> str:  # noqa: B006 - read only
-    for name in names:  # longest first: naming the item being confirmed is neither yes nor no
-        text = text.replace(name, "")
-    verdict = classify_answer(text)
-    verb = cue(f"confirm_{action}") if f"confirm_{action}" in knowledge().cues else None
-    if verdict != "yes" and verb is not None and verb.search(text):
-        rest = verb.sub("", text)
-        if not cue("negation").search(rest) and (not rest.strip(" ，,。.!！") or classify_answer(rest) == "yes"):
-            return "yes"
-    return verdict
 
 
 def _remember(state: ConversationState, runtime: TurnRuntime) -> None:

@@ -125,3 +125,21 @@ def test_an_unknown_item_named_by_the_model_leaves_the_aside_about_the_booking(m
     chat.say(BOOK)
     aside = chat.say("要带什么材料")
     assert aside.item == "社会保障卡申领" and "999999" not in aside.text and asks_to_confirm(aside.text)
+
+
+def test_a_yes_that_repeats_the_offer_is_read_without_the_model(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    # confirmations never go to a model: the same reading of the answer serves both brains
+    model = ScriptedChatModel(script=[])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    assert "预约成功" in chat.say("行，就后天上午嗰个，订咗佢").text
+    assert model.prompts == [] and len(confirmed(store)) == 1
+
+
+def test_holding_off_keeps_the_confirmation_whatever_the_model_says(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("digress", kind="hesitate")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    held = chat.say("暂时唔好约住，等屋企人回复")
+    assert asks_to_confirm(held.text) and confirmed(store) == []
+    assert "预约成功" in chat.say("商量过了，佢话得，约啦").text

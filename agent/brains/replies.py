@@ -187,8 +187,8 @@ def _materials(detail: dict[str, Any], elderly: bool) -> str:
     ]
     text = "需要带的材料：\n" + "\n".join(lines)
     optional = [m["name"] for m in materials if not m.get("required", True)]
-    if optional and not elderly:
-        text += f"\n视情况提供：{'、'.join(optional)}。"
+    if optional:  # elderly mode too, in one short line: an older resident asked what to bring
+        text += f"\n视情况提供：{'、'.join(optional[:2] if elderly else optional)}。"
     return text
 
 

@@ -79,3 +79,11 @@ def test_replies_are_short_numbered_and_ask_one_thing(make_agent: Callable[..., 
     assert "请确认" in normal_confirm.text
     assert longest_sentence(confirm.text) <= 40 < longest_sentence(normal_confirm.text), "sentences are split short"
     assert "预约成功" in chat.say("1").text
+
+
+def test_materials_needed_only_sometimes_are_named_in_the_mode_too(make_agent: Callable[..., Agent], store: Store) -> None:
+    # an older resident who asked what to bring should not find out at the counter
+    chat = web_chat(make_agent())
+    chat.say("请开启长者模式")
+    answer = chat.say("老年人优待证要带什么材料")
+    assert "居民身份证" in answer.text and "一寸免冠照片" in answer.text and answer.elderly

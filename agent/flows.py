@@ -110,6 +110,17 @@ def execute(commands: list[Command], frame: Frame, state: ConversationState, ctx
     return decision
 
 
+def unhandled(decision: dict[str, Any], frame: Frame) -> dict[str, Any]:
+    """A message that is neither about the task nor a request we can serve (今日热到死):
+    like Rasa's "cannot handle", it leaves the task waiting and asks its confirmation again. A
+    refusal (someone else's data, an attack) still closes it."""
+    focus = decision.get("focus") or {}
+    if (decision.get("intent") != "out_of_scope" or focus.get("refusal") or focus.get("kb_miss")
+            or frame["flow"] == "booked" or not frame.get("pending")):
+        return decision
+    return {**decision, "stack": [frame], "resume": frame["pending"]}
+
+
 def _correct(frame: Frame, slots: Slots, ctx: BrainContext) -> dict[str, Any] | None:
     if not slots:
         return None

@@ -46,6 +46,8 @@ def understand(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[
     decision = _repair(state, stack[-1], run) if first and stack else None
     if decision is None:
         decision = {**_understand(state, run), "stack": []}
+        if first and stack:
+            decision = flows.unhandled(decision, stack[-1])
     update: dict[str, Any] = {"plan": decision.get("plan", []), "more": bool(decision.get("more"))}
     for key in ("stack", "resume"):
         if key in decision:

@@ -192,8 +192,13 @@ class OfflineBrain:
         )
         if (c.change and (c.booked_ref or task == "change_appointment")) or (
                 task == "change_appointment" and (when is not None or hall is not None or confident(named))):
-            if cue("same_day").search(text):  # 同一天改成下午: the appointment's day, not today
+            same_day = cue("same_day")
+            if same_day.search(text):
+                # 同一天改成下午: the appointment's day, not today; 那天有事，推到下礼拜一 names a day
+                other = extract_when(same_day.sub("，", text), ctx.now)
                 update = {k: v for k, v in update.items() if k not in ("date", "date_said")}
+                if other is not None and other.date is not None:
+                    update.update(date=other.date.isoformat(), date_said=True)
             return self._change({**focus, **update}, update, named, task)
         if c.cancel:
             item = item_ref(named) if confident(named) else None
@@ -211,7 +216,8 @@ class OfflineBrain:
         if wants_booking:
             return self._book(text, {**focus, **update}, update, named, ctx)
         if (c.greeting or c.about_bot) and not confident(hit):
-            return self._say("chitchat", {"task": None})
+            # a thank-you (好，谢谢晒) is answered as one, not with the list of what we can do
+            return self._say("chitchat", {"task": None, "digression": "chitchat" if c.greeting and c.thanks else None})
         decision = self._lookup(text, focus, update, hit, c.service_words)
         follow_up = decision["intent"] == "service_lookup" and decision["focus"].get("question") is not None
         guess = item_ref(hit)["code"] if hit is not None and plausible(hit) else None
@@ -446,8 +452,10 @@ class OfflineBrain:
             matches = [a for a in matches if a["item"] == wanted.get("name")]
         if len(matches) > 1:
             matches = []  # several, nothing tells them apart: ask which
-        if len(matches) == 1:
-            return {"focus": {"cancel_target": matches[0]["id"]},
+        if len(matches) == 1:  # the item is the one cancelled, though the message named only a day
+            code = next((c for c, name in ctx.items.items() if name == matches[0]["item"]), None)
+            item = {"code": code, "name": matches[0]["item"]} if code else focus.get("item")
+            return {"focus": {"cancel_target": matches[0]["id"], "item": item},
                     "plan": [{"name": "cancel_appointment", "args": {"appointment_id": matches[0]["id"]}}]}
         return {"plan": []}
 

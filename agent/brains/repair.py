@@ -12,7 +12,14 @@ from collections.abc import Callable
 
 from tongban.agent.brains.base import BrainContext
 from tongban.agent.brains.intents import Cues, cues, strip_repair_words
-from tongban.agent.brains.slots import extract_receipt_no, extract_when, match_hall, normalise
+from tongban.agent.brains.slots import (
+    HallRef,
+    When,
+    extract_receipt_no,
+    extract_whens,
+    match_hall,
+    normalise,
+)
 from tongban.agent.commands import Command, command, digress, set_slots
 from tongban.agent.state import Frame
 from tongban.tools.language import cue
@@ -38,7 +45,7 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
     if slots and not (c.dismiss and not c.change and not c.mistake):
         return [set_slots(**slots)]
     if c.dismiss:
-        rest = strip_repair_words(text)
+        rest = _after_dismissal(text)
         topic = len(rest) >= 2 and (search(rest) is not None or bool(cue("asks").search(rest)) or c.book or c.progress)
         return [command("cancel_flow"), {"command": "start_flow", "text": rest}] if topic else [command("cancel_flow")]
     if c.mistake and not cue("asks").search(text):
@@ -60,13 +67,22 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
     return []
 
 
+def _after_dismissal(text: str) -> str:
+    """What a message that drops the task goes on to (社保卡先不管了，问下…): the words after
+    its last dismissal, else the message without its repair words."""
+    ends = [m.end() for m in cue("dismiss").finditer(text)]
+    after = text[ends[-1]:].strip("，,。 ") if ends else ""
+    return after if len(after) >= 2 else strip_repair_words(text)
+
+
 def _asks_too(text: str, hit: Hit | None, search: Search) -> bool:
-    """等等，先问一下…怎么备案: besides the pause, the message asks a real question — it names
-    an item, or what is left once the pause words are gone asks about something's content."""
+    """等等，先问一下…怎么备案: besides the pause, the message asks us a real question — it names
+    an item, or what is left once the pause words are gone asks about a service's content (not
+    我先问问我老公那天有没有空, a question for someone else)."""
     rest = strip_repair_words(text)
     if hit is not None or (len(rest) >= 2 and search(rest) is not None):
         return True
-    return bool(cue("asks_about").search(rest) and cue("asks").search(rest))
+    return bool(cue("asks_about").search(rest) and cue("asks").search(rest) and cues(rest).service_words)
 
 
 def about_booking(text: str) -> bool:
@@ -96,7 +112,9 @@ def _slots(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) 
     """The values this message sets that differ from the frame's: time, half-day, date, hall, item."""
     old = frame.get("slots") or {}
     found: dict[str, str] = {}
-    when = extract_when(text, ctx.now)
+    # a correction may name the old value beside the new (上午唔得，改下午，上午要带孙): the new one counts
+    changed = [w for w in extract_whens(text, ctx.now) if _differs(w, old)]
+    when = changed[-1] if changed else None
     if when is not None:
         if when.date is not None and when.date.isoformat() != old.get("date"):
             found["date"] = when.date.isoformat()
@@ -105,13 +123,32 @@ def _slots(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) 
             found["period"] = when.period or ""
         elif when.period and (when.period != old.get("period") or old.get("time")):
             found["period"] = when.period
-    hall = match_hall(text, ctx.halls)
-    if hall is not None and hall.name != old.get("hall") and _names_hall(text, hall.name, old.get("hall")):
+    hall = _new_hall(text, old.get("hall"), ctx)
+    if hall is not None and _names_hall(text, hall.name, old.get("hall")):
         found["hall"] = hall.name
-    code = _item(text, frame, ctx, search, c)
+    code = _item(text, frame, ctx, search, c, others=bool(found))
     if code:
         found["item_code"] = code
     return {k: v for k, v in found.items() if v}
+
+
+def _differs(when: When, old: dict[str, str]) -> bool:
+    """The day or time said is not the task's own."""
+    return bool((when.date is not None and when.date.isoformat() != old.get("date"))
+                or (when.time is not None and when.time.strftime("%H:%M") != old.get("time"))
+                or (when.period and (when.period != old.get("period") or old.get("time"))))
+
+
+def _new_hall(text: str, old: str | None, ctx: BrainContext) -> HallRef | None:
+    """The hall named other than the task's: 唔去市民中心了，兴宁区嗰个近啲 names both, and the
+    old one's names are set aside to find the new."""
+    hall = match_hall(text, ctx.halls)
+    if hall is None or hall.name != old:
+        return hall
+    for name in sorted((hall.name, *hall.aliases), key=len, reverse=True):
+        text = text.replace(name, "，")
+    other = match_hall(text, ctx.halls)
+    return other if other is not None and other.name != old else None
 
 
 def _names_hall(text: str, new: str, old: str | None) -> bool:
@@ -119,8 +156,9 @@ def _names_hall(text: str, new: str, old: str | None) -> bool:
     return True if old is None else not (old in text and text.rfind(old) > text.rfind(new[:2]))
 
 
-def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) -> str | None:
-    """Another item meant instead of the frame's: 说错了，不是补领，是换领."""
+def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues, others: bool) -> str | None:
+    """Another item meant instead of the frame's: 说错了，不是补领，是换领. `others`: the
+    message corrects the day, time or hall too."""
     current = frame.get("item") or {}
     instead = cue("instead").search(text)
     if instead and current.get("name") and instead.group("said") in current["name"]:
@@ -128,12 +166,15 @@ def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) -
         exact = next((code for code, name in ctx.items.items() if name == meant), None)
         if exact is not None and exact != current.get("code"):
             return exact
-        hit = search(meant)
-        if hit is not None and hit.code != current.get("code"):
-            return hit.code
+        for query in (meant, instead.group("meant")):  # 唔系护照，系去澳门用嗰个: the words alone
+            hit = search(query)
+            if hit is not None and hit.code != current.get("code"):
+                return hit.code
     if not (c.mistake or c.change) or cue("asks").search(text):
         return None  # a question about another item is an aside, not a correction
     hit = search(strip_repair_words(text))
-    # 搞错了，驾照是到期了要换 describes the item meant; a mere change (改到下午) must name it
-    meant = hit is not None and (c.mistake or hit.signals.get("named", 0) >= 2)
-    return hit.code if meant and hit.code != current.get("code") else None
+    # 搞错了，驾照是到期了要换 describes the item meant; a mere change (改到下午) must name it, and
+    # so must a mistake that was about the day, time or hall (不对，后天要上班，换成大后天)
+    named = hit is not None and hit.signals.get("named", 0) >= 2
+    meant = hit is not None and ((c.mistake and not others) or named)
+    return hit.code if meant and hit is not None and hit.code != current.get("code") else None

@@ -137,3 +137,96 @@ def test_the_one_kept_may_come_first(chat: Chat, store: Store) -> None:
     assert asks_to_confirm(asked.text) and "普通护照签发" in asked.text
     chat.say("是的")
     assert [a["item"] for a in confirmed(store)] == ["社会保障卡申领"]
+
+
+# ── a yes in the resident's own words, and holding off ──────────────────────────────────
+
+
+def test_a_yes_that_repeats_the_offer_books_it(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert "预约成功" in chat.say("得，就后天上午，麻烦晒").text
+    assert len(confirmed(store)) == 1
+
+
+def test_a_yes_after_news_from_family_books_it(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert asks_to_confirm(chat.say("等阵，我打电话问下屋企人").text)
+    assert "预约成功" in chat.say("商量好了，佢话得，约吧").text
+
+
+def test_holding_off_is_no_refusal(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    held = chat.say("暂时唔好约住，等老公回复")
+    assert asks_to_confirm(held.text) and confirmed(store) == []
+    assert "预约成功" in chat.say("佢讲可以，约上").text
+
+
+def test_a_message_that_cannot_be_handled_leaves_the_booking_waiting(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    aside = chat.say("今日热到死")
+    assert asks_to_confirm(aside.text) and confirmed(store) == []
+    chat.say("确认")
+    assert len(confirmed(store)) == 1
+
+
+# ── corrections that also name the old value ─────────────────────────────────────────────
+
+
+def test_a_correction_naming_the_old_half_day_beside_the_new(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    corrected = chat.say("上午唔得，改下午啦，上午要带孙")
+    assert asks_to_confirm(corrected.text) and "下午" in corrected.text
+    chat.say("确认")
+    assert confirmed(store)[0]["period"] == "下午"
+
+
+def test_a_hall_correction_naming_the_old_hall_too(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    corrected = chat.say("唔去市民中心了，兴宁区嗰个近啲")
+    assert asks_to_confirm(corrected.text) and "兴宁区" in corrected.text and "11月26日" in corrected.text
+
+
+# ── dropping the task for something else ─────────────────────────────────────────────────
+
+
+def test_dropping_the_booking_for_a_question_answers_the_question(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    switched = chat.say("社保卡的事先不管了，问下结婚登记要带啥")
+    assert switched.item == "结婚登记" and "材料" in switched.text and not asks_to_confirm(switched.text)
+    chat.say("确认")
+    assert confirmed(store) == []
+
+
+def test_setting_the_booking_aside_to_book_another_item(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    switched = chat.say("社保卡放一边先，帮我约办护照，时间地点照旧")
+    assert switched.item == "普通护照签发" and asks_to_confirm(switched.text) and "11月26日" in switched.text
+    chat.say("好的")
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+
+
+# ── asides ───────────────────────────────────────────────────────────────────────────────
+
+
+def test_asking_when_the_hall_closes_keeps_the_booking(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    aside = chat.say("你们几点下班")
+    assert "17:30" in aside.text and asks_to_confirm(aside.text)
+
+
+def test_thanks_after_an_answer_is_no_question_out_of_scope(chat: Chat) -> None:
+    chat.say("社保卡要带什么材料")
+    thanked = chat.say("好，谢谢晒")
+    assert thanked.intent == "chitchat" and "不客气" in thanked.text
+
+
+# ── changing what is booked ──────────────────────────────────────────────────────────────
+
+
+def test_that_day_beside_the_new_day_moves_to_the_new_day(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK)
+    asked = chat.say("社保卡那个我约了礼拜四，那天有事，推到下礼拜一")
+    assert asks_to_confirm(asked.text) and "11月30日" in asked.text
+    chat.say("好，改")
+    [only] = confirmed(store)
+    assert (only["date"], only["period"]) == ("2026-11-30", "上午")

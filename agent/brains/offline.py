@@ -196,9 +196,11 @@ class OfflineBrain:
             if same_day.search(text):
                 # 同一天改成下午: the appointment's day, not today; 那天有事，推到下礼拜一 names a day
                 other = extract_when(same_day.sub("，", text), ctx.now)
-                update = {k: v for k, v in update.items() if k not in ("date", "date_said")}
-                if other is not None and other.date is not None:
-                    update.update(date=other.date.isoformat(), date_said=True)
+                update = {k: v for k, v in update.items() if k not in ("date", "date_said", "period", "time")}
+                if other is not None:  # what is said besides the same-day words (改去下昼，同一日)
+                    update.update({k: v for k, v in (
+                        ("date", other.date and other.date.isoformat()), ("date_said", other.date is not None or None),
+                        ("period", other.period), ("time", other.time and other.time.strftime("%H:%M"))) if v})
             return self._change({**focus, **update}, update, named, task)
         if c.cancel:
             item = item_ref(named) if confident(named) else None

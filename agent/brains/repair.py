@@ -143,9 +143,13 @@ def _new_hall(text: str, old: str | None, ctx: BrainContext) -> HallRef | None:
     """The hall named other than the task's: 唔去市民中心了，兴宁区嗰个近啲 names both, and the
     old one's names are set aside to find the new."""
     hall = match_hall(text, ctx.halls)
-    if hall is None or hall.name != old:
+    if (hall is not None and hall.name != old) or old is None:
         return hall
-    for name in sorted((hall.name, *hall.aliases), key=len, reverse=True):
+    ref = next((h for h in ctx.halls if h.name == old), None)
+    if ref is None:
+        return None
+    # 不是南宁，我说的是北海: with the old hall's names and city set aside, the one meant is left
+    for name in sorted((ref.name, *ref.aliases, ref.city, ref.city.removesuffix("市")), key=len, reverse=True):
         text = text.replace(name, "，")
     other = match_hall(text, ctx.halls)
     return other if other is not None and other.name != old else None

@@ -230,3 +230,22 @@ def test_that_day_beside_the_new_day_moves_to_the_new_day(chat: Chat, store: Sto
     chat.say("好，改")
     [only] = confirmed(store)
     assert (only["date"], only["period"]) == ("2026-11-30", "上午")
+
+
+def test_a_hall_correction_by_city_beside_the_old_city(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    corrected = chat.say("唔系南宁啊，我讲嘅系梧州")
+    assert asks_to_confirm(corrected.text) and "梧州市政务服务中心" in corrected.text
+
+
+def test_thinking_it_over_first_is_a_pause_not_a_no(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    paused = chat.say("等我谂下再讲")
+    assert "考虑" in paused.text and asks_to_confirm(paused.text)
+    assert "预约成功" in chat.say("收到，继续约").text
+
+
+def test_the_same_day_said_after_the_new_half_day(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK)
+    asked = chat.say("我约咗嘅社保卡想调去下昼，同一日")
+    assert asks_to_confirm(asked.text) and "11月26日" in asked.text and "下午" in asked.text

@@ -24,6 +24,7 @@ from tongban.agent.commands import Command, command, digress, set_slots
 from tongban.agent.state import Frame
 from tongban.tools.language import cue
 from tongban.tools.retrieval import Hit
+from tongban.tools.text import official_reading
 
 Search = Callable[[str], Hit | None]  # the item a text names confidently, if any
 # cues (tools/knowledge/cues.tsv) read here: asks (the message asks something), asks_about (about
@@ -165,8 +166,11 @@ def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues, o
     message corrects the day, time or hall too."""
     current = frame.get("item") or {}
     instead = cue("instead").search(text)
-    if instead and current.get("name") and instead.group("said") in current["name"]:
-        meant = current["name"].replace(instead.group("said"), instead.group("meant"))
+    # what was said may be the resident's word for part of the name (唔系社保卡 for 社会保障卡…)
+    said = next((w for w in (instead.group("said"), official_reading(instead.group("said")))
+                 if w and w in current.get("name", "")), None) if instead else None
+    if instead and said:
+        meant = current["name"].replace(said, instead.group("meant"))
         exact = next((code for code, name in ctx.items.items() if name == meant), None)
         if exact is not None and exact != current.get("code"):
             return exact

@@ -249,3 +249,17 @@ def test_the_same_day_said_after_the_new_half_day(chat: Chat, store: Store) -> N
     _booked(chat, BOOK)
     asked = chat.say("我约咗嘅社保卡想调去下昼，同一日")
     assert asks_to_confirm(asked.text) and "11月26日" in asked.text and "下午" in asked.text
+
+
+def test_an_item_correction_naming_the_old_item_in_the_residents_word(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    corrected = chat.say("讲错咗，唔系社保卡，系护照")
+    assert corrected.item == "普通护照签发" and asks_to_confirm(corrected.text) and "11月26日" in corrected.text
+    chat.say("啱")
+    assert confirmed(store)[0]["item"] == "普通护照签发"
+
+
+def test_not_for_now_then_a_question_switches_the_topic(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    switched = chat.say("社保卡唔约住，结婚登记要咩材料")
+    assert switched.item == "结婚登记" and not asks_to_confirm(switched.text)

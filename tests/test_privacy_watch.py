@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +37,24 @@ def test_the_watch_reads_records_before_any_masking_filter() -> None:
     finally:
         logger.removeHandler(watch)
     assert watch.hits == ["(collection): tongban.test.watch: phone 139…5508"]
+
+
+def test_under_xdist_a_workers_hit_fails_the_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`pytest -n 2`: the workers log, the controller reports; a hit must still fail the run."""
+    pytest.importorskip("xdist")
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    (tmp_path / "conftest.py").write_text(
+        "from tests.helpers.privacy_watch import (pytest_configure, pytest_runtest_protocol,\n"
+        "    pytest_sessionfinish, pytest_terminal_summary, pytest_testnodedown)\n", encoding="utf-8")
+    (tmp_path / "test_inner.py").write_text(
+        "import logging\n\n"
+        "def test_leaks():\n    logging.getLogger('inner').warning('call %s back', '13977125508')\n\n"
+        "def test_quiet():\n    logging.getLogger('inner').warning('nothing personal')\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # xdist only: three processes, each cheap to start
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "xdist", "-p", "no:cacheprovider", "-n", "2", "-q"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert "2 passed" in run.stdout, run.stdout + run.stderr
+    assert "with personal data in clear" in run.stdout and "test_inner.py::test_leaks: inner: phone 139…5508" in run.stdout
+    assert run.returncode == pytest.ExitCode.TESTS_FAILED, "the tests passed, the scan did not"

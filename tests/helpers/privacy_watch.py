@@ -8,7 +8,8 @@ own handler, a log shipper). A hit fails the run at the end, naming the test and
 
 ID numbers count when they pass the GB 11643 check (so order numbers and timestamps do not),
 phones when they fit the mobile numbering plan. Tests that log clear numbers on purpose (the
-masking filter's own tests) say so with `@pytest.mark.logs_personal_data`.
+masking filter's own tests) say so with `@pytest.mark.logs_personal_data`. Run with
+pytest-xdist (`-n 2`), each worker scans its own tests and the controller reports them all.
 """
 
 from __future__ import annotations
@@ -87,5 +88,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker (-n): its controller adds up and decides
+        workeroutput["privacy_watch"] = {"records": WATCH.records, "hits": WATCH.hits}
+        return
     if WATCH.hits and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    """pytest-xdist's controller: a worker finished; its records and hits count here."""
+    seen = getattr(node, "workeroutput", {}).get("privacy_watch")
+    if seen:
+        WATCH.records += seen["records"]
+        WATCH.hits.extend(seen["hits"])

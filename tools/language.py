@@ -117,6 +117,11 @@ class Knowledge:
         """Every official action word (换领, 补发, 变更…): what item names end with."""
         return frozenset(a for values in self.actions.values() for a in values)
 
+    @cached_property
+    def action_order(self) -> list[str]:
+        """The action words, longest first: 补换 is one action, not 补 and 换."""
+        return sorted(self.action_terms, key=len, reverse=True)
+
     def reading(self, normalised: str) -> str:
         """The question with each thesaurus word replaced by its first official term
         (老人优待证 → 老年人优待证), so that an official name it means can be found in it."""

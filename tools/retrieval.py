@@ -120,8 +120,7 @@ class Fusion:
     # one that also holds an action the question means gains `action` more.
     object: float = 0.012
     action: float = 0.008
-    common: float = 0.02  # a word in more than this share of item names names no object
-    cover: float = 0.6  # the share of a name the question must account for to earn the bonus
+    cover: float = 0.6  # the share of a name's object the question must say to earn the bonus
 
     @property
     def best(self) -> float:
@@ -177,7 +176,7 @@ class HybridIndex:
         self._pinyin = LexicalIndex()
         self._by_hall: dict[int, np.ndarray] = {}
         self._by_city: dict[str, np.ndarray] = {}
-        self._shares: dict[str, float] = {}  # word → share of item names holding it
+        self._objects: dict[tuple[int, str], tuple[str, frozenset[str]]] = {}  # name → (bare, object pairs)
         self._vector_row = np.zeros(0, dtype=np.int64)  # vector id → row (-1: none)
         self._vector_pos = np.zeros(0, dtype=np.int64)  # vector id → passage index
 
@@ -341,7 +340,6 @@ class HybridIndex:
                 self._vector_row[vector_id] = row_of[item_id]
                 self._vector_pos[vector_id] = position
             self._rows = rows
-            self._shares = {}
             self._dirty = False
 
     # ------------------------------------------------------------------ searching
@@ -397,7 +395,7 @@ class HybridIndex:
         for weight, _, ranks in signals.values():
             for row, rank in ranks.items():
                 fused[row] = fused.get(row, 0.0) + weight / (fusion.k + rank)
-        structure = self._structure(fused, expansion, query_words)
+        structure = self._structure(fused, expansion, text)
         ranked = {row: score + structure.get(row, 0.0) for row, score in fused.items()}
         order = sorted(ranked, key=lambda r: (-ranked[r], r))[:k]
         return [
@@ -406,50 +404,54 @@ class HybridIndex:
         ]
 
     def _structure(
-        self, fused: dict[int, float], expansion: Expansion, query_words: list[str]
+        self, fused: dict[int, float], expansion: Expansion, text: str
     ) -> dict[int, float]:
         """The object + action bonus of each candidate's official name.
 
-        A name holding an object the question means earns `object`, scaled by how much of the
-        name the question accounts for: 居民身份证换领 is mostly 居民身份证 + 换领, while
-        临时居民身份证办理 or 80周岁以上老年人高龄津贴发放 carry qualifiers nobody said. Holding
-        an action the question means as well earns `action` more."""
+        A name is its object and its actions (居民身份证 + 换领). The object earns `object`,
+        scaled by the share of its character pairs the question says, in its own words or in
+        official terms (老人优待证 reads 老年人优待证): 居民身份证换领 is all 居民身份证, while
+        临时居民身份证 or 80周岁以上老年人高龄津贴 carry qualifiers nobody said. Pairs, not
+        words, so a catalog's wording (食品经营许可 for 食品经营许可证) still counts and no
+        tokenisation decides. A name that also holds an action the question means earns
+        `action` more: among siblings of one object (补办, 换发, 延续, 注销) the action decides."""
         fusion = self.fusion
         if not fused or not (fusion.object or fusion.action):
             return {}
-        actions = self.language.action_terms
-        # the question's own words name objects too (护照), but not the parts of a phrase the
-        # knowledge read as a whole (第一 of 第一次) nor words many names share (单位, 申请)
-        parts = [w for w in expansion.said if w not in self.language.terms]
-        said = [w for w in query_words if len(w) >= 2 and w not in actions
-                and not any(w in p for p in parts) and self._name_share(w) <= fusion.common]
-        objects = sorted({*expansion.objects, *said}, key=len, reverse=True)
+        heard = _pairs(text) | _pairs(self.language.reading(text))
+        for term in expansion.objects:
+            heard |= _pairs(term)
         wanted = sorted(set(expansion.actions), key=len, reverse=True)
         bonus: dict[int, float] = {}
         for row in fused:
-            name = _GENERIC.sub("", _PAREN.sub("", self.docs[self._rows[row]].name)) or self.docs[self._rows[row]].name
-            covered = _cover(name, objects)
-            if not covered:
+            name, pairs = self._object_pairs(self.docs[self._rows[row]].name)
+            if not pairs:
                 continue
-            acted = _cover(name, wanted, covered)
-            share = sum(acted) / len(name)
+            share = len(pairs & heard) / len(pairs)
             if share < fusion.cover:  # a name mostly about something else (老年人 in 老年人优待证)
                 continue
             value = fusion.object * share
-            if sum(acted) > sum(covered):
+            if wanted and any(w in name for w in wanted):
                 value += fusion.action
             bonus[row] = value
         return bonus
 
-    def _name_share(self, word: str) -> float:
-        """The share of item names that contain `word` (cached until the catalog changes)."""
-        share = self._shares.get(word)
-        if share is None:
-            names = [self.docs[i].name for i in self._rows]
-            share = sum(word in n for n in names) / max(len(names), 1)
-            if len(self._shares) < 50_000:
-                self._shares[word] = share
-        return share
+    def _object_pairs(self, name: str) -> tuple[str, frozenset[str]]:
+        """The name as the structure reads it (no brackets, no neutral ending), and the
+        character pairs of its object: what is left once its action words are taken out."""
+        key = (id(self.language), name)  # the action words decide what is left
+        known = self._objects.get(key)
+        if known is None:
+            bare = _GENERIC.sub("", _PAREN.sub("", name)) or name
+            acted = _cover(bare, self.language.action_order) or [False] * len(bare)
+            pairs = frozenset(
+                bare[i:i + 2] for i in range(len(bare) - 1)
+                if not (acted[i] or acted[i + 1]) and not _JOINS.search(bare[i:i + 2])
+            )
+            known = (bare, pairs)
+            if len(self._objects) < 200_000:
+                self._objects[key] = known
+        return known
 
     def _dense(
         self, text: str, allowed: np.ndarray, rows: list[int]
@@ -610,8 +612,14 @@ def _ranks(
 
 
 _PAREN = re.compile(r"[（(][^）)]*[）)]")
+# what joins a name's parts and names nothing (挂失与补换, 注册、变更): no pair across it counts
+_JOINS = re.compile(r"[与和及或、，,/《》“”\s]")
 # what names end with when they name no particular action: neither said nor unsaid
-_GENERIC = re.compile(r"(办理|申请)$")
+_GENERIC = re.compile(r"(办理|申请|登记)$")
+
+
+def _pairs(text: str) -> set[str]:
+    return {text[i:i + 2] for i in range(len(text) - 1)}
 
 
 def _cover(name: str, words: list[str], start: list[bool] | None = None) -> list[bool]:

@@ -509,6 +509,7 @@ class HybridIndex:
         detail["structure"] = structure.get(row, 0.0)
         detail["fused"] = fused[row]
         detail["margin"] = (ranked[row] - following) / best
+        detail["ranked"] = ranked[row] / best  # what ordered the hits: `score` with the structure
         detail["agree"] = float(agree)
         detail["dense_skipped"] = float("dense" not in signals)
         passage = best_passage.get(row) or _lexical_passage(doc, query_words)

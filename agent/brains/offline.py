@@ -87,11 +87,26 @@ def plausible(hit: Hit | None) -> bool:
 NAMED_CLOSE = 0.12
 
 
+# a naming word this long names an object whole (无犯罪记录证明, 居民身份证), not a part of one
+WHOLE_NAME = 4
+
+
 def _rivals(hits: list[Hit]) -> list[Hit]:
     """The first hit and those close enough behind it (within `NAMED_CLOSE`) that naming may
-    choose among them."""
+    choose among them. Closeness is read on the order retrieval gave, the structure of the
+    names included: 开公司 is about 企业设立登记, which the object and action put clearly first,
+    not about 非公司企业法人分支机构设立登记, whose name merely holds 公司. A hit the question
+    names whole (`WHOLE_NAME`) stays a rival on its fused score: a structure read from a short
+    word (公司 → 企业) does not outvote 无犯罪纪录证明."""
     top = hits[0]
-    return [top] + [h for h in hits[1:] if top.score - h.score <= NAMED_CLOSE]
+
+    def ranked(hit: Hit) -> float:
+        return float(hit.signals.get("ranked", hit.score))
+
+    return [top] + [
+        h for h in hits[1:] if ranked(top) - ranked(h) <= NAMED_CLOSE
+        or (h.signals.get("named", 0.0) >= WHOLE_NAME and top.score - h.score <= NAMED_CLOSE)
+    ]
 
 
 def elsewhere(hit: Hit | None, current: dict[str, str] | None) -> bool:

@@ -9,10 +9,12 @@ from pathlib import Path
 from sqlmodel import select
 
 from tests.conftest import NOW, SHARED
+from tongban.agent.brains.offline import _rivals
 from tongban.agent.evaluation import Templates, factory_for, run_eval
 from tongban.agent.evaluation import _settings as evaluation_settings
 from tongban.memory.models import ServiceItem
 from tongban.memory.store import Store
+from tongban.tools.retrieval import Hit
 
 OFFICIAL = SHARED / "catalog" / "official-demo.jsonl"
 
@@ -70,3 +72,19 @@ def test_another_catalog_alone_leaves_no_demo_item_behind(tmp_path: Path) -> Non
     expected = {json.loads(line)["name"] for line in real.read_text(encoding="utf-8").splitlines() if line.strip()}
     assert names == expected, sorted(names - expected)[:5]
     assert refers <= ids
+
+
+def test_naming_chooses_only_among_hits_retrieval_ranked_close() -> None:
+    """Closeness is read on retrieval's own order (the names' object and action included), not
+    on the fused score alone: a name that merely holds a word the question said stays out."""
+    def hit(name: str, score: float, ranked: float) -> Hit:
+        return Hit(item_id=0, code=name, name=name, department="", legal_basis=(), passage="",
+                   score=score, signals={"ranked": ranked})
+
+    first = hit("企业设立登记", 0.87, 1.20)  # first once its object and action count
+    fused_higher = hit("非公司企业法人分支机构设立登记", 0.97, 0.97)
+    close = hit("公司备案", 0.80, 1.15)
+    assert _rivals([first, fused_higher, close]) == [first, close]
+    named_whole = hit("无犯罪记录证明开具", 0.97, 0.97)
+    named_whole.signals["named"] = 7.0  # the question names its object whole
+    assert _rivals([first, named_whole]) == [first, named_whole]

@@ -380,9 +380,11 @@ class HybridIndex:
             "pinyin": (fusion.pinyin, *_ranks(self._pinyin.scores(sounds), allowed, fusion.depth)),
         }
         signals: dict[str, tuple[float, dict[int, float], dict[int, int]]] = {}
-        # words the knowledge added can make the lexical signals agree on their own: then the
-        # cascade does not trust them without the vectors
-        if not expansion and fusion.decisive(lexical["words"][1], lexical["pinyin"][1]):
+        # words the knowledge added can make the lexical signals agree on their own: the
+        # cascade trusts only what the question's own words and sounds settle (办护照, though
+        # the thesaurus adds 普通护照), and then only when the added words keep that first hit
+        if fusion.decisive(lexical["words"][1], lexical["pinyin"][1]) and (
+                not expansion or self._settled_by_own_words(query_words, text, allowed, lexical)):
             best_passage: dict[int, str] = {}
             best = (fusion.words + fusion.pinyin) / (fusion.k + 1)
         else:
@@ -402,6 +404,20 @@ class HybridIndex:
             self._hit(row, order, fused, ranked, signals, best_passage, best, query_words, structure)
             for row in order
         ]
+
+    def _settled_by_own_words(
+        self, query_words: list[str], text: str, allowed: np.ndarray,
+        lexical: dict[str, tuple[float, dict[int, float], dict[int, int]]],
+    ) -> bool:
+        """Would the question's own words and sounds, without what the knowledge added, put the
+        same item first as decisively?"""
+        fusion = self.fusion
+        words, _ = _ranks(self._words.scores(query_words * 2), allowed, fusion.depth)
+        sounds, _ = _ranks(
+            self._pinyin.scores(pinyin_grams(shared_tokenizer().content(text))), allowed, fusion.depth
+        )
+        first = next(iter(lexical["words"][1]), None)
+        return fusion.decisive(words, sounds) and next(iter(words), None) == first
 
     def _structure(
         self, fused: dict[int, float], expansion: Expansion, text: str

@@ -26,7 +26,7 @@ from tongban.tools.life_events import offer_line, recommend
 HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
 WRITES = ("book_appointment", "cancel_appointment", "reschedule_appointment")
 REPAIR_FOCUS = ("digression", "corrected", "repair")  # what the last repair did, for this turn's reply
-PER_TURN_FOCUS = (*REPAIR_FOCUS, "aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "declined",
+PER_TURN_FOCUS = (*REPAIR_FOCUS, "aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "cancel_names", "declined",
                   "question", "date_said", "form_action", "kb_first", "kb_miss")
 
 

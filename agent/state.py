@@ -72,6 +72,7 @@ class Focus(TypedDict, total=False):
     choice_aspect: str | None
     receipt_choices: list[str] | None  # receipt numbers of a verified resident's applications, listed to choose from
     cancel_item: ItemRef | None
+    cancel_names: list[str]  # every item the words name: the booked one of them is meant
     cancel_target: int | None
     change_item: ItemRef | None
     change_target: int | None

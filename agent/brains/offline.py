@@ -201,10 +201,12 @@ class OfflineBrain:
         # for writes, the item is what remains once the action words are gone
         spoken = kept_out(text) if c.cancel or c.change else text  # 社保卡的保留 is not the one meant
         stripped = cue("action_words").sub(" ", spoken)
+        also: list[Hit] = []  # every hit of the words naming the item, not only the first
         named = (
-            self._search(stripped, when, hall, ctx, said=spoken)
+            self._search(stripped, when, hall, ctx, said=spoken, found=also)
             if (c.cancel or c.book or task) and stripped.strip() != text else hit
         )
+        also = also if named is not hit else found
         if (c.change and (c.booked_ref or task == "change_appointment")) or (
                 task == "change_appointment" and (when is not None or hall is not None or confident(named))):
             same_day = cue("same_day")
@@ -219,8 +221,11 @@ class OfflineBrain:
             return self._change({**focus, **update}, update, named, task)
         if c.cancel:
             item = item_ref(named) if confident(named) else None
+            # 社保卡 names 社会保障卡申领 and 社会保障卡挂失与补换 alike: the booked one of them is meant
+            names = [h.name for h in also if confident(h)]
             return {"intent": "cancel_appointment",
-                    "focus": {**update, "task": "cancel_appointment", "cancel_item": item, "item": item or focus.get("item")},
+                    "focus": {**update, "task": "cancel_appointment", "cancel_item": item, "cancel_names": names,
+                              "item": item or focus.get("item")},
                     "plan": [{"name": "my_appointments", "args": {}}], "more": True}
         if c.my_appointments:
             return {"intent": "my_appointments", "focus": {"task": None}, "plan": [{"name": "my_appointments", "args": {}}]}
@@ -465,8 +470,10 @@ class OfflineBrain:
         wanted = focus.get("cancel_item") or {}
         date = focus.get("date") if focus.get("date_said") else None
         matches = [a for a in appointments if not date or a["date"] == date]
-        if wanted and len(matches) > 1:
-            matches = [a for a in matches if a["item"] == wanted.get("name")]
+        meant = set(focus.get("cancel_names") or ())
+        if (wanted or meant) and len(matches) > 1:
+            exact = [a for a in matches if wanted and a["item"] == wanted.get("name")]
+            matches = exact or [a for a in matches if a["item"] in meant]
         if len(matches) > 1:
             matches = []  # several, nothing tells them apart: ask which
         if len(matches) == 1:  # the item is the one cancelled, though the message named only a day

@@ -263,3 +263,22 @@ def test_not_for_now_then_a_question_switches_the_topic(chat: Chat, store: Store
     chat.say(BOOK)
     switched = chat.say("社保卡唔约住，结婚登记要咩材料")
     assert switched.item == "结婚登记" and not asks_to_confirm(switched.text)
+
+
+def test_a_word_naming_several_items_cancels_the_booked_one_of_them(chat: Chat, store: Store) -> None:
+    """社保卡 names 社会保障卡申领 and 社会保障卡挂失与补换 alike, and 掉 leans to the second: the
+    resident means the one they booked."""
+    _booked(chat, BOOK, PASSPORT)
+    asked = chat.say("社保卡约的那个不要了，取消掉吧，护照照旧")
+    assert asks_to_confirm(asked.text) and "社会保障卡申领" in asked.text and "普通护照签发" not in asked.text
+    chat.say("对")
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+
+
+def test_asking_whether_to_bring_a_document_is_about_the_item_being_booked(chat: Chat, store: Store) -> None:
+    """户口本 names no item (a document that many items ask for): the booking keeps its item."""
+    chat.say(BOOK)
+    answered = chat.say("去的时候要不要带户口本啊")
+    assert "户口迁移" not in answered.text and asks_to_confirm(answered.text)
+    assert "预约成功" in chat.say("好").text
+    assert [a["item"] for a in confirmed(store)] == ["社会保障卡申领"]

@@ -237,7 +237,7 @@ def confirm(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str
             "resume": None, "focus": dict.fromkeys(REPAIR_FOCUS)}
     call = pending.get("call") or {}
     ctx = runtime.context.brain_ctx
-    offered = str(pending.get("summary") or "").rsplit("改到", 1)[-1]  # a change: the new time only
+    offered = str(pending.get("offered") or pending.get("summary") or "")  # a change: its new slot only
     code = (call.get("args") or {}).get("item_code") or ((state.get("focus") or {}).get("item") or {}).get("code")
     verdict = read_verdict(turn["text"], pending.get("action", ""), names=_names(state, runtime.context),
                            item=ctx.items.get(code or "", ""), offered=offered, now=ctx.now, halls=ctx.halls)

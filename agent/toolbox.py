@@ -322,7 +322,8 @@ def run_tool(ctx: ToolContext, name: str, raw_args: dict[str, Any]) -> dict[str,
             data = spec.run(ctx, args)
     except NeedsConfirmation as needed:
         return {"name": name, "status": "needs_confirmation", "args": plain_args,
-                "action": needed.action, "digest": needed.digest, "summary": needed.summary}
+                "action": needed.action, "digest": needed.digest, "summary": needed.summary,
+                "offered": needed.offered}
     except BookingError as refusal:
         return {"name": name, "status": "refused", "args": plain_args, "code": refusal.code,
                 "error": refusal.reason,

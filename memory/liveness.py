@@ -29,11 +29,11 @@ def _trusted(returned_at: float | None, now: float, idle_s: float) -> bool:
     return returned_at is not None and now - returned_at < idle_s and returned_at > _failed_at
 
 
-def failed(now: float | None = None) -> None:
-    """A connection failed (dropped, refused): every connection returned before now is pinged
+def failed(now: float) -> None:
+    """A connection failed (dropped, refused): every connection returned before `now` is pinged
     at its next checkout, however recently it came back."""
     global _failed_at
-    _failed_at = time.monotonic() if now is None else now
+    _failed_at = now
 
 
 def ping_when_idle(engine: Engine, *, idle_s: float = IDLE_S, clock: Callable[[], float] = time.monotonic) -> None:
@@ -55,13 +55,11 @@ def ping_when_idle(engine: Engine, *, idle_s: float = IDLE_S, clock: Callable[[]
         try:
             alive = engine.dialect.do_ping(dbapi_connection)  # the dialect's own, as pre_ping's
         except Exception as error:  # dropped: the pool replaces it
-            alive = False
-            cause: BaseException | None = error
-        else:
-            cause = None
+            failed(clock())
+            raise exc.DisconnectionError() from error
         if not alive:
             failed(clock())
-            raise exc.DisconnectionError() from cause
+            raise exc.DisconnectionError()
 
 
 def idle_check(idle_s: float = IDLE_S, clock: Callable[[], float] = time.monotonic) -> tuple[

@@ -152,7 +152,8 @@ def reschedule_appointment(
     args = {"appointment_id": appointment_id, "slot_id": offer.slot_id}
     if confirmation is None or not confirmation.covers("reschedule", args):
         old = view(session, current)
-        raise NeedsConfirmation("reschedule", args, f"把预约 {old.describe()} 改到 {offer.describe()}")
+        raise NeedsConfirmation("reschedule", args, f"把预约 {old.describe()} 改到 {offer.describe()}",
+                                offered=offer.describe())
     moved = reschedule(session, appointment_id=appointment_id, resident_id=resident_id,
                        new_slot_id=offer.slot_id, now=now, idempotency_key=idempotency_key)
     return view(session, moved)

@@ -68,7 +68,8 @@ class DetailCache:
 
 def _copied(value: Any) -> Any:
     """A copy of a detail's containers; the leaves (text, numbers, enums) are immutable and shared.
-    Four times quicker than `copy.deepcopy`, which a turn paid on every item it answered."""
+    Over twice as quick as `copy.deepcopy` (0.05 against 0.12 ms for a demo item), which a turn
+    paid on every item it answered."""
     if isinstance(value, dict):
         return {key: _copied(inner) for key, inner in value.items()}
     if isinstance(value, list):

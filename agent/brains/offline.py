@@ -30,6 +30,7 @@ from tongban.agent.state import ConversationState, Frame
 from tongban.tools.forms import SKIP
 from tongban.tools.kb.index import QUERY_CHARS
 from tongban.tools.language import cue
+from tongban.tools.places import places
 from tongban.tools.retrieval import Hit
 from tongban.tools.text import official_reading
 
@@ -240,6 +241,10 @@ class OfflineBrain:
         if (c.greeting or c.about_bot) and not confident(hit):
             # a thank-you (好，谢谢晒) is answered as one, not with the list of what we can do
             return self._say("chitchat", {"task": None, "digression": "chitchat" if c.greeting and c.thanks else None})
+        if other_region(text, ctx):
+            # 上海的居住证怎么办 asks about another region's rules: neither the item named nor the one
+            # in play answers it. The knowledge base may still answer; else an honest "don't know"
+            hit, focus = None, {**focus, "item": None}
         decision = self._lookup(text, focus, update, hit, c.service_words)
         follow_up = decision["intent"] == "service_lookup" and decision["focus"].get("question") is not None
         guess = item_ref(hit)["code"] if hit is not None and plausible(hit) else None
@@ -524,3 +529,11 @@ class OfflineBrain:
 
     def compose(self, state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         return replies.compose(state, ctx)
+
+
+def other_region(text: str, ctx: BrainContext) -> bool:
+    """Does the message ask about another region (it names a place of another province and none
+    of the provinces of the operator's halls)?"""
+    known = places()
+    home = {p for p in (known.of(h.city) for h in ctx.halls) if p}
+    return known.elsewhere(text, home) is not None

@@ -198,3 +198,14 @@ def test_the_item_named_after_being_asked_for_continues_the_booking(chat: Chat, 
     assert "哪个政务服务中心" in chat.say("换身份证").text
     assert "哪天" in chat.say("南宁市民中心").text
     assert "请确认" in chat.say("明天下午").text
+
+
+def test_another_regions_matter_gets_no_item_card_of_ours(chat: Chat) -> None:
+    # the halls are in Guangxi: Hangzhou's rules are not ours
+    reply = chat.say("在杭州怎么申请居住证")
+    assert reply.intent == "out_of_scope" and reply.item is None
+
+
+def test_a_move_between_regions_that_names_ours_keeps_the_card(chat: Chat) -> None:
+    reply = chat.say("从杭州搬到柳州，怎么申请居住证")
+    assert reply.intent == "service_lookup" and reply.item == "居住证办理"

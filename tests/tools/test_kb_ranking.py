@@ -158,3 +158,34 @@ def test_a_question_asking_which_things_prefers_an_answer_that_lists_them() -> N
     assert shape_match("哪些车辆不需要办理进京证", lists, Ranking(shape=0.01)).tolist() == pytest.approx([0.01, 0.0])
     assert shape_match("边啲车唔使办进京证", lists, Ranking(shape=0.01)).tolist() == pytest.approx([0.01, 0.0])
     assert shape_match("进京证怎么办", lists, Ranking(shape=0.01)).tolist() == [0.0, 0.0]  # asks how, not which
+
+
+def test_a_pasted_text_is_read_as_the_passage_that_answers_a_question() -> None:
+    from tongban.tools.kb.ranking import answered_by
+
+    questions = np.array([True, False, True])
+    # cosines of the two question-only entries' query vectors against the pasted text
+    gained = answered_by(np.array([0.80, 0.86]), questions, Ranking(reverse=4.0, reverse_other=0.02))
+    assert gained.tolist() == pytest.approx([-0.24, -0.02, 0.0])
+    assert answered_by(np.zeros(0), np.array([False]), Ranking()).tolist() == pytest.approx([-0.02])
+
+
+def test_a_pasted_rule_finds_its_question_among_close_ones(
+    store: Store, tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    """Rows that only ask, on one topic: a pasted answer finds the one it answers."""
+    rows = [{"id": "points3", "text": "驾驶人有哪些违法行为会被一次记3分？"},
+            {"id": "internship", "text": "实习期内可以上高速公路吗？"},
+            {"id": "renew", "text": "驾驶证到期了怎么换证？"}]
+    path = tmp_path / "faq.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    parsed = read_file(path)
+    with store.session() as session:
+        save_source(session, name=path.name, kind=parsed.kind, sha256=parsed.sha256, entries=parsed.entries,
+                    lines=parsed.lines)
+    index = KnowledgeIndex(store, ToolsSettings(index_dir=tmp_path / "index"), embedder)
+    pasted = ("实习期内驾驶机动车的，应当在车身后部粘贴或者悬挂统一式样的实习标志。驾驶人在实习期内驾驶机动车"
+              "上高速公路行驶，应当由持相应或者更高准驾车型驾驶证三年以上的驾驶人陪同。")
+    assert index.search(pasted)[0].key == "internship"
+    again = KnowledgeIndex(store, ToolsSettings(index_dir=tmp_path / "index"), embedder)
+    assert again.questions.embedded == 0  # the entries' query vectors are kept on disk too

@@ -29,6 +29,8 @@ from tongban.tools.kb.passages import entry_passages, strip_boilerplate, strip_o
 from tongban.tools.kb.ranking import (
     FIELDS,
     Ranking,
+    answered_by,
+    asks,
     enumerates,
     is_copy,
     kind_match,
@@ -112,6 +114,7 @@ class _Snapshot:
     questions: np.ndarray  # row → whether the entry is only a question (tools.kb.ranking.only_asks)
     lists: np.ndarray  # row → whether the entry's answer enumerates things (tools.kb.ranking.enumerates)
     lexical: LexicalIndex
+    asked: np.ndarray  # the question-only entries' bodies embedded as queries, in row order
 
 
 class KnowledgeIndex:
@@ -127,6 +130,8 @@ class KnowledgeIndex:
         inner = embedder or get_embedder(self.settings)
         safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in inner.name)
         self.embedder = PassageCache(inner, self.cache_dir / f"passages-{safe}.npz")
+        # question-only entries as queries (a pasted text is matched to the question it answers)
+        self.questions = PassageCache(_AsQueries(inner), self.cache_dir / f"questions-{safe}.npz")
         self.calibration = calibration or Calibration()
         self.ranking = ranking or Ranking()
         self.check_interval = check_interval
@@ -179,12 +184,17 @@ class KnowledgeIndex:
         lexical.build(corpus)
         owners = np.asarray(owner, dtype=np.int64)
         bodies = [strip_boilerplate(entry.text) for entry, _ in rows]
+        questions = np.asarray([only_asks(b) for b in bodies], dtype=bool)
+        before = self.questions.embedded
+        asked = self.questions.embed_passages([clean(b) for b, q in zip(bodies, questions, strict=True) if q])
+        if self.questions.embedded > before:
+            self.questions.save()
         return _Snapshot(rows=rows, texts=texts, owner=owners,
                          starts=np.searchsorted(owners, np.arange(len(rows) + 1)),
                          fields=np.asarray(fields, dtype=np.int64), vectors=vectors,
-                         bodies=bodies, questions=np.asarray([only_asks(b) for b in bodies], dtype=bool),
+                         bodies=bodies, questions=questions,
                          lists=np.asarray([enumerates(b) for b in bodies], dtype=bool),
-                         lexical=lexical)
+                         lexical=lexical, asked=asked)
 
     def search(self, query: str, k: int = 3) -> list[KbHit]:
         self.refresh()
@@ -200,6 +210,9 @@ class KnowledgeIndex:
         top = float(words.max()) if words.size else 0.0
         scores = dense + (ranking.words * words / top if top > 0 else 0.0)
         scores = scores + kind_match(asked, snapshot.questions, ranking) + shape_match(asked, snapshot.lists, ranking)
+        if len(snapshot.asked) and not asks(asked, ranking):  # a pasted text: which question does it answer?
+            passage = self.embedder.inner.embed_passages([asked])[0]
+            scores = scores + answered_by(snapshot.asked @ passage, snapshot.questions, ranking)
         hits: list[KbHit] = []
         for row in np.argsort(-scores, kind="stable"):
             if len(hits) >= k:
@@ -236,6 +249,19 @@ class KnowledgeIndex:
         if len(chunks) < 2:
             return entry.text
         return snapshot.texts[max(chunks, key=lambda p: cosines[p])]
+
+
+class _AsQueries:
+    """An embedder whose passages are embedded as queries: a cache of query vectors by text."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed_queries(texts)
 
 
 _INDEXES: dict[tuple[str, str, str], KnowledgeIndex] = {}

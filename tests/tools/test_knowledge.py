@@ -87,6 +87,12 @@ def test_the_longest_word_wins() -> None:
     assert "注销" not in knowledge().expand(normalise("我是做销售的")).actions
 
 
+def test_a_vehicles_licence_is_its_plate_not_a_business_licence() -> None:
+    plate = knowledge().expand(normalise("外省牌照的货车白天能进城吗"))
+    assert "号牌" in plate.objects and "营业执照" not in plate.objects
+    assert "营业执照" in knowledge().expand(normalise("开网吧要办哪些牌照")).objects
+
+
 def test_an_operator_adds_and_overrides_words(tmp_path: Path) -> None:
     (tmp_path / "terms.tsv").write_text("# 本地说法\n粮本\t粮食供应证\n驾照\t驾驶证\n", encoding="utf-8")
     lang = load([SHIPPED, tmp_path])

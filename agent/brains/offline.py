@@ -241,7 +241,7 @@ class OfflineBrain:
         if (c.greeting or c.about_bot) and not confident(hit):
             # a thank-you (好，谢谢晒) is answered as one, not with the list of what we can do
             return self._say("chitchat", {"task": None, "digression": "chitchat" if c.greeting and c.thanks else None})
-        if other_region(text, ctx):
+        if other_region(text, ctx, hit, focus.get("item")):
             # 上海的居住证怎么办 asks about another region's rules: neither the item named nor the one
             # in play answers it. The knowledge base may still answer; else an honest "don't know"
             hit, focus = None, {**focus, "item": None}
@@ -531,9 +531,13 @@ class OfflineBrain:
         return replies.compose(state, ctx)
 
 
-def other_region(text: str, ctx: BrainContext) -> bool:
+def other_region(text: str, ctx: BrainContext, hit: Hit | None, current: dict[str, str] | None) -> bool:
     """Does the message ask about another region (it names a place of another province and none
-    of the provinces of the operator's halls)?"""
+    of the provinces of the operator's halls)? Not when the item found or in play reaches beyond
+    the region itself (去澳门玩签注点办, 人在广东 of 异地就医备案)."""
+    names = [n for n in ((hit.name if hit else ""), (current or {}).get("name", "")) if n]
+    if any(cue("spans_regions").search(n) for n in names):
+        return False
     known = places()
     home = {p for p in (known.of(h.city) for h in ctx.halls) if p}
     return known.elsewhere(text, home) is not None

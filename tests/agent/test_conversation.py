@@ -209,3 +209,8 @@ def test_another_regions_matter_gets_no_item_card_of_ours(chat: Chat) -> None:
 def test_a_move_between_regions_that_names_ours_keeps_the_card(chat: Chat) -> None:
     reply = chat.say("从杭州搬到柳州，怎么申请居住证")
     assert reply.intent == "service_lookup" and reply.item == "居住证办理"
+
+
+def test_an_item_that_reaches_other_regions_keeps_its_card_when_one_is_named(chat: Chat) -> None:
+    reply = chat.say("暑假带孩子去香港玩，通行证怎么办")
+    assert reply.intent == "service_lookup" and reply.item == "往来港澳通行证及签注"

@@ -20,10 +20,13 @@ blind paraphrases:
   passage for a query. So the question-only entries are also embedded as queries, the pasted
   text as a passage, and each question-only entry gains `reverse` × (its cosine in that
   direction − the best one), the other entries losing `reverse_other` (`answered_by`). Chosen on
-  dev-odd (77 → 79 of 117 at the index), checked on dev-even (92 → 95); paraphrases hold no
-  pasted text (57 → 57). Lexical reranks of the top 10 (the question's words weighted by their
-  rarity among the candidates, numbers with units agreeing or conflicting) gained at most one
-  on dev-odd and lost on dev-even and paraphrases, and are not used.
+  dev-odd (77 → 78 of 117 at the index), checked on dev-even (92 → 95); paraphrases hold no
+  pasted text (57 → 57).
+- measured and left out (#21): lexical reranks of the top 10 (the question's words weighted by
+  their rarity among the candidates; numbers with units agreeing or conflicting) gained at most
+  one on dev-odd and lost up to three on dev-even and paraphrases; the question also embedded
+  as a passage and pooled like the query (0.1 of it) gained one on each half, within noise, for
+  a second embedding per question.
 """
 
 from __future__ import annotations

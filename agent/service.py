@@ -51,6 +51,7 @@ from tongban.memory.store import Store
 from tongban.tools.detail import DetailCache
 from tongban.tools.handoff import after_hours_notice, mark_notified, open_handoff
 from tongban.tools.kb.index import KnowledgeIndex, get_knowledge
+from tongban.tools.places import catalog_region
 from tongban.tools.services import ServiceIndex, catalog_fingerprint, get_index, local_catalog_edits
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class Agent:
         self._halls: list[HallRef] | None = None
         self._terms: tuple[Any, ItemTerms] | None = None
         self._item_names: dict[str, str] = {}
+        self._region: frozenset[str] = frozenset()
         self._details = DetailCache()  # items' details, per catalog version like the terms
         self._terms_seen: tuple[int, float] = (-1, 0.0)  # local edits and time at the last check
         warm_up()
@@ -176,7 +178,7 @@ class Agent:
             brain_ctx=BrainContext(
                 index=self.index, halls=self._hall_refs(session), now=now,
                 verified=resident.verified, elderly=elderly, memory=dict(resident.memory or {}),
-                terms=terms, items=self._item_names,
+                terms=terms, items=self._item_names, region=self._region,
                 knowledge=self.knowledge,
             ),
             tools=ToolContext(
@@ -260,9 +262,11 @@ class Agent:
         self._terms_seen = (local_catalog_edits(), now)
         fingerprint = catalog_fingerprint(session)  # the index's own: also counts this process's edits
         if self._terms is None or self._terms[0] != fingerprint:
-            rows = session.exec(select(ServiceItem.code, ServiceItem.name, ServiceItem.keywords)).all()
-            self._terms = (fingerprint, ItemTerms.build([(c, n, list(k)) for c, n, k in rows]))
-            self._item_names = {c: n for c, n, _ in rows}
+            rows = session.exec(select(ServiceItem.code, ServiceItem.name, ServiceItem.keywords,
+                                       ServiceItem.department)).all()
+            self._terms = (fingerprint, ItemTerms.build([(c, n, list(k)) for c, n, k, _ in rows]))
+            self._item_names = {c: n for c, n, _, _ in rows}
+            self._region = catalog_region(d for *_, d in rows)
         return self._terms[1]
 
     def _hall_refs(self, session: Session) -> list[HallRef]:

@@ -69,3 +69,10 @@ def load_places() -> Places:
 def places() -> Places:
     """The process's places, read once."""
     return load_places()
+
+
+def catalog_region(departments: Iterable[str]) -> frozenset[str]:
+    """The provinces a catalog's own departments name (广安市公安局 → 四川省): the catalog is the
+    operator's, so its region is home even before the hall list says so."""
+    known = places()
+    return frozenset(p for d in set(departments) for p in known.named(d))

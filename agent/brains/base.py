@@ -25,6 +25,7 @@ class BrainContext:
     terms: ItemTerms = field(default_factory=ItemTerms)  # how residents name each item
     items: dict[str, str] = field(default_factory=dict)  # catalog name by item code
     knowledge: KnowledgeIndex | None = None  # the operator's FAQ sheets and policy documents
+    region: frozenset[str] = frozenset()  # provinces the catalog's own departments name
 
 
 class Brain(Protocol):

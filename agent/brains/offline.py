@@ -533,11 +533,12 @@ class OfflineBrain:
 
 def other_region(text: str, ctx: BrainContext, hit: Hit | None, current: dict[str, str] | None) -> bool:
     """Does the message ask about another region (it names a place of another province and none
-    of the provinces of the operator's halls)? Not when the item found or in play reaches beyond
-    the region itself (去澳门玩签注点办, 人在广东 of 异地就医备案)."""
+    of the provinces of the operator's halls or its catalog's departments)? Not when the item found
+    or in play reaches beyond the region itself (去澳门玩签注点办, 人在广东 of 异地就医备案). The
+    catalog counts as home: one whose items 广安市 bureaus handle answers 回广安."""
     names = [n for n in ((hit.name if hit else ""), (current or {}).get("name", "")) if n]
     if any(cue("spans_regions").search(n) for n in names):
         return False
     known = places()
-    home = {p for p in (known.of(h.city) for h in ctx.halls) if p}
+    home = {p for p in (known.of(h.city) for h in ctx.halls) if p} | ctx.region
     return known.elsewhere(text, home) is not None

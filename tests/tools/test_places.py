@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tongban.tools.places import places
+from tongban.tools.places import catalog_region, places
 
 GUANGXI = "广西壮族自治区"
 
@@ -31,3 +31,23 @@ def test_names_are_read_leftmost_longest() -> None:
 def test_no_place_or_no_home_region_is_never_elsewhere() -> None:
     assert places().elsewhere("居住证过期了怎么办", {GUANGXI}) is None
     assert places().elsewhere("在杭州办的社保卡丢了怎么补", set()) is None
+
+
+
+def test_the_catalogs_own_departments_are_home() -> None:
+    """A catalog of another province's bureaus (an eval on Sichuan items beside Guangxi halls, or
+    a hall list not yet filled in) answers questions about its own region."""
+    from tongban.agent.brains.base import BrainContext
+    from tongban.agent.brains.offline import other_region
+    from tongban.agent.brains.slots import HallRef
+
+    assert catalog_region(["南充市人力资源和社会保障局", "区经信局", "南充市公安局"]) == {"四川省"}
+    halls = [HallRef(1, "南宁市民中心", "南宁市")]
+
+    def ctx(departments: list[str]) -> BrainContext:
+        return BrainContext(index=None, halls=halls, now=None, verified=False, elderly=False,  # type: ignore[arg-type]
+                            region=catalog_region(departments))
+
+    text = "在南充上班的时候交了社保，失业金怎么领"
+    assert other_region(text, ctx(["南宁市人力资源和社会保障局"]), None, None)
+    assert not other_region(text, ctx(["南充市人力资源和社会保障局", "区民政局"]), None, None)

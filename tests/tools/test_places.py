@@ -33,7 +33,6 @@ def test_no_place_or_no_home_region_is_never_elsewhere() -> None:
     assert places().elsewhere("在杭州办的社保卡丢了怎么补", set()) is None
 
 
-
 def test_the_catalogs_own_departments_are_home() -> None:
     """A catalog of another province's bureaus (an eval on Sichuan items beside Guangxi halls, or
     a hall list not yet filled in) answers questions about its own region."""

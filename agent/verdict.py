@@ -109,8 +109,26 @@ def restating(text: str, offered: str, now: dt.datetime, halls: Sequence[HallRef
 
 def calling(text: str, item: str) -> list[str]:
     """The resident's words for the item in `text` (社保卡 for 社会保障卡挂失与补换): thesaurus
-    words whose official term is part of its official name."""
+    words whose official term is part of its official name, and pieces of the name itself."""
     if not item:
         return []
     said = knowledge().expand(normalise(text)).said
-    return [word for word in said if len(word) >= 2 and official_reading(word) in item and word in text]
+    words = [word for word in said if len(word) >= 2 and official_reading(word) in item and word in text]
+    return words + _name_parts(text, item)
+
+
+def _name_parts(text: str, item: str) -> list[str]:
+    """Pieces of the official name itself (港澳 for 往来港澳通行证及签注, 结婚 for 结婚登记):
+    the longest runs of two or more characters that `text` shares with it."""
+    parts: list[str] = []
+    start = 0
+    while start < len(text) - 1:
+        end = start + 1
+        while end < len(text) and text[start:end + 1] in item:
+            end += 1
+        if end - start >= 2:
+            parts.append(text[start:end])
+            start = end
+        else:
+            start += 1
+    return parts

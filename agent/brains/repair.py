@@ -28,7 +28,7 @@ from tongban.tools.text import official_reading
 
 Search = Callable[[str], Hit | None]  # the item a text names confidently, if any
 # cues (tools/knowledge/cues.tsv) read here: asks (the message asks something), asks_about (about
-# an item's content), booked_wrong (booked the wrong thing), instead (不是X，是Y); the Cues'
+# an item's content), booked_wrong (booked the wrong thing), instead (不是X，是Y), rather (算了，还是…); the Cues'
 # thanks (thanking or praising, kept apart from a request) and hesitate (a pause)
 
 
@@ -42,8 +42,11 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
         return [command("hand_off")]
     if frame["flow"] == "booked":
         return _after_booking(text, c, frame, ctx, search)
+    if (c.progress or extract_receipt_no(text)) and not (c.change or c.mistake or c.dismiss):
+        return [digress("progress")]  # 顺便问下…到哪一步了: its 现在, 上周 set no booking value
     slots = _slots(text, frame, ctx, search, c)
-    if slots and not (c.dismiss and not c.change and not c.mistake):
+    # 算了，还是下周四: a dismissal that goes on to another value prefers it, and corrects
+    if slots and not (c.dismiss and not c.change and not c.mistake and not cue("rather").search(text)):
         return [set_slots(**slots)]
     if c.dismiss:
         rest = _after_dismissal(text)
@@ -114,7 +117,7 @@ def _slots(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) 
     old = frame.get("slots") or {}
     found: dict[str, str] = {}
     # a correction may name the old value beside the new (上午唔得，改下午，上午要带孙): the new one counts
-    changed = [w for w in extract_whens(text, ctx.now) if _differs(w, old)]
+    changed = [w for w in extract_whens(text, ctx.now) if _differs(w, old) and not _past(w, ctx)]
     when = changed[-1] if changed else None
     if when is not None:
         if when.date is not None and when.date.isoformat() != old.get("date"):
@@ -138,6 +141,16 @@ def _differs(when: When, old: dict[str, str]) -> bool:
     return bool((when.date is not None and when.date.isoformat() != old.get("date"))
                 or (when.time is not None and when.time.strftime("%H:%M") != old.get("time"))
                 or (when.period and (when.period != old.get("period") or old.get("time"))))
+
+
+def _past(when: When, ctx: BrainContext) -> bool:
+    """现在, 上周: a moment already here or gone sets no booking value; only a later one can."""
+    today = ctx.now.date()
+    if when.date is None:
+        return False
+    if when.date < today:
+        return True
+    return when.date == today and when.time is not None and when.time <= ctx.now.time()
 
 
 def _new_hall(text: str, old: str | None, ctx: BrainContext) -> HallRef | None:

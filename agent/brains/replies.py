@@ -109,6 +109,8 @@ def _item_guide(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
     if not detail:
         return reply("抱歉，没有查到这个事项的办事指南。" + CAPABILITIES)
     aspect = (state.get("focus") or {}).get("aspect")
+    if aspect == "halls":
+        detail = _hall_in_play_first(detail, (state.get("focus") or {}).get("hall"))
     head = f"【{detail['name']}】（事项编码 {detail['code']}，{detail['department']}）"
     if aspect == "faq":
         body = _faq(detail, (state.get("focus") or {}).get("question") or "", ctx.elderly)
@@ -190,6 +192,16 @@ def _materials(detail: dict[str, Any], elderly: bool) -> str:
     if optional:  # elderly mode too, in one short line: an older resident asked what to bring
         text += f"\n视情况提供：{'、'.join(optional[:2] if elderly else optional)}。"
     return text
+
+
+def _hall_in_play_first(detail: dict[str, Any], hall: str | None) -> dict[str, Any]:
+    """你们中心在哪: asked while a booking names its hall, that hall's address comes first, so
+    the answer is about the place the resident is going to, not the catalog's first five."""
+    halls = detail.get("halls", [])
+    mine = [h for h in halls if h.get("name") == hall]
+    if not mine:
+        return detail
+    return {**detail, "halls": [*mine, *(h for h in halls if h.get("name") != hall)]}
 
 
 def _halls(detail: dict[str, Any], elderly: bool) -> str:

@@ -29,7 +29,7 @@ class Slots(TypedDict, total=False):
 
 class Command(TypedDict):
     command: Literal["set_slots", "digress", "cancel_flow", "start_flow", "change_appointment",
-                     "cancel_appointment", "hand_off", "clarify"]
+                     "cancel_appointment", "hand_off", "clarify", "cannot_handle"]
     slots: NotRequired[Slots]
     kind: NotRequired[Digression]
     text: NotRequired[str]  # start_flow: the part of the message about the new topic
@@ -79,6 +79,8 @@ COMMAND_TOOLS: dict[str, tuple[str, type[BaseModel]]] = {
     "change_appointment": ("居民要把已有的预约改到别的时间或大厅，只填改了的项", SlotArgs),
     "cancel_appointment": ("居民要取消已经约好的预约", NoArgs),
     "hand_off": ("居民要找人工", NoArgs),
+    "clarify": ("居民说预约有地方不对，但没说哪一项要改", NoArgs),
+    "cannot_handle": ("居民说的既不是对预约的回答，也不是能办的事（聊天气、说别的），预约先保留", NoArgs),
 }
 
 

@@ -103,11 +103,19 @@ def execute(commands: list[Command], frame: Frame, state: ConversationState, ctx
             about = checked(cmd.get("slots") or {}, ctx).get("item_code")
             decision = _digress(cmd.get("kind", "question"), frame, state, understand,
                                 {"code": about, "name": ctx.items[about]} if about else None)
+        elif name == "cannot_handle" and frame["flow"] != "booked" and not closed:
+            decision = cannot_handle(frame)
         elif name == "clarify":
             # which value? one question; the frame and its confirmation stay as they were
             decision = {"intent": "repair", "plan": [], "stack": [frame], "resume": frame.get("pending"),
                         "focus": {"repair": "which"}}
     return decision
+
+
+def cannot_handle(frame: Frame) -> dict[str, Any]:
+    """Rasa's "cannot handle": one short line, and the task's confirmation asked again."""
+    return {"intent": "out_of_scope", "plan": [], "stack": [frame], "resume": frame.get("pending"),
+            "focus": {"digression": "cannot_handle"}}
 
 
 def unhandled(decision: dict[str, Any], frame: Frame) -> dict[str, Any]:
@@ -118,7 +126,9 @@ def unhandled(decision: dict[str, Any], frame: Frame) -> dict[str, Any]:
     if (decision.get("intent") != "out_of_scope" or focus.get("refusal") or focus.get("kb_miss")
             or frame["flow"] == "booked" or not frame.get("pending")):
         return decision
-    return {**decision, "stack": [frame], "resume": frame["pending"]}
+    # the task is what the turn is about: one short line, not the whole list of what we can do
+    return {**decision, "stack": [frame], "resume": frame["pending"],
+            "focus": {**focus, "digression": "cannot_handle"}}
 
 
 def _correct(frame: Frame, slots: Slots, ctx: BrainContext) -> dict[str, Any] | None:
@@ -157,7 +167,11 @@ def _digress(kind: str, frame: Frame, state: ConversationState, understand: Unde
         return {"intent": "chitchat", "plan": [], "focus": {"digression": kind}, "stack": keep, "resume": resume}
     # a question goes on about the task's item unless it names another; a progress query does not
     decision = _fresh(state, understand, item=(about or frame.get("item")) if kind == "question" else None)
-    return {**decision, "stack": keep, "resume": resume}
+    focus = decision.get("focus") or {}
+    if (decision.get("intent") == "out_of_scope" and resume and not focus.get("refusal")
+            and not focus.get("kb_miss")):  # 你觉得边队会赢: nothing we serve, the task goes on
+        focus = {**focus, "digression": "cannot_handle"}
+    return {**decision, "focus": focus, "stack": keep, "resume": resume}
 
 
 _KEEP = object()

@@ -241,6 +241,11 @@ def confirm(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str
     code = (call.get("args") or {}).get("item_code") or ((state.get("focus") or {}).get("item") or {}).get("code")
     verdict = read_verdict(turn["text"], pending.get("action", ""), names=_names(state, runtime.context),
                            item=ctx.items.get(code or "", ""), offered=offered, now=ctx.now, halls=ctx.halls)
+    if verdict == "yes" and (state.get("focus") or {}).get("repair") == "which":
+        # 您要改哪一项？ — 对的 agrees that something is wrong without saying what: nothing is
+        # confirmed, the question stays open (once; a yes to it books the offer as it stands)
+        return {**base, "pending": None, "resume": pending, "stack": flows.suspend(state), "plan": [],
+                "focus": {**base["focus"], "repair": "which_again"}, "messages": [HumanMessage(mask_text(turn["text"]))]}
     if verdict == "yes":
         return {**base, "confirmation": {"action": pending["action"], "digest": pending["digest"]},
                 "plan": [call], "pending": {**pending}, "stack": [], "intent": INTENT_OF_WRITE.get(call.get("name", ""), state.get("intent")),

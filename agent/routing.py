@@ -32,6 +32,7 @@ def route_after_respond(state: ConversationState) -> Literal["confirm", "__end__
 def route_after_confirm(state: ConversationState) -> Literal["call_tools", "understand", "respond"]:
     if state.get("plan"):
         return "call_tools"  # the resident said yes: run the confirmed write
-    if state.get("pending") is None and state.get("intent") == "declined":
-        return "respond"
+    if state.get("pending") is None and (state.get("intent") == "declined"
+                                         or (state.get("focus") or {}).get("repair") == "which_again"):
+        return "respond"  # declined, or a bare yes to 您要改哪一项？ (asked again)
     return "understand"  # a new request instead of an answer

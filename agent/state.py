@@ -82,7 +82,7 @@ class Focus(TypedDict, total=False):
     refusal: str | None
     data_action: str | None
     declined: str | None  # the action a resident said no to
-    digression: str | None  # chitchat | hesitate: the aside this turn answered
+    digression: str | None  # chitchat | hesitate | cannot_handle | ack: the aside this turn answered
     corrected: list[str] | None  # the values this turn corrected
     repair: str | None  # which: the agent asked which value to change
     form: dict[str, Any] | None

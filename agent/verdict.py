@@ -51,6 +51,8 @@ def verdict(text: str, action: str, *, names: Iterable[str] = (), item: str = ""
     held = cue("hesitate").sub("，", text)
     if held != text:  # 暂时唔好约住, 等我问下: a pause; its own negation refuses nothing
         return "no" if _answer(held, action) == "no" else "other"
+    if action in ("book", "reschedule") and cue("mistake").search(text) and _answer(cue("mistake").sub("，", text), action) != "no":
+        return "other"  # 唔啱, 不对: something in the offer is wrong, which is no refusal of it
     whole = _answer(text, action)
     if whole != "other":
         return whole

@@ -8,6 +8,7 @@ planned like any call; the tools refuse them until the resident confirms.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from typing import Any
@@ -18,12 +19,15 @@ from tongban.agent.brains.intents import Cues, cues
 from tongban.agent.brains.repair import repair_commands
 from tongban.agent.brains.slots import (
     HallRef,
+    bare_weekday,
+    classify_answer,
     extract_id_last4,
     extract_phone,
     extract_receipt_no,
     extract_when,
     match_hall,
     normalise,
+    same_weekday_in_week_of,
 )
 from tongban.agent.commands import Command, digress
 from tongban.agent.state import ConversationState, Frame
@@ -219,7 +223,8 @@ class OfflineBrain:
                     update.update({k: v for k, v in (
                         ("date", other.date and other.date.isoformat()), ("date_said", other.date is not None or None),
                         ("period", other.period), ("time", other.time and other.time.strftime("%H:%M"))) if v})
-            return self._change({**focus, **update}, update, named, task)
+            weekday = bare_weekday(when) and "date" in update  # 改到礼拜三: in the appointment's week
+            return self._change({**focus, **update}, {**update, "weekday": weekday or None}, named, task)
         if c.cancel:
             item = item_ref(named) if confident(named) else None
             # 社保卡 names 社会保障卡申领 and 社会保障卡挂失与补换 alike: the booked one of them is meant
@@ -238,6 +243,9 @@ class OfflineBrain:
         )
         if wants_booking:
             return self._book(text, {**focus, **update}, update, named, ctx)
+        if not task and not c.book and classify_answer(text) == "yes":
+            # 好 / 嗯嗯 with nothing waiting for it (a booking just made): acknowledged, not out of scope
+            return self._say("chitchat", {"task": None, "digression": "ack"})
         if (c.greeting or c.about_bot) and not confident(hit):
             # a thank-you (好，谢谢晒) is answered as one, not with the list of what we can do
             return self._say("chitchat", {"task": None, "digression": "chitchat" if c.greeting and c.thanks else None})
@@ -397,7 +405,7 @@ class OfflineBrain:
 
     def _change(self, merged: dict[str, Any], update: dict[str, Any], named: Hit | None, task: str | None) -> dict[str, Any]:
         """改约: which appointment (the one named, else the only one), then the new time."""
-        said = {k: update[k] for k in ("date", "period", "time", "hall") if update.get(k)}
+        said = {k: update[k] for k in ("date", "period", "time", "hall", "weekday") if update.get(k)}
         if "period" in said and "time" not in said:
             said["time"] = None
         before = (merged.get("change_slots") or {}) if task == "change_appointment" else {}
@@ -501,7 +509,11 @@ class OfflineBrain:
             target = matches[0] if len(matches) == 1 else None
         if target is None:
             return {"plan": []}  # none, or several: the reply lists them
-        wanted_slots = focus.get("change_slots") or {}
+        wanted_slots = dict(focus.get("change_slots") or {})
+        if wanted_slots.get("weekday") and wanted_slots.get("date"):
+            wanted_slots["date"] = same_weekday_in_week_of(dt.date.fromisoformat(wanted_slots["date"]),
+                                                           dt.date.fromisoformat(target["date"]),
+                                                           ctx.now.date()).isoformat()
         args: dict[str, Any] = {"appointment_id": target["id"], **{
             k: v for k, v in wanted_slots.items() if k in ("date", "period", "time", "hall")}}
         code = next((c for c, name in ctx.items.items() if name == target["item"]), None)

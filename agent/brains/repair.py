@@ -8,6 +8,7 @@ for another topic, or change or cancel what was just booked. `agent.flows` execu
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from tongban.agent.brains.base import BrainContext
@@ -17,6 +18,7 @@ from tongban.agent.brains.slots import (
     When,
     extract_receipt_no,
     extract_whens,
+    in_week_of,
     match_hall,
     normalise,
 )
@@ -68,6 +70,8 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
         return [digress("chitchat")]
     if cue("asks").search(text) or hit is not None or c.about_bot:
         return [digress("question", hit.code if other and hit is not None else None)]
+    if extract_whens(text, ctx.now):  # 今日好热: a day talked about, not a value set, nor a request
+        return [command("cannot_handle")]
     return []
 
 
@@ -117,7 +121,11 @@ def _slots(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) 
     old = frame.get("slots") or {}
     found: dict[str, str] = {}
     # a correction may name the old value beside the new (上午唔得，改下午，上午要带孙): the new one counts
-    changed = [w for w in extract_whens(text, ctx.now) if _differs(w, old) and not _past(w, ctx)]
+    whens = extract_whens(text, ctx.now)
+    if old.get("date"):  # 改到周三, said of a booking next Tuesday: that week's Wednesday
+        anchor = dt.date.fromisoformat(old["date"])
+        whens = tuple(in_week_of(w, anchor, ctx.now.date()) if i == 0 else w for i, w in enumerate(whens))
+    changed = [w for w in whens if _differs(w, old) and not _past(w, ctx) and not _today_alone(w, ctx, c)]
     when = changed[-1] if changed else None
     if when is not None:
         if when.date is not None and when.date.isoformat() != old.get("date"):
@@ -151,6 +159,13 @@ def _past(when: When, ctx: BrainContext) -> bool:
     if when.date < today:
         return True
     return when.date == today and when.time is not None and when.time <= ctx.now.time()
+
+
+def _today_alone(when: When, ctx: BrainContext, c: Cues) -> bool:
+    """今天 with no time, and no word of change (今日好热, 我今天没空): talk about today, not a
+    booking moved to it; 改到今天下午 says so."""
+    return (when.date == ctx.now.date() and when.period is None and when.time is None
+            and not (c.change or c.mistake))
 
 
 def _new_hall(text: str, old: str | None, ctx: BrainContext) -> HallRef | None:

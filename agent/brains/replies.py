@@ -55,6 +55,8 @@ def compose(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         return reply(ASIDES[focus["digression"]])
     if focus.get("repair") == "which":
         return reply("好的，您要改哪一项？时间、日期、大厅还是事项？")
+    if focus.get("repair") == "which_again":  # a bare yes to that question: what to, in one example
+        return reply("请直接说要改成什么，比如“改到下午”。不用改就回复“确认”。", quick=["确认", "取消"])
     composer = {
         "service_lookup": _lookup,
         "book_appointment": _booking,
@@ -442,7 +444,8 @@ def _declined(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
     return reply(text, quick=["预约办理", "查询办件进度"])
 
 
-ASIDES = {"chitchat": "不客气。", "hesitate": "好的，不着急，您慢慢考虑。"}
+ASIDES = {"chitchat": "不客气。", "hesitate": "好的，不着急，您慢慢考虑。", "cannot_handle": "抱歉，这个我帮不上忙。",
+          "ack": "好的。还有什么可以帮您？"}
 
 
 def reask(pending: dict[str, Any], elderly: bool) -> str:

@@ -221,8 +221,33 @@ def _extract_whens(text: str, base: dt.datetime) -> tuple[When, ...]:
             continue
         if found and when.date is None and found[-1].date is not None:
             when = replace(when, date=found[-1].date, text=f"{found[-1].text} {when.text}")
+        elif found and found[-1].date is not None:  # 下礼拜二那个改到礼拜三: in the week just named
+            when = in_week_of(when, found[-1].date, base.date())
         found.append(when)
     return tuple(found)
+
+
+_WEEKDAY_ONLY = re.compile(r"^(?:周|星期|礼拜)[一二三四五六日天1-7]")
+
+
+def bare_weekday(when: When | None) -> bool:
+    """礼拜三 with no 这/下: a day whose week the context gives."""
+    return when is not None and when.date is not None and _WEEKDAY_ONLY.match(when.text) is not None
+
+
+def in_week_of(when: When, anchor: dt.date, today: dt.date) -> When:
+    """A bare weekday (礼拜三, no 这/下) said about another day is that day's week's: 下周二那个
+    改到周三 is the Wednesday after that Tuesday, not the coming one. Unchanged when the text
+    qualifies its week, or when that week's day is already past."""
+    if not bare_weekday(when) or when.date is None:
+        return when
+    return replace(when, date=same_weekday_in_week_of(when.date, anchor, today))
+
+
+def same_weekday_in_week_of(day: dt.date, anchor: dt.date, today: dt.date) -> dt.date:
+    """`day`'s weekday in `anchor`'s week, if that is still ahead; else `day`."""
+    moved = anchor - dt.timedelta(days=anchor.weekday()) + dt.timedelta(days=day.weekday())
+    return moved if moved > today else day
 
 
 def _to_when(entity: dict[str, Any], today: dt.date) -> When | None:

@@ -143,3 +143,28 @@ def test_holding_off_keeps_the_confirmation_whatever_the_model_says(make_agent, 
     held = chat.say("暂时唔好约住，等屋企人回复")
     assert asks_to_confirm(held.text) and confirmed(store) == []
     assert "预约成功" in chat.say("商量过了，佢话得，约啦").text
+
+
+def test_cannot_handle_from_the_model_is_one_short_line_and_the_booking_waits(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("cannot_handle")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    aside = chat.say("琴日嗰场波你睇咗未")
+    assert "帮不上" in aside.text and "我可以帮您" not in aside.text and asks_to_confirm(aside.text)
+    assert "cannot_handle" in {t["function"]["name"] for t in model.tools}
+    chat.say("确认")
+    assert len(confirmed(store)) == 1
+
+
+def test_a_bare_yes_to_the_models_which_question_confirms_nothing(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    # the confirm node reads the answer for both brains: 您要改哪一项？ — 嗯 still says nothing
+    model = ScriptedChatModel(script=[call("clarify"), call("set_slots", period="下午")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    assert "哪一项" in chat.say("有啲嘢唔对路").text
+    assert "clarify" in {t["function"]["name"] for t in model.tools}
+    again = chat.say("嗯")
+    assert confirmed(store) == [] and "改成什么" in again.text
+    assert "下午" in chat.say("下昼啦").text
+    chat.say("确认")
+    assert confirmed(store)[0]["period"] == "下午"

@@ -247,3 +247,23 @@ def test_naming_another_item_alone_switches_the_topic(chat: Chat, store: Store) 
     assert switched.item == "残疾人证办理" and not asks_to_confirm(switched.text)
     chat.say("确认")
     assert confirmed(store) == []
+
+
+def test_elderly_pause_and_cannot_handle_stay_short(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    with store.session() as session:
+        session.add(Resident(web_id="elder2", elderly=True))
+    chat = Chat(make_agent(), user="elder2", identity=None, channel="web")
+    chat.say(BOOK)
+    for aside in (chat.say("我唔知噉样得唔得"), chat.say("今日好大风")):
+        assert asks_to_confirm(aside.text) and aside.text.count("？") <= 1 and len(aside.text) < 110
+        assert "我可以帮您" not in aside.text
+    chat.say("好")
+    assert len(confirmed(store)) == 1
+
+
+def test_sms_a_bare_yes_to_which_value_asks_again(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat(make_agent(), user="13800000000", identity=None, channel="sms")
+    chat.say(BOOK)
+    chat.say("错了")
+    again = chat.say("是")
+    assert confirmed(store) == [] and "改成什么" in again.text

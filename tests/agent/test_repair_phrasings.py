@@ -5,8 +5,9 @@ cues.tsv); these conversations say what the agent does with them."""
 
 from __future__ import annotations
 
-from tests.agent.conftest import Chat
+from tests.agent.conftest import TESTER, Chat
 from tests.helpers.repair import BOOK, asks_to_confirm, confirmed
+from tongban.memory.applications import add_application
 from tongban.memory.store import Store
 
 PASSPORT = "帮我约大后天下午去南宁市民中心办护照"  # 2026-11-27
@@ -282,3 +283,134 @@ def test_asking_whether_to_bring_a_document_is_about_the_item_being_booked(chat:
     assert "户口迁移" not in answered.text and asks_to_confirm(answered.text)
     assert "预约成功" in chat.say("好").text
     assert [a["item"] for a in confirmed(store)] == ["社会保障卡申领"]
+
+
+# ── repair-fresh-2 patterns (#19): phrasings of our own, not the set's ──────────────────
+
+
+def test_a_yes_naming_the_item_by_a_piece_of_its_official_name_books_it(chat: Chat, store: Store) -> None:
+    chat.say(PASSPORT)
+    assert "预约成功" in chat.say("行，签发嗰个订咗佢").text
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+
+
+def test_pointing_back_at_the_waiting_booking_after_an_aside_is_a_yes(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert asks_to_confirm(chat.say("社保卡办一张几多钱").text)
+    assert "预约成功" in chat.say("没关系，刚才那个照常约").text
+    assert len(confirmed(store)) == 1
+
+
+def test_the_action_verb_with_a_particle_confirms_a_cancellation(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK)
+    assert asks_to_confirm(chat.say("社保卡的预约帮我取消").text)
+    chat.say("系，取消咗佢")
+    assert confirmed(store) == []
+
+
+def test_never_mind_then_another_day_corrects_the_booking(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    corrected = chat.say("唔好啦，不如下礼拜一下午")
+    assert asks_to_confirm(corrected.text) and "11月30日" in corrected.text and "下午" in corrected.text
+    chat.say("好")
+    assert (confirmed(store)[0]["date"], confirmed(store)[0]["period"]) == ("2026-11-30", "下午")
+
+
+def test_a_progress_query_with_its_number_and_now_moves_nothing(chat: Chat, store: Store) -> None:
+    with store.session() as session:
+        add_application(session, store.vault, {
+            "receipt_no": "GX20261112000777", "item": "结婚登记", "hall": "南宁市民中心",
+            "applicant": {"name": TESTER.name, "phone": TESTER.phone, "id_number": TESTER.id_number},
+            "status": "已受理", "events": [{"status": "已受理", "at": "2026-11-12T10:00:00+08:00"}],
+        })
+    chat.say(BOOK)
+    aside = chat.say("另外问问，GX20261112000777 现在办成点样")
+    assert "已受理" in aside.text and asks_to_confirm(aside.text) and "11月26日" in aside.text
+    chat.say("确认")
+    assert confirmed(store)[0]["date"] == "2026-11-26"
+
+
+def test_dropping_the_booking_by_not_doing_it_for_now_then_booking_another(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    switched = chat.say("社保卡先不搞了，帮我约后天上午南宁市民中心办结婚登记")
+    assert switched.item == "结婚登记" and asks_to_confirm(switched.text)
+    chat.say("好，结婚嗰个")
+    assert [a["item"] for a in confirmed(store)] == ["结婚登记"]
+
+
+def test_describing_an_appointment_by_its_day_and_item_before_moving_it(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK)
+    asked = chat.say("礼拜四嗰个社保卡预约，可唔可以调到下昼")
+    assert asks_to_confirm(asked.text) and "下午" in asked.text and "11月26日" in asked.text
+    chat.say("嗯，改咗佢")
+    assert confirmed(store)[0]["period"] == "下午"
+
+
+def test_asking_where_the_hall_is_mid_booking_gives_the_booked_halls_address(chat: Chat, store: Store) -> None:
+    chat.say("帮我约后天上午去百色市政务服务中心办社保卡")
+    aside = chat.say("那个大厅地址喺边度")
+    assert aside.text.index("百色") < aside.text.index("南宁") and asks_to_confirm(aside.text)
+
+
+def test_a_bare_yes_to_which_value_keeps_the_question_open(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert "哪一项" in chat.say("唔啱").text
+    again = chat.say("系啊")
+    assert confirmed(store) == [] and "改成什么" in again.text
+    corrected = chat.say("改到下昼")
+    assert asks_to_confirm(corrected.text) and "下午" in corrected.text
+    chat.say("确认")
+    assert confirmed(store)[0]["period"] == "下午"
+
+
+def test_a_weekday_in_a_change_is_in_the_week_of_the_day_named(chat: Chat, store: Store) -> None:
+    _booked(chat, "帮我约下周二上午去南宁市民中心办社保卡")  # 2026-12-01
+    asked = chat.say("下周二那个社保卡预约调到星期四")
+    assert asks_to_confirm(asked.text) and "12月3日" in asked.text
+    chat.say("好")
+    assert confirmed(store)[0]["date"] == "2026-12-03"
+
+
+def test_a_weekday_correcting_a_waiting_booking_is_in_its_week(chat: Chat, store: Store) -> None:
+    chat.say("帮我约下周二上午去南宁市民中心办社保卡")
+    corrected = chat.say("改成礼拜五吧")
+    assert asks_to_confirm(corrected.text) and "12月4日" in corrected.text
+
+
+def test_something_we_cannot_handle_gets_one_short_line_and_the_booking_waits(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    aside = chat.say("你睇今晚边个台嘅剧好睇")
+    assert asks_to_confirm(aside.text) and "我可以帮您" not in aside.text
+    chat.say("确认")
+    assert len(confirmed(store)) == 1
+
+
+def test_today_talked_about_moves_nothing(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    aside = chat.say("今日落大雨啊")
+    assert asks_to_confirm(aside.text) and "11月26日" in aside.text and "11月24日" not in aside.text
+
+
+def test_not_knowing_at_a_confirmation_is_a_pause(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    paused = chat.say("唔知啊")
+    assert "考虑" in paused.text and asks_to_confirm(paused.text)
+    assert "预约成功" in chat.say("好，约").text
+
+
+def test_not_knowing_then_refusing_is_a_no(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert not asks_to_confirm(chat.say("说不准，唔约住了").text)
+    assert confirmed(store) == []
+
+
+def test_my_own_name_is_not_someone_elses(chat: Chat) -> None:
+    reply = chat.say("帮我约后天上午在南宁市民中心查我名下的不动产")
+    assert "不能替他人" not in reply.text
+
+
+def test_a_bare_ok_after_the_booking_is_made_is_acknowledged(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    chat.say("确认")
+    ok = chat.say("嗯嗯，好嘅")
+    assert ok.intent == "chitchat" and "超出" not in ok.text and len(confirmed(store)) == 1

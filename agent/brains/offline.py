@@ -243,7 +243,7 @@ class OfflineBrain:
         )
         if wants_booking:
             return self._book(text, {**focus, **update}, update, named, ctx)
-        if not task and not c.book and classify_answer(text) == "yes":
+        if not task and not (c.book or c.thanks or c.greeting) and classify_answer(text) == "yes":
             # 好 / 嗯嗯 with nothing waiting for it (a booking just made): acknowledged, not out of scope
             return self._say("chitchat", {"task": None, "digression": "ack"})
         if (c.greeting or c.about_bot) and not confident(hit):

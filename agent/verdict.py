@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from tongban.agent.brains.slots import (
     Answer,
     HallRef,
+    When,
     answer_words,
     classify_answer,
     extract_when,
@@ -41,6 +42,8 @@ def verdict(text: str, action: str, *, names: Iterable[str] = (), item: str = ""
     hall), which an answer may repeat (就后天下午那个) without saying anything new; `now` and
     `halls` read those repeats."""
     text = time_text(text)
+    if now is not None and _new_value(text, offered, now, halls):
+        return "other"  # 后天要上班，大后天先得: a yes never carries a day, time or hall of its own
     said = [*names, *calling(text, item), *(restating(text, offered, now, halls) if now is not None else [])]
     for word in sorted(set(said), key=len, reverse=True):
         text = text.replace(word, "，")
@@ -99,14 +102,34 @@ def restating(text: str, offered: str, now: dt.datetime, halls: Sequence[HallRef
     offered (11月27日（周五）上午09:00-09:30，柳州市政务服务中心)."""
     said: list[str] = []
     for when in extract_whens(text, now):
-        if ((when.date is None or f"{when.date.month}月{when.date.day}日" in offered)
-                and (when.period is None or when.period in offered)
-                and (when.time is None or f"{when.time:%H:%M}-" in offered)):
+        if _restates(when, offered):
             said.extend(when.text.split(" "))
     hall = match_hall(text, halls)
     if hall is not None and hall.name in offered:
         said += [hall.name, *hall.aliases, hall.city, hall.city.removesuffix("市")]
     return [word for word in said if word and word in text]
+
+
+def _restates(when: When, offered: str) -> bool:
+    return ((when.date is None or f"{when.date.month}月{when.date.day}日" in offered)
+            and (when.period is None or when.period in offered)
+            and (when.time is None or f"{when.time:%H:%M}-" in offered))
+
+
+def _new_value(text: str, offered: str, now: dt.datetime, halls: Sequence[HallRef]) -> bool:
+    """A day, time or hall ahead that the offer does not hold: the answer changes something.
+    现在 and 今天 said in passing are no value (好，现在就约)."""
+    if not offered:
+        return False
+    today = now.date()
+    for when in extract_whens(text, now):
+        passing = when.date is not None and (when.date < today or (when.date == today and when.time is None
+                                                                    and when.period is None))
+        if not passing and not (when.date == today and when.time is not None and when.time <= now.time()) \
+                and not _restates(when, offered):
+            return True
+    hall = match_hall(text, halls)
+    return hall is not None and hall.name not in offered
 
 
 def calling(text: str, item: str) -> list[str]:

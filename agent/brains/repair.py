@@ -30,7 +30,8 @@ from tongban.tools.text import official_reading
 
 Search = Callable[[str], Hit | None]  # the item a text names confidently, if any
 # cues (tools/knowledge/cues.tsv) read here: asks (the message asks something), asks_about (about
-# an item's content), booked_wrong (booked the wrong thing), instead (不是X，是Y), rather (算了，还是…); the Cues'
+# an item's content), booked_wrong (booked the wrong thing), instead (不是X，是Y), rather (算了，还是…),
+# shift (早啲, 晚些: a time to change, to what unsaid); the Cues'
 # thanks (thanking or praising, kept apart from a request) and hesitate (a pause)
 
 
@@ -54,8 +55,8 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
         rest = _after_dismissal(text)
         topic = len(rest) >= 2 and (search(rest) is not None or bool(cue("asks").search(rest)) or c.book or c.progress)
         return [command("cancel_flow"), {"command": "start_flow", "text": rest}] if topic else [command("cancel_flow")]
-    if c.mistake and not cue("asks").search(text):
-        return [command("clarify")]
+    if (c.mistake and not cue("asks").search(text)) or cue("shift").search(text):
+        return [command("clarify")]  # 搞错了 / 早啲得唔得: something is to change, we ask what to
     if c.progress or extract_receipt_no(text):
         return [digress("progress")]
     hit = search(text)

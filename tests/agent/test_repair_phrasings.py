@@ -414,3 +414,22 @@ def test_a_bare_ok_after_the_booking_is_made_is_acknowledged(chat: Chat, store: 
     chat.say("确认")
     ok = chat.say("嗯嗯，好嘅")
     assert ok.intent == "chitchat" and "超出" not in ok.text and len(confirmed(store)) == 1
+
+
+def test_a_yes_that_carries_another_day_is_a_correction_not_a_yes(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    corrected = chat.say("后天唔得闲，大后天就得")
+    assert confirmed(store) == [] and asks_to_confirm(corrected.text) and "11月27日" in corrected.text
+    chat.say("好")
+    assert confirmed(store)[0]["date"] == "2026-11-27"
+
+
+def test_about_a_clock_time_sets_that_time(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert "10:30" in chat.say("十点半左右啦").text
+
+
+def test_earlier_without_saying_to_when_asks_what_to_change(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    asked = chat.say("可唔可以早啲")
+    assert "哪一项" in asked.text and "01:00" not in asked.text and confirmed(store) == []

@@ -433,3 +433,15 @@ def test_earlier_without_saying_to_when_asks_what_to_change(chat: Chat, store: S
     chat.say(BOOK)
     asked = chat.say("可唔可以早啲")
     assert "哪一项" in asked.text and "01:00" not in asked.text and confirmed(store) == []
+
+
+def test_asking_whether_we_are_a_person_is_no_handoff_and_the_booking_waits(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    aside = chat.say("你是真人还是机器人啊")
+    assert not aside.handoff and asks_to_confirm(aside.text)
+    chat.say("确认")
+    assert len(confirmed(store)) == 1
+
+
+def test_asking_for_a_person_after_asking_what_we_are_hands_off(chat: Chat) -> None:
+    assert chat.say("你是机器人吗？我要找真人").handoff

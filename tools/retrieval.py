@@ -369,7 +369,8 @@ class HybridIndex:
         expansion = self.language.expand(text)
         query_words = tokenizer.words(text)
         extra = normalise(expansion.text())
-        sounds = pinyin_grams(tokenizer.content(text))
+        own_sounds = pinyin_grams(tokenizer.content(text))
+        sounds = list(own_sounds)
         for term in extra.split():
             sounds.extend(pinyin_grams(term))
         # the question's own words count twice: what the knowledge adds may help, never outvote
@@ -384,12 +385,12 @@ class HybridIndex:
         # cascade trusts only what the question's own words and sounds settle (办护照, though
         # the thesaurus adds 普通护照), and then only when the added words keep that first hit
         if fusion.decisive(lexical["words"][1], lexical["pinyin"][1]) and (
-                not expansion or self._settled_by_own_words(query_words, text, allowed, lexical)):
-            best_passage: dict[int, str] = {}
+                not expansion or self._settled_by_own_words(query_words, own_sounds, allowed, lexical)):
+            positions = None
             best = (fusion.words + fusion.pinyin) / (fusion.k + 1)
         else:
             dense_text = f"{text} {expansion.text()}" if expansion else text
-            dense, best_passage = self._dense(dense_text, allowed, rows)
+            dense, positions = self._dense(dense_text, allowed, rows)
             signals["dense"] = (fusion.dense, *_ranks(dense, allowed, fusion.depth))
             best = fusion.best
         signals.update(lexical)
@@ -400,22 +401,26 @@ class HybridIndex:
         structure = self._structure(fused, expansion, text)
         ranked = {row: score + structure.get(row, 0.0) for row, score in fused.items()}
         order = sorted(ranked, key=lambda r: (-ranked[r], r))[:k]
+        # the best passage of a hit only: looking it up for every retrieved row cost more
+        # than the vector search itself at 10,000 items
+        best_passage = {} if positions is None else {
+            row: self.docs[rows[row]].passages[int(positions[row])][1]
+            for row in order if positions[row] >= 0
+        }
         return [
             self._hit(row, order, fused, ranked, signals, best_passage, best, query_words, structure)
             for row in order
         ]
 
     def _settled_by_own_words(
-        self, query_words: list[str], text: str, allowed: np.ndarray,
+        self, query_words: list[str], own_sounds: list[str], allowed: np.ndarray,
         lexical: dict[str, tuple[float, dict[int, float], dict[int, int]]],
     ) -> bool:
         """Would the question's own words and sounds, without what the knowledge added, put the
         same item first as decisively?"""
         fusion = self.fusion
         words, _ = _ranks(self._words.scores(query_words * 2), allowed, fusion.depth)
-        sounds, _ = _ranks(
-            self._pinyin.scores(pinyin_grams(shared_tokenizer().content(text))), allowed, fusion.depth
-        )
+        sounds, _ = _ranks(self._pinyin.scores(own_sounds), allowed, fusion.depth)
         first = next(iter(lexical["words"][1]), None)
         return fusion.decisive(words, sounds) and next(iter(words), None) == first
 
@@ -471,11 +476,13 @@ class HybridIndex:
 
     def _dense(
         self, text: str, allowed: np.ndarray, rows: list[int]
-    ) -> tuple[np.ndarray, dict[int, str]]:
-        """Per-item best passage cosine (max over its passages), NaN where not retrieved."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-item best passage cosine (max over its passages), NaN where not retrieved, and
+        the position of that passage in the item's passages (-1 where not retrieved)."""
         scores = np.full(len(rows), np.nan, dtype=np.float32)
+        positions = np.full(len(rows), -1, dtype=np.int64)
         if self.vectors is None or self.vectors.live == 0 or not text:
-            return scores, {}
+            return scores, positions
         query = self.embedder.embed_queries([text])[0]
         fetch = min(self.vectors.live, self.fusion.depth * 8)
         while True:
@@ -490,12 +497,8 @@ class HybridIndex:
             fetch = min(self.vectors.live, fetch * 4)
         cosines, ids = cosines[usable][first], ids[usable][first]
         scores[found] = cosines
-        positions = self._vector_pos[ids]
-        best = {
-            int(row): self.docs[rows[row]].passages[int(pos)][1]
-            for row, pos in zip(found.tolist(), positions.tolist(), strict=True)
-        }
-        return scores, best
+        positions[found] = self._vector_pos[ids]
+        return scores, positions
 
     def _hit(
         self,
@@ -618,7 +621,7 @@ def _ranks(
     scores: np.ndarray, allowed: np.ndarray, depth: int
 ) -> tuple[dict[int, float], dict[int, int]]:
     """Top `depth` allowed rows with a positive (non-NaN) score: raw score and 1-based rank."""
-    usable = allowed & ~np.isnan(scores) & (np.nan_to_num(scores, nan=0.0) > 0)
+    usable = allowed & (scores > 0)  # NaN compares False
     candidates = np.flatnonzero(usable)
     if candidates.size > depth:
         top = np.argpartition(-scores[candidates], depth - 1)[:depth]

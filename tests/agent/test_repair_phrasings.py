@@ -445,3 +445,27 @@ def test_asking_whether_we_are_a_person_is_no_handoff_and_the_booking_waits(chat
 
 def test_asking_for_a_person_after_asking_what_we_are_hands_off(chat: Chat) -> None:
     assert chat.say("你是机器人吗？我要找真人").handoff
+
+
+def test_book_it_down_in_cantonese_is_a_yes(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert "预约成功" in chat.say("得啦，同我定落嚟").text
+    assert len(confirmed(store)) == 1
+
+
+def test_the_disposal_marker_before_the_yes_is_a_yes(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert "预约成功" in chat.say("嗯，就把它确定了").text
+    assert len(confirmed(store)) == 1
+
+
+def test_book_it_right_now_is_a_yes_not_a_day(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert "预约成功" in chat.say("可以，马上约").text
+    assert confirmed(store)[0]["date"] == "2026-11-26"
+
+
+def test_today_then_book_it_keeps_the_offered_day(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    assert "预约成功" in chat.say("行啊，现在就订").text
+    assert confirmed(store)[0]["date"] == "2026-11-26"

@@ -469,3 +469,16 @@ def test_today_then_book_it_keeps_the_offered_day(chat: Chat, store: Store) -> N
     chat.say(BOOK)
     assert "预约成功" in chat.say("行啊，现在就订").text
     assert confirmed(store)[0]["date"] == "2026-11-26"
+
+
+def test_the_property_certificate_in_short_finds_its_reissue(chat: Chat, store: Store) -> None:
+    asked = chat.say("后天上午去南宁市民中心补办不动产证")
+    assert asked.item == "不动产权证书补发" and asks_to_confirm(asked.text)
+
+
+def test_approved_yet_in_cantonese_is_a_progress_query_and_the_booking_waits(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    aside = chat.say("係喎，我嗰个结婚登记审咗未")
+    assert aside.intent == "query_progress" and confirmed(store) == []
+    chat.say("确认")
+    assert len(confirmed(store)) == 1

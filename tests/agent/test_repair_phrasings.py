@@ -482,3 +482,19 @@ def test_approved_yet_in_cantonese_is_a_progress_query_and_the_booking_waits(cha
     assert aside.intent == "query_progress" and confirmed(store) == []
     chat.say("确认")
     assert len(confirmed(store)) == 1
+
+
+def test_dropping_the_booking_in_cantonese_then_booking_another(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    switched = chat.say("先唔约呢个，帮我约大后天上午去市民中心办护照")
+    assert switched.item == "普通护照签发" and asks_to_confirm(switched.text)
+    chat.say("好")
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+
+
+def test_actually_i_meant_another_item_corrects_the_item(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    corrected = chat.say("哎，其实我要办的是护照，时间地点一样")
+    assert corrected.item == "普通护照签发" and asks_to_confirm(corrected.text) and "11月26日" in corrected.text
+    chat.say("对")
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]

@@ -60,6 +60,8 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
     if c.progress or extract_receipt_no(text):
         return [digress("progress")]
     hit = search(text)
+    if hit is not None and cue("asks").search(text) and hit.signals.get("named", 0) < 2:
+        hit = None  # 去到能当场拿到吗 names no item: a question about the one being booked, whatever FAQ it echoes
     other = hit is not None and hit.code != (frame.get("item") or {}).get("code")
     if other and (c.book or not cue("asks_about").search(text)):
         # booking something else, or 那残疾人证呢 (another item, nothing asked about it yet):

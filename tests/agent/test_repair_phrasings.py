@@ -498,3 +498,11 @@ def test_actually_i_meant_another_item_corrects_the_item(chat: Chat, store: Stor
     assert corrected.item == "普通护照签发" and asks_to_confirm(corrected.text) and "11月26日" in corrected.text
     chat.say("对")
     assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+
+
+def test_a_question_naming_no_item_is_about_the_booking_whatever_faq_it_echoes(chat: Chat, store: Store) -> None:
+    chat.say(PASSPORT)
+    aside = chat.say("到时候可以当场拿到吗")
+    assert aside.item == "普通护照签发" and asks_to_confirm(aside.text) and confirmed(store) == []
+    chat.say("好的")
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]

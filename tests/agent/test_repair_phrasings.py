@@ -506,3 +506,12 @@ def test_a_question_naming_no_item_is_about_the_booking_whatever_faq_it_echoes(c
     assert aside.item == "普通护照签发" and asks_to_confirm(aside.text) and confirmed(store) == []
     chat.say("好的")
     assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+
+
+def test_an_appointment_described_with_its_day_and_hall_between_is_moved(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK)
+    asked = chat.say("我后天喺市民中心订咗嘅社保卡，改到下午")
+    assert asks_to_confirm(asked.text)
+    chat.say("得")
+    [only] = confirmed(store)
+    assert only["date"] == "2026-11-26" and only["period"] == "下午"

@@ -71,6 +71,7 @@ class Focus(TypedDict, total=False):
     choices: list[dict[str, str]] | None  # items offered when retrieval could not tell them apart (brains.clarify)
     choice_aspect: str | None
     receipt_choices: list[str] | None  # receipt numbers of a verified resident's applications, listed to choose from
+    receipt_items: list[str] | None  # the item of each of those applications, in the same order (公积金嗰个 picks by it)
     cancel_item: ItemRef | None
     cancel_names: list[str]  # every item the words name: the booked one of them is meant
     cancel_target: int | None

@@ -31,6 +31,7 @@ from tongban.agent.brains.slots import (
 )
 from tongban.agent.commands import Command, digress
 from tongban.agent.state import ConversationState, Frame
+from tongban.agent.verdict import calling
 from tongban.tools.forms import SKIP
 from tongban.tools.kb.index import QUERY_CHARS
 from tongban.tools.language import cue
@@ -48,13 +49,18 @@ ASPECTS = ("materials", "fee", "time_limit", "halls", "online", "applicants", "s
 PASTED = 100
 
 
-def _chosen(text: str, choices: list[str]) -> str | None:
-    """A receipt number picked from a list shown: by its position (第二个, 2) or its last digits."""
+def _chosen(text: str, choices: list[str], items: list[str]) -> str | None:
+    """A receipt number picked from a list shown: by its position (第二个, 2), its last digits, or
+    words for its item that name no other listed (公积金嗰个; `items` in the order of `choices`)."""
     if not choices:
         return None
     for receipt in choices:
         if receipt[-4:] in text:
             return receipt
+    if len(items) == len(choices):
+        called = [receipt for receipt, item in zip(choices, items, strict=True) if calling(text, item)]
+        if len(called) == 1:
+            return called[0]
     match = re.search(r"第?([1-9一二三四五])(个|项|条|件)?", text)
     if match:
         position = "一二三四五".find(match.group(1)) + 1 or int(match.group(1))
@@ -360,13 +366,13 @@ class OfflineBrain:
         receipt = merged.get("receipt_no")
         if ctx.verified and not update.get("receipt_no") and (task != "query_progress" or merged.get("receipt_choices")):
             # a fresh "my application" lists their own again; after a list, the one picked from it
-            receipt = _chosen(text, merged.get("receipt_choices") or [])
+            receipt = _chosen(text, merged.get("receipt_choices") or [], merged.get("receipt_items") or [])
             focus["receipt_no"] = receipt
         if not receipt and ctx.verified:
             # a verified resident's "my application": their own, under the disclosure rule
             named = self._search(cue("action_words").sub(" ", text), None, None, ctx, said=text)
             args = {"item": named.name} if confident(named) else {}
-            return {"intent": "query_progress", "focus": {**focus, "receipt_choices": None},
+            return {"intent": "query_progress", "focus": {**focus, "receipt_choices": None, "receipt_items": None},
                     "plan": [{"name": "my_applications", "args": args}], "more": True}
         if not receipt:
             return {"intent": "query_progress", "focus": focus, "plan": []}
@@ -475,7 +481,9 @@ class OfflineBrain:
         if state.get("intent") == "query_progress":
             mine = next((r for r in state.get("results", []) if r["name"] == "my_applications"), None)
             listed = ((mine or {}).get("data") or {}).get("applications", [])
-            return {"plan": [], "focus": {"receipt_choices": [a["receipt_no"] for a in listed] if len(listed) > 1 else None}}
+            several = len(listed) > 1
+            return {"plan": [], "focus": {"receipt_choices": [a["receipt_no"] for a in listed] if several else None,
+                                          "receipt_items": [a["item"] for a in listed] if several else None}}
         if state.get("intent") != "cancel_appointment" or focus.get("cancel_target"):
             return {"plan": []}
         listed = next((r for r in reversed(state.get("results", [])) if r["name"] == "my_appointments"), None)

@@ -515,3 +515,18 @@ def test_an_appointment_described_with_its_day_and_hall_between_is_moved(chat: C
     chat.say("得")
     [only] = confirmed(store)
     assert only["date"] == "2026-11-26" and only["period"] == "下午"
+
+
+def test_picking_one_of_ones_own_applications_by_a_word_for_its_item(chat: Chat, store: Store) -> None:
+    applicant = {"name": TESTER.name, "phone": TESTER.phone, "id_number": TESTER.id_number}
+    with store.session() as session:
+        for receipt, item, status in (("GX20261110000701", "结婚登记", "审核中"),
+                                      ("GX20261111000702", "住房公积金提取（退休）", "已办结")):
+            add_application(session, store.vault, {
+                "receipt_no": receipt, "item": item, "hall": "南宁市民中心", "applicant": applicant,
+                "status": status, "events": [{"status": status, "at": "2026-11-11T10:00:00+08:00"}],
+            })
+    listed = chat.say("我之前申请的东西办得点样了")
+    assert "GX20261110000701" in listed.text and "GX20261111000702" in listed.text
+    picked = chat.say("公积金那单")
+    assert "已办结" in picked.text and "审核中" not in picked.text

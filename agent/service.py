@@ -272,7 +272,9 @@ class Agent:
     def _hall_refs(self, session: Session) -> list[HallRef]:
         if self._halls is None:
             self._halls = [
-                HallRef(id=h.id or 0, name=h.name, city=h.city, aliases=tuple(h.aliases))
+                HallRef(id=h.id or 0, name=h.name, city=h.city, aliases=tuple(h.aliases),
+                        hours=((f"{h.am_open:%H:%M}", f"{h.am_close:%H:%M}"),
+                               (f"{h.pm_open:%H:%M}", f"{h.pm_close:%H:%M}")))
                 for h in session.exec(select(Hall).order_by(Hall.id))
             ]
         return self._halls

@@ -319,6 +319,8 @@ class HallRef:
     name: str
     city: str
     aliases: tuple[str, ...] = ()
+    # opening hours of each half-day, (open, close) as HH:MM: 早啲 moves a slot only within them
+    hours: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -530,3 +530,19 @@ def test_picking_one_of_ones_own_applications_by_a_word_for_its_item(chat: Chat,
     assert "GX20261110000701" in listed.text and "GX20261111000702" in listed.text
     picked = chat.say("公积金那单")
     assert "已办结" in picked.text and "审核中" not in picked.text
+
+
+def test_later_without_saying_to_when_offers_the_next_slot(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    moved = chat.say("可以晚一些吗")
+    assert asks_to_confirm(moved.text) and "09:30-10:00" in moved.text and confirmed(store) == []
+    chat.say("好")
+    assert confirmed(store)[0]["start"] == "09:30"
+
+
+def test_earlier_offers_the_slot_before_within_the_half_day(chat: Chat, store: Store) -> None:
+    chat.say("帮我约后天下午三点去南宁市民中心办社保卡")
+    moved = chat.say("早啲啦")
+    assert asks_to_confirm(moved.text) and "14:30-15:00" in moved.text
+    asked = chat.say("再早一点")
+    assert "哪一项" in asked.text and confirmed(store) == []  # nothing earlier that afternoon: we ask

@@ -33,6 +33,7 @@ class Command(TypedDict):
     slots: NotRequired[Slots]
     kind: NotRequired[Digression]
     text: NotRequired[str]  # start_flow: the part of the message about the new topic
+    about: NotRequired[Literal["hall", "date", "time"]]  # clarify: the value to change, when said (换个大厅)
 
 
 def set_slots(**slots: Any) -> Command:
@@ -44,6 +45,14 @@ def digress(kind: Digression, item_code: str | None = None) -> Command:
     cmd: Command = {"command": "digress", "kind": kind}
     if item_code:
         cmd["slots"] = {"item_code": item_code}
+    return cmd
+
+
+def clarify(about: Literal["hall", "date", "time"] | None = None) -> Command:
+    """Ask what to change to: `about` the one value the resident wants changed, when said."""
+    cmd: Command = {"command": "clarify"}
+    if about:
+        cmd["about"] = about
     return cmd
 
 

@@ -108,7 +108,7 @@ def execute(commands: list[Command], frame: Frame, state: ConversationState, ctx
         elif name == "clarify":
             # which value? one question; the frame and its confirmation stay as they were
             decision = {"intent": "repair", "plan": [], "stack": [frame], "resume": frame.get("pending"),
-                        "focus": {"repair": "which"}}
+                        "focus": {"repair": f"which_{cmd['about']}" if cmd.get("about") else "which"}}
     return decision
 
 

@@ -25,6 +25,7 @@ from tongban.tools.life_events import offer_line, recommend
 
 HISTORY = 20  # messages kept in the checkpoint; older ones are dropped
 WRITES = ("book_appointment", "cancel_appointment", "reschedule_appointment")
+WHICH = ("which", "which_hall", "which_date", "which_time")  # the agent asked what to change (to)
 REPAIR_FOCUS = ("digression", "corrected", "repair")  # what the last repair did, for this turn's reply
 PER_TURN_FOCUS = (*REPAIR_FOCUS, "aspect", "refusal", "missing", "data_action", "cancel_target", "cancel_item", "cancel_names", "declined",
                   "question", "date_said", "form_action", "kb_first", "kb_miss")
@@ -241,7 +242,7 @@ def confirm(state: ConversationState, runtime: Runtime[TurnRuntime]) -> dict[str
     code = (call.get("args") or {}).get("item_code") or ((state.get("focus") or {}).get("item") or {}).get("code")
     verdict = read_verdict(turn["text"], pending.get("action", ""), names=_names(state, runtime.context),
                            item=ctx.items.get(code or "", ""), offered=offered, now=ctx.now, halls=ctx.halls)
-    if verdict == "yes" and (state.get("focus") or {}).get("repair") == "which":
+    if verdict == "yes" and (state.get("focus") or {}).get("repair") in WHICH:
         # 您要改哪一项？ — 对的 agrees that something is wrong without saying what: nothing is
         # confirmed, the question stays open (once; a yes to it books the offer as it stands)
         return {**base, "pending": None, "resume": pending, "stack": flows.suspend(state), "plan": [],

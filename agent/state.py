@@ -85,7 +85,7 @@ class Focus(TypedDict, total=False):
     declined: str | None  # the action a resident said no to
     digression: str | None  # chitchat | hesitate | cannot_handle | ack: the aside this turn answered
     corrected: list[str] | None  # the values this turn corrected
-    repair: str | None  # which: the agent asked which value to change
+    repair: str | None  # which: the agent asked which value to change; which_hall/_date/_time: to what
     form: dict[str, Any] | None
     form_action: str | None
     form_offered: list[str]

@@ -23,7 +23,7 @@ from tongban.agent.brains.slots import (
     match_hall,
     normalise,
 )
-from tongban.agent.commands import Command, command, digress, set_slots
+from tongban.agent.commands import Command, clarify, command, digress, set_slots
 from tongban.agent.state import Frame
 from tongban.tools.language import cue
 from tongban.tools.retrieval import Hit
@@ -56,6 +56,9 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
         rest = _after_dismissal(text)
         topic = len(rest) >= 2 and (search(rest) is not None or bool(cue("asks").search(rest)) or c.book or c.progress)
         return [command("cancel_flow"), {"command": "start_flow", "text": rest}] if topic else [command("cancel_flow")]
+    which = next((value for value in ("hall", "date", "time") if cue(f"change_{value}").search(text)), None)
+    if which is not None:
+        return [clarify(which)]  # 换个大厅: the value to change is said, not what to
     if cue("shift").search(text) and (shifted := _shifted(text, frame, ctx)):
         return [set_slots(**shifted)]  # 早啲得唔得: the slot next to the one offered
     if (c.mistake and not cue("asks").search(text)) or cue("shift").search(text):

@@ -55,6 +55,8 @@ def compose(state: ConversationState, ctx: BrainContext) -> dict[str, Any]:
         return reply(ASIDES[focus["digression"]])
     if focus.get("repair") == "which":
         return reply("好的，您要改哪一项？时间、日期、大厅还是事项？")
+    if focus.get("repair") in WHICH_VALUE:  # 换个大厅: that value, to what
+        return reply(WHICH_VALUE[focus["repair"]])
     if focus.get("repair") == "which_again":  # a bare yes to that question: what to, in one example
         return reply("请直接说要改成什么，比如“改到下午”。不用改就回复“确认”。", quick=["确认", "取消"])
     composer = {
@@ -444,6 +446,9 @@ def _declined(state: ConversationState, _ctx: BrainContext) -> dict[str, Any]:
     return reply(text, quick=["预约办理", "查询办件进度"])
 
 
+# the one value the resident wants changed without saying to what (换个大厅, 换一天, 换个时间)
+WHICH_VALUE = {"which_hall": "好的，您想换到哪个大厅？", "which_date": "好的，您想改到哪一天？",
+               "which_time": "好的，您想改到几点？"}
 ASIDES = {"chitchat": "不客气。", "hesitate": "好的，不着急，您慢慢考虑。", "cannot_handle": "抱歉，这个我帮不上忙。",
           "ack": "好的。还有什么可以帮您？"}
 

@@ -546,3 +546,21 @@ def test_earlier_offers_the_slot_before_within_the_half_day(chat: Chat, store: S
     assert asks_to_confirm(moved.text) and "14:30-15:00" in moved.text
     asked = chat.say("再早一点")
     assert "哪一项" in asked.text and confirmed(store) == []  # nothing earlier that afternoon: we ask
+
+
+def test_another_hall_without_naming_it_asks_which_hall(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    asked = chat.say("可唔可以换个地方")
+    assert "哪个大厅" in asked.text and confirmed(store) == []
+    moved = chat.say("柳州")
+    assert asks_to_confirm(moved.text) and "柳州市政务服务中心" in moved.text and "11月26日" in moved.text
+    chat.say("好")
+    assert len(confirmed(store)) == 1
+
+
+def test_another_day_without_naming_it_asks_which_day(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    asked = chat.say("换一天吧")
+    assert "哪一天" in asked.text and confirmed(store) == []
+    moved = chat.say("下礼拜二")
+    assert asks_to_confirm(moved.text) and "12月1日" in moved.text

@@ -48,6 +48,8 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
         return _after_booking(text, c, frame, ctx, search)
     if (c.progress or extract_receipt_no(text)) and not (c.change or c.mistake or c.dismiss):
         return [digress("progress")]  # 顺便问下…到哪一步了: its 现在, 上周 set no booking value
+    if frame["flow"] == "book_appointment" and _books_another(text, frame, c, search):
+        return [command("start_flow")]  # 帮我约…办护照 while 社保卡 waits: another task, its own values
     slots = _slots(text, frame, ctx, search, c)
     # 算了，还是下周四: a dismissal that goes on to another value prefers it, and corrects
     if slots and not (c.dismiss and not c.change and not c.mistake and not cue("rather").search(text)):
@@ -112,6 +114,17 @@ def _shifted(text: str, frame: Frame, ctx: BrainContext) -> dict[str, str] | Non
     if not minutes(half[0]) <= new <= minutes(half[1]) - (end - start):
         return None
     return {"time": f"{new // 60:02d}:{new % 60:02d}", "period": period}
+
+
+def _books_another(text: str, frame: Frame, c: Cues, search: Search) -> bool:
+    """A request to book an item named outright, other than the one waiting, with no word of
+    correction, negation or dropping (those have their own readings): a topic switch, not a
+    correction that would quietly keep the old item."""
+    if not c.book or c.mistake or c.change or c.dismiss or cue("instead").search(text) or cue("negation").search(text):
+        return False
+    hit = search(strip_repair_words(text))
+    return (hit is not None and hit.signals.get("named", 0) >= 2
+            and hit.code != (frame.get("item") or {}).get("code"))
 
 
 def _after_dismissal(text: str) -> str:

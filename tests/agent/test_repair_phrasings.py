@@ -564,3 +564,11 @@ def test_another_day_without_naming_it_asks_which_day(chat: Chat, store: Store) 
     assert "哪一天" in asked.text and confirmed(store) == []
     moved = chat.say("下礼拜二")
     assert asks_to_confirm(moved.text) and "12月1日" in moved.text
+
+
+def test_booking_another_item_named_outright_while_one_waits_switches_to_it(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    switched = chat.say("我想约大后天下午喺市民中心办护照")
+    assert switched.item == "普通护照签发" and asks_to_confirm(switched.text) and "11月27日" in switched.text
+    chat.say("好")
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]

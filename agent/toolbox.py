@@ -323,7 +323,7 @@ def run_tool(ctx: ToolContext, name: str, raw_args: dict[str, Any]) -> dict[str,
     except NeedsConfirmation as needed:
         return {"name": name, "status": "needs_confirmation", "args": plain_args,
                 "action": needed.action, "digest": needed.digest, "summary": needed.summary,
-                "offered": needed.offered}
+                "offered": needed.offered, "slot": needed.slot}
     except BookingError as refusal:
         return {"name": name, "status": "refused", "args": plain_args, "code": refusal.code,
                 "error": refusal.reason,

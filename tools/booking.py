@@ -35,6 +35,10 @@ class SlotOffer:
         day = dt.date.fromisoformat(self.date)
         return f"{day.month}月{day.day}日（周{WEEKDAYS[day.weekday()]}）{self.period}{self.start}-{self.end}，{self.hall}"
 
+    def fields(self) -> dict[str, str]:
+        """What a confirmation offers, as the fields a repair can move."""
+        return {"hall": self.hall, "date": self.date, "period": self.period, "start": self.start, "end": self.end}
+
 
 @dataclass
 class AppointmentView:
@@ -107,7 +111,7 @@ def book_appointment(
 ) -> AppointmentView:
     args = {"slot_id": offer.slot_id, "item_code": offer.item_code}
     if confirmation is None or not confirmation.covers("book", args):
-        raise NeedsConfirmation("book", args, f"预约{offer.item}：{offer.describe()}")
+        raise NeedsConfirmation("book", args, f"预约{offer.item}：{offer.describe()}", slot=offer.fields())
     item = _item(session, offer.item_code)
     appointment = book(
         session, resident_id=resident_id, item_id=item.id or 0, slot_id=offer.slot_id,
@@ -153,7 +157,7 @@ def reschedule_appointment(
     if confirmation is None or not confirmation.covers("reschedule", args):
         old = view(session, current)
         raise NeedsConfirmation("reschedule", args, f"把预约 {old.describe()} 改到 {offer.describe()}",
-                                offered=offer.describe())
+                                offered=offer.describe(), slot=offer.fields())
     moved = reschedule(session, appointment_id=appointment_id, resident_id=resident_id,
                        new_slot_id=offer.slot_id, now=now, idempotency_key=idempotency_key)
     return view(session, moved)

@@ -31,13 +31,17 @@ class Confirmation:
 class NeedsConfirmation(Exception):  # noqa: N818 — a state of the dialogue, not a fault
     """The write is valid but the resident has not confirmed it yet."""
 
-    def __init__(self, action: str, args: dict[str, Any], summary: str, offered: str | None = None) -> None:
+    def __init__(self, action: str, args: dict[str, Any], summary: str, offered: str | None = None,
+                 slot: dict[str, str] | None = None) -> None:
         super().__init__(summary)
         # not `self.args`: BaseException owns that name and turns it into a tuple
         self.action, self.call_args, self.summary = action, args, summary
         # what the resident is asked to agree to (a change: the new slot only), which an answer
         # may repeat (就后天下午那个); the summary, where it is all of it
         self.offered = summary if offered is None else offered
+        # the slot offered, as fields (hall, date, period, start, end): a repair that moves it a
+        # slot earlier (早啲) reads these, never the wording of `offered`
+        self.slot = slot
 
     @property
     def digest(self) -> str:

@@ -9,7 +9,6 @@ for another topic, or change or cancel what was just booked. `agent.flows` execu
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 
 from tongban.agent.brains.base import BrainContext
@@ -86,31 +85,25 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
     return []
 
 
-_OFFERED = re.compile(r"(上午|下午)\s*([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
-
-
 def _shifted(text: str, frame: Frame, ctx: BrainContext) -> dict[str, str] | None:
     """早啲 / 晚一点 / 提早 said of the slot offered: the one next to it, a slot's length earlier
     or from its end, inside the hall's opening hours of that half-day; None when no slot was
     offered or none is next to it (早啲 from the first slot), and the agent asks what to change."""
     said = cue("shift").search(text)
-    pending = frame.get("pending") or {}
-    offered = _OFFERED.search(str(pending.get("offered") or pending.get("summary") or ""))
-    if said is None or offered is None:
-        return None
-    period, (h1, m1, h2, m2) = offered.group(1), map(int, offered.groups()[1:])
-    start, end = h1 * 60 + m1, h2 * 60 + m2
-    new = start - (end - start) if ("早" in said.group() or "前" in said.group()) else end
-    named = (frame.get("slots") or {}).get("hall") or ""
-    hall = next((h for h in ctx.halls if h.name == named or (not named and h.name in offered.string)), None)
-    hours = hall.hours if hall is not None else ()
-    half = hours[0 if period == "上午" else 1] if len(hours) == 2 else None
-    if half is None:
+    slot = (frame.get("pending") or {}).get("slot")
+    if said is None or not slot:
         return None
 
     def minutes(hhmm: str) -> int:
         return int(hhmm[:2]) * 60 + int(hhmm[3:])
 
+    period, start, end = slot["period"], minutes(slot["start"]), minutes(slot["end"])
+    new = start - (end - start) if ("早" in said.group() or "前" in said.group()) else end
+    hall = next((h for h in ctx.halls if h.name == slot["hall"]), None)
+    hours = hall.hours if hall is not None else ()
+    half = hours[0 if period == "上午" else 1] if len(hours) == 2 else None
+    if half is None:
+        return None
     if not minutes(half[0]) <= new <= minutes(half[1]) - (end - start):
         return None
     return {"time": f"{new // 60:02d}:{new % 60:02d}", "period": period}

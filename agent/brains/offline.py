@@ -205,7 +205,8 @@ class OfflineBrain:
             return self._form_answer(state["turn"]["text"], form)
         if c.form:
             return self._form_start(text, focus, ctx)
-        if receipt or c.progress or (task == "query_progress" and (phone or last4 or focus.get("receipt_choices"))):
+        if receipt or (c.progress and not policy) or (
+                task == "query_progress" and (phone or last4 or focus.get("receipt_choices"))):
             return self._progress({**focus, **update}, update, text, ctx, task)
         found: list[Hit] = []
         hit = self._search(text, when, hall, ctx, found=found)
@@ -231,7 +232,7 @@ class OfflineBrain:
                         ("period", other.period), ("time", other.time and other.time.strftime("%H:%M"))) if v})
             weekday = bare_weekday(when) and "date" in update  # 改到礼拜三: in the appointment's week
             return self._change({**focus, **update}, {**update, "weekday": weekday or None}, named, task)
-        if c.cancel:
+        if c.cancel and not policy:
             item = item_ref(named) if confident(named) else None
             # 社保卡 names 社会保障卡申领 and 社会保障卡挂失与补换 alike: the booked one of them is meant
             names = [h.name for h in also if confident(h)]
@@ -276,13 +277,17 @@ class OfflineBrain:
                                           "follow_up": follow_up, "guess": guess, **kb}}
 
     def _policy(self, text: str, c: Cues, ctx: BrainContext) -> bool:
-        """A question about handing off, erasing or booking (如何举报…, 网络预约出租汽车驾驶员证要
-        什么条件), or a pasted text, that the knowledge base answers surely: the answer, not the
-        action. An explicit request (我要投诉, 转人工, 帮我预约) is no question and keeps its action."""
-        if ctx.knowledge is None or not (c.handoff or c.erase or c.book):
+        """A question about handing off, erasing, booking, cancelling or an application's progress
+        (如何举报…, 网络预约出租汽车驾驶员证要什么条件, 怎样撤销申请), or a pasted text (an
+        operator's notice on application states), that the knowledge base answers surely: the
+        answer, not the action. An explicit request (我要投诉, 转人工, 帮我预约, 取消预约, 查下进度)
+        is no question and keeps its action; so does a receipt number, which only progress reads."""
+        if ctx.knowledge is None or not (c.handoff or c.erase or c.book or c.cancel or c.progress):
             return False
         if not (c.asks_how or len(text) >= PASTED):
             return False
+        if (c.progress or c.cancel) and len(text) < PASTED and (c.booked_ref or cue("own_matter").search(text)):
+            return False  # 我的申请状态怎么查: the resident's own case, which the action looks up
         hits = ctx.knowledge.search(cue("lead_in").sub("", text).strip()[:QUERY_CHARS], k=1)
         return bool(hits and hits[0].answerable)
 

@@ -146,6 +146,42 @@ def test_asking_how_another_office_books_gets_its_rules_not_a_hall_appointment(t
     assert reply.intent == "service_lookup" and reply.citations[:1] == ["dev-0134"]
 
 
+@pytest.fixture
+def lottery_agent(store: Store, service_index, tmp_path_factory: pytest.TempPathFactory, vectors: Path) -> Agent:  # type: ignore[no-untyped-def]
+    """A knowledge base of Beijing answers on car-quota family applications, licence cancellation
+    and the traffic service platform (entries dev-0150 to dev-0160, dev-0071 and dev-0128)."""
+    wanted = {f"dev-{n:04d}" for n in (*range(150, 161), 71, 128)}
+    lines = [line for line in (SHARED / "kb" / "dev-docs.jsonl").read_text(encoding="utf-8").splitlines()
+             if json.loads(line)["id"] in wanted]
+    path = tmp_path_factory.mktemp("kb") / "指标问答.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    load(store, path)
+    knowledge = KnowledgeIndex(store, ToolsSettings(index_dir=vectors))
+    return Agent(store, clock=lambda: NOW, index=service_index, knowledge=knowledge,
+                 checkpointer=sqlite_checkpointer(":memory:"))
+
+
+@pytest.mark.parametrize("text", [
+    "家庭摇号申请已经提交了，想改家庭成员信息，要先取消申请吗？怎么操作",  # 取消: a cancellation word
+    "小客车指标家庭申请状态显示已提交待审核，怎么修改申请人信息",  # 状态: a progress word
+])
+def test_asking_how_to_cancel_or_about_an_application_state_gets_the_rules(lottery_agent: Agent, text: str) -> None:
+    reply = Chat(lottery_agent).say(text)
+    assert reply.intent == "service_lookup" and reply.citations[:1] == ["dev-0158"]
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("取消我明天的预约", "cancel_appointment"),
+    ("怎么取消预约", "cancel_appointment"),
+    ("帮我查一下办件进度", "query_progress"),
+    ("我的申请状态怎么查", "query_progress"),  # the resident's own case: the action, not the rules
+])
+def test_requests_and_own_cases_keep_their_action_with_a_knowledge_base(
+        lottery_agent: Agent, text: str, intent: str) -> None:
+    reply = Chat(lottery_agent).say(text)
+    assert reply.intent == intent and reply.citations == []
+
+
 def _llm_agent(store: Store, service_index, knowledge: KnowledgeIndex, text: str) -> tuple[Agent, ScriptedChatModel]:  # type: ignore[no-untyped-def]
     model = ScriptedChatModel(script=[say(text)])
     agent = Agent(store, brain=LLMBrain(model), fallback=OfflineBrain(), clock=lambda: NOW, index=service_index,

@@ -314,6 +314,10 @@ class OfflineBrain:
         if decision["intent"] == "service_lookup" and decision.get("plan") and (confident(hit) or focus.get("question")):
             # the question names an item (or follows one up): its guide first, the policy answer beside it
             return {**decision, "plan": [*plan, *decision["plan"]], "focus": {**focus, "kb_first": "item"}}, found
+        if decision["intent"] == "service_lookup" and decision.get("plan") and strong(hit):
+            # an item the words and vectors agree on, though unnamed (驾驶证快到期了): the policy
+            # answer first, the item's guide beside it; both help, and neither is a guess
+            return {**decision, "plan": [*plan, *decision["plan"]], "focus": {**focus, "kb_first": "kb"}}, found
         # a policy question that names no item: the knowledge base answers (an unnamed item's guide would be a guess)
         return {"intent": "service_lookup", "focus": {"task": None, "kb_first": "kb"}, "plan": plan}, found
 

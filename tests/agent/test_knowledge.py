@@ -182,6 +182,29 @@ def test_requests_and_own_cases_keep_their_action_with_a_knowledge_base(
     assert reply.intent == intent and reply.citations == []
 
 
+@pytest.fixture
+def licence_agent(store: Store, service_index, tmp_path_factory: pytest.TempPathFactory, vectors: Path) -> Agent:  # type: ignore[no-untyped-def]
+    """A knowledge base of Beijing answers on driving licences: renewal, validity, expiry
+    (entries dev-0045 to dev-0050)."""
+    wanted = {f"dev-{n:04d}" for n in range(45, 51)}
+    lines = [line for line in (SHARED / "kb" / "dev-docs.jsonl").read_text(encoding="utf-8").splitlines()
+             if json.loads(line)["id"] in wanted]
+    path = tmp_path_factory.mktemp("kb") / "驾驶证问答.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    load(store, path)
+    knowledge = KnowledgeIndex(store, ToolsSettings(index_dir=vectors))
+    return Agent(store, clock=lambda: NOW, index=service_index, knowledge=knowledge,
+                 checkpointer=sqlite_checkpointer(":memory:"))
+
+
+def test_an_item_question_the_knowledge_base_also_answers_gets_both(licence_agent: Agent) -> None:
+    """The item is not named (驾照 快过期), yet words and vectors agree on it: the policy answer
+    with its source, and the item's guide beside it."""
+    reply = Chat(licence_agent).say("驾照下个月就过期了，最早什么时候可以去换")
+    assert reply.intent == "service_lookup" and reply.item == "机动车驾驶证换证"
+    assert reply.citations and {card["type"] for card in reply.cards} >= {"item", "kb"}
+
+
 def _llm_agent(store: Store, service_index, knowledge: KnowledgeIndex, text: str) -> tuple[Agent, ScriptedChatModel]:  # type: ignore[no-untyped-def]
     model = ScriptedChatModel(script=[say(text)])
     agent = Agent(store, brain=LLMBrain(model), fallback=OfflineBrain(), clock=lambda: NOW, index=service_index,

@@ -43,6 +43,27 @@ def choices(hits: list[Hit], *, named: bool) -> list[dict[str, str]] | None:
     return [{"code": h.code, "name": h.name} for h in offered]
 
 
+# how far below the first a weak candidate may score and still be offered beside it
+UNSURE_SPREAD = 0.3
+
+
+def unsure(hits: list[Hit]) -> list[dict[str, str]] | None:
+    """The best two or three hits, in retrieval's own order, for a question plainly about a
+    service whose hits were too weak to answer (`intents.plainly_service`): asking beats both a
+    guess and "out of scope". Those far below the first are left out, but two are always offered
+    (one offered item would be a yes-or-no question the answer cannot pick by)."""
+    offered: list[Hit] = []
+    for hit in hits:
+        if hit.code in {h.code for h in offered} or len(offered) == MAX_CHOICES:
+            continue
+        if len(offered) >= 2 and offered[0].score - hit.score > UNSURE_SPREAD:
+            continue
+        offered.append(hit)
+    if len(offered) < 2:
+        return None
+    return [{"code": h.code, "name": h.name} for h in offered]
+
+
 def question(offered: list[dict[str, str]], *, numbered: bool) -> tuple[str, list[str]]:
     """The one short question, and the quick replies that answer it."""
     names = [c["name"] for c in offered]

@@ -8,10 +8,11 @@ offline brain combines them with slot extraction and the retrieval's confidence;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from tongban.tools.language import cue
-from tongban.tools.text import names_service_thing
+from tongban.tools.language import cue, knowledge
+from tongban.tools.text import names_service_thing, normalise, official_reading
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,38 @@ def strip_repair_words(text: str) -> str:
     for name in ("dismiss", "mistake", "hesitate"):
         text = cue(name).sub("，", text)
     return text.strip("，, ")
+
+
+# a span of the first candidate's name this long that the question says names its object by
+# itself (见习岗位, 港澳通行): the question is about that thing though it says no service word
+OWN_SPAN = 3
+
+
+def shared_object(text: str, name: str) -> int:
+    """Length of the longest part of an item's name the question says, in its own words or in
+    official terms, that is more than an action word (注销 alone names no object)."""
+    actions = knowledge().action_terms
+    readings = (normalise(text), official_reading(text))
+    for size in range(len(name), 1, -1):
+        for start in range(len(name) - size + 1):
+            span = name[start : start + size]
+            if span not in actions and any(span in r for r in readings):
+                return size
+    return 0
+
+
+def plainly_service(text: str, names: Sequence[str]) -> bool:
+    """Whether a normalised message is plainly about a government service though retrieval's
+    hits (`names`, best first) are weak, on term-level signals only: a phrasing that asks for one
+    (cue service_ask: 要办什么, 要批吗, 补贴); a thing of service in the thesaurus's words or an
+    action word (actions.tsv), said of an object that a candidate's name shares; or a longer span
+    of the first candidate's name. 怎么办, 孩子 or 手机 alone does not make one: then the honest
+    reply is that it is out of scope."""
+    if cue("service_ask").search(text):
+        return True
+    if not names:
+        return False
+    if shared_object(text, names[0]) >= OWN_SPAN:
+        return True
+    said = knowledge().expand(normalise(cue("measure").sub("", text)))  # 介绍个工作 says 介绍工作
+    return bool(said.objects or said.actions) and any(shared_object(text, n) >= 2 for n in names)

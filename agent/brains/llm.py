@@ -95,7 +95,11 @@ class LLMBrain:
             focus = {**(state.get("focus") or {}), **decision.get("focus", {})}
             if self._offline_is_sure(decision, focus, state):
                 return {**decision, "brain": "offline"}
-            if offered := (decision.get("focus") or {}).get("choices"):
+            # a close call goes to the bounded pick; candidates offered only because the hits were
+            # weak (`placement["unsure"]`) do not: the model plans its own search, as for any
+            # question retrieval could not place, and the offer stays the fallback's answer
+            offered = (decision.get("focus") or {}).get("choices")
+            if offered and not (decision.get("placement") or {}).get("unsure"):
                 return self._choose(state, decision, offered)
             if any(c["name"] == "search_knowledge" for c in decision.get("plan", [])):
                 # a policy question: the model writes its answer from the passages found

@@ -15,7 +15,7 @@ from typing import Any
 
 from tongban.agent.brains import clarify, replies
 from tongban.agent.brains.base import BrainContext
-from tongban.agent.brains.intents import Cues, cues
+from tongban.agent.brains.intents import Cues, cues, plainly_service
 from tongban.agent.brains.repair import repair_commands
 from tongban.agent.brains.slots import (
     HallRef,
@@ -261,10 +261,19 @@ class OfflineBrain:
             # in play answers it. The knowledge base may still answer; else an honest "don't know"
             hit, focus = None, {**focus, "item": None}
         decision = self._lookup(text, focus, update, hit, c.service_words)
+        # no cue word, or only weak hits: a question plainly about a service is still not out of
+        # scope. Without a cue word only a hit the lexical evidence backs is answered; others are asked
+        plain = decision["intent"] == "out_of_scope" and plainly_service(text, [h.name for h in found])
+        if plain and not c.service_words and (confident(hit) or strong(hit)):
+            decision = self._lookup(text, focus, update, hit, True)
         follow_up = decision["intent"] == "service_lookup" and decision["focus"].get("question") is not None
         guess = item_ref(hit)["code"] if hit is not None and plausible(hit) else None
         decision, kb = self._consult(text, decision, hit, c.service_words, ctx)
-        offer = (
+        # its hits too weak to answer: ask which of the best it is (not while a task waits, whose
+        # confirmation is asked again instead; not when the knowledge base said it has no answer)
+        unsure = (plain and decision["intent"] == "out_of_scope" and not decision["focus"].get("kb_miss")
+                  and not state.get("stack"))
+        offer = clarify.unsure(found) if unsure else (
             clarify.choices(found, named=confident(hit) or strong(hit))
             if decision["intent"] == "service_lookup" and not follow_up and found and hit is found[0]
             and kb.get("kb") != "hit" else None  # a sure policy answer needs no choice of item
@@ -273,8 +282,9 @@ class OfflineBrain:
             decision = {"intent": "service_lookup", "plan": [],
                         "focus": {**update, "choices": offer, "choice_aspect": decision["focus"].get("aspect"),
                                   "task": None}}
-        return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words,
-                                          "follow_up": follow_up, "guess": guess, **kb}}
+        return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words or plain,
+                                          "follow_up": follow_up, "guess": guess, "unsure": bool(offer and unsure),
+                                          **kb}}
 
     def _policy(self, text: str, c: Cues, ctx: BrainContext) -> bool:
         """A question about handing off, erasing, booking, cancelling or an application's progress

@@ -3,11 +3,17 @@ picks; with a model configured the model picks in a bounded call, never inventin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from langchain_core.messages import AIMessage
 
+from tests.agent.conftest import Chat
 from tests.helpers.fakes import ScriptedChatModel, call
-from tongban.agent.brains import choose, clarify
+from tongban.agent.brains import choose, clarify, intents
+from tongban.agent.brains.llm import LLMBrain
+from tongban.agent.brains.offline import OfflineBrain
+from tongban.agent.service import Agent
 from tongban.tools.retrieval import Hit
 
 PASSPORT = {"code": "450000-GA-0007", "name": "普通护照签发"}
@@ -71,3 +77,87 @@ def test_personal_data_never_reaches_the_picking_model() -> None:
     model = ScriptedChatModel(script=[AIMessage("1")])
     choose.pick(model, "我身份证450102199001011231丢了", [ID, PASSPORT])
     assert "450102199001011231" not in model.seen()
+
+
+# ---------------------------------------------------------------- weak hits (#18)
+# A question plainly about a service whose hits are too weak to answer is asked which of the
+# best it is, not told it is out of scope; a question about anything else still is.
+
+STALL = "我想在小区门口摆个水果摊，要批吗"  # no cue word of services, only weak hits on the demo catalog
+
+
+def test_weak_hits_are_offered_in_retrievals_order_far_ones_left_out() -> None:
+    first, second, third = hit(PASSPORT, 0.50, 0.01), hit(HK, 0.48, 0.01), hit(ID, 0.47, 0.47)
+    assert clarify.unsure([first, second, third]) == [PASSPORT, HK, ID]
+    assert clarify.unsure([first, second, hit(ID, 0.1, 0.1)]) == [PASSPORT, HK]
+    # two are always offered: one would be a yes-or-no question the answer cannot pick by
+    assert clarify.unsure([hit(PASSPORT, 0.9, 0.6), hit(HK, 0.3, 0.3)]) == [PASSPORT, HK]
+    assert clarify.unsure([first]) is None and clarify.unsure([first, first]) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "names"),
+    [
+        ("屋企要装修，要去边度报批", []),  # a phrasing that asks for a permission (cue service_ask)
+        ("开个水果摊要办啥", []),
+        ("家门口的无障碍改造的事", ["残疾人家庭无障碍改造申请"]),  # a longer span of the first name
+        ("渔船想改个名字", ["渔船名称变更", "渔船注销"]),  # an action word, said of the name's object
+        ("想找份工作", ["灵活就业人员工作登记"]),  # a thesaurus thing (找工作), the measure word aside
+    ],
+)
+def test_a_question_plainly_about_a_service(said: str, names: list[str]) -> None:
+    assert intents.plainly_service(said, names)
+
+
+@pytest.mark.parametrize(
+    ("said", "names"),
+    [
+        ("孩子不听话怎么办", ["出生登记", "义务教育阶段入学报名"]),  # 怎么办 is no 办事, 孩子 alone no service
+        ("怎么给手机刷机", ["旧手机交易业备案"]),  # two characters of a name: a word, not its object
+        ("推荐几本好看的小说", ["医保关系转移接续", "门诊慢特病待遇认定"]),
+        ("想找份工作", ["结婚登记", "高龄津贴申领"]),  # a thing of service no candidate shares
+        ("把这篇文章改一改", ["营业执照变更登记"]),
+    ],
+)
+def test_a_question_not_plainly_about_a_service(said: str, names: list[str]) -> None:
+    assert not intents.plainly_service(said, names)
+
+
+def test_asking_for_ones_own_document_is_no_request_for_a_person() -> None:
+    assert not intents.cues("买房要个人社保证明").handoff
+    assert not intents.cues("要个人所得税的完税记录").handoff
+    assert intents.cues("帮我找个人问问").handoff and intents.cues("我要转人工").handoff
+
+
+def test_a_plain_service_question_with_weak_hits_is_asked_not_refused(chat: Chat, service_index) -> None:  # type: ignore[no-untyped-def]
+    reply = chat.say(STALL)
+    expected = clarify.unsure(service_index.search(STALL, k=3))
+    assert expected and "超出" not in reply.text and reply.intent == "service_lookup"
+    assert "您要办的是" in reply.text and reply.quick_replies == [c["name"] for c in expected]
+    assert reply.item == expected[0]["name"]  # the best first, as retrieval ranked them
+    picked = chat.say("2")
+    assert picked.item == expected[1]["name"] and "您要办的是" not in picked.text
+
+
+def test_the_offer_is_numbered_on_sms(make_agent: Callable[..., Agent]) -> None:
+    reply = Chat(make_agent(), user="13800000000", identity=None, channel="sms").say(STALL)
+    assert "1. " in reply.text and "2. " in reply.text and "请回复序号" in reply.text
+
+
+@pytest.mark.parametrize("said", ["今晚的球赛谁会赢", "推荐几本好看的小说", "帮我把这篇文章改一改"])
+def test_other_questions_are_still_out_of_scope(chat: Chat, said: str) -> None:
+    reply = chat.say(said)
+    assert reply.intent == "out_of_scope" and "超出" in reply.text
+
+
+def test_with_a_model_weak_hits_are_its_own_search_and_the_offer_its_fallback(
+    make_agent: Callable[..., Agent],
+) -> None:
+    """Not a close call, so no bounded pick: the model plans the search itself, as it did for
+    any question retrieval could not place; if it fails, the offline offer is the answer."""
+    model = ScriptedChatModel(script=[call("search_services", query="摆摊"), AIMessage("摆摊一般要向城管部门申请。")])
+    reply = Chat(make_agent(brain=LLMBrain(model), fallback=OfflineBrain())).say(STALL)
+    assert reply.ai_generated and "候选事项" not in model.seen()
+    failing = ScriptedChatModel(script=[TimeoutError("model server timed out")])
+    reply = Chat(make_agent(brain=LLMBrain(failing), fallback=OfflineBrain()), user="o-other").say(STALL)
+    assert "您要办的是" in reply.text and not reply.ai_generated

@@ -256,14 +256,16 @@ class OfflineBrain:
         if (c.greeting or c.about_bot) and not confident(hit):
             # a thank-you (好，谢谢晒) is answered as one, not with the list of what we can do
             return self._say("chitchat", {"task": None, "digression": "chitchat" if c.greeting and c.thanks else None})
-        if other_region(text, ctx, hit, focus.get("item")):
+        if (abroad := other_region(text, ctx, hit, focus.get("item"))):
             # 上海的居住证怎么办 asks about another region's rules: neither the item named nor the one
             # in play answers it. The knowledge base may still answer; else an honest "don't know"
             hit, focus = None, {**focus, "item": None}
         decision = self._lookup(text, focus, update, hit, c.service_words)
-        # no cue word, or only weak hits: a question plainly about a service is still not out of
-        # scope. Without a cue word only a hit the lexical evidence backs is answered; others are asked
-        plain = decision["intent"] == "out_of_scope" and plainly_service(text, [h.name for h in found])
+        # no cue word, or only weak hits: a question plainly about a service here is still not out
+        # of scope. Without a cue word only a hit the lexical evidence backs is answered; others are
+        # asked. Another region's rules are no choice among our items
+        plain = (not abroad and decision["intent"] == "out_of_scope"
+                 and plainly_service(text, [h.name for h in found]))
         if plain and not c.service_words and (confident(hit) or strong(hit)):
             decision = self._lookup(text, focus, update, hit, True)
         follow_up = decision["intent"] == "service_lookup" and decision["focus"].get("question") is not None

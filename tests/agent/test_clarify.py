@@ -144,7 +144,11 @@ def test_the_offer_is_numbered_on_sms(make_agent: Callable[..., Agent]) -> None:
     assert "1. " in reply.text and "2. " in reply.text and "请回复序号" in reply.text
 
 
-@pytest.mark.parametrize("said", ["今晚的球赛谁会赢", "推荐几本好看的小说", "帮我把这篇文章改一改"])
+@pytest.mark.parametrize(
+    "said",
+    ["今晚的球赛谁会赢", "推荐几本好看的小说", "帮我把这篇文章改一改",
+     "北京的公司注销要什么手续"],  # another region's rules: no choice among our items answers them
+)
 def test_other_questions_are_still_out_of_scope(chat: Chat, said: str) -> None:
     reply = chat.say(said)
     assert reply.intent == "out_of_scope" and "超出" in reply.text

@@ -26,7 +26,7 @@ import numpy as np
 
 from tongban.tools.embeddings import Embedder, PassageCache
 from tongban.tools.index_progress import embed_passages
-from tongban.tools.language import Expansion, Knowledge, knowledge
+from tongban.tools.language import Expansion, Knowledge, directories, knowledge
 from tongban.tools.lexical import LexicalIndex
 from tongban.tools.text import clean, normalise, pinyin_grams, shared_tokenizer
 from tongban.tools.vectors import Kind, VectorStore, index_kind
@@ -139,6 +139,18 @@ class Fusion:
         )
 
 
+def language_key() -> str:
+    """A digest of the knowledge files (shipped and the operator's): the stored tokens of an index
+    depend on them (dialect forms, stopwords), its vectors do not. An index saved under other
+    knowledge is re-tokenised on load, never searched with stale tokens."""
+    digest = hashlib.sha256(f"v{INDEX_VERSION}".encode())
+    for directory in directories():
+        for path in sorted(directory.glob("*")) if directory.is_dir() else ():
+            if path.is_file():
+                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def catalog_key(docs: Iterable[Document], embedder: Embedder) -> str:
     digest = hashlib.sha256(f"v{INDEX_VERSION}|{embedder.name}|{embedder.dim}".encode())
     for fingerprint in sorted(d.fingerprint() for d in docs):
@@ -164,6 +176,7 @@ class HybridIndex:
         self.fusion = fusion or Fusion()
         self.docs: dict[int, Document] = {}
         self.key: str | None = None
+        self.retokenised = False  # loaded from an index saved under other knowledge files
         self.vectors: VectorStore | None = None
         self._tokens: dict[int, tuple[list[str], list[str]]] = {}
         self._vector_ids: dict[int, list[int]] = {}
@@ -204,6 +217,8 @@ class HybridIndex:
         if cache_dir is not None:
             index = cls._load_cached(cache_dir, key, embedder, ann_threshold, fusion)
             if index is not None and index.key == key:
+                if index.retokenised:  # saved under other knowledge: keep the fresh tokens
+                    index.persist(cache_dir)
                 return index
         if index is None:
             index = cls(embedder, ann_threshold=ann_threshold, fusion=fusion)
@@ -553,6 +568,7 @@ class HybridIndex:
                 "docs": [d.to_json() for d in self.docs.values()],
                 "vector_ids": {str(i): v for i, v in self._vector_ids.items()},
                 "tokens": {str(i): t for i, t in self._tokens.items()},
+                "language": language_key(),
             }
             (tmp / META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
             if path.exists():
@@ -581,17 +597,19 @@ class HybridIndex:
         kind: Kind = meta["kind"]
         index.vectors = VectorStore.load(path / VECTORS, embedder.dim, kind, set(meta["dead"]))
         index._next_id = int(meta["next_id"])
-        for data in meta["docs"]:
-            doc = Document.from_json(data)
-            index.docs[doc.item_id] = doc
+        stale = meta.get("language") != language_key()
+        docs = [Document.from_json(data) for data in meta["docs"]]
+        for doc in docs:  # the whole vocabulary first, so every item is cut with it
             shared_tokenizer().add_words(doc.vocabulary())
-            words, sounds = meta["tokens"][str(doc.item_id)]
-            index._tokens[doc.item_id] = (words, sounds)
+        for doc in docs:
+            index.docs[doc.item_id] = doc
+            index._tokens[doc.item_id] = _analyse(doc) if stale else tuple(meta["tokens"][str(doc.item_id)])
             ids = meta["vector_ids"][str(doc.item_id)]
             index._vector_ids[doc.item_id] = ids
             for position, vector_id in enumerate(ids):
                 index._owner[vector_id] = (doc.item_id, position)
         index.key = meta["key"]
+        index.retokenised = stale
         return index
 
 

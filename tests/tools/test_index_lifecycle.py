@@ -163,3 +163,28 @@ def test_passage_vectors_are_cached_by_text_across_catalogs(
                               embedder, cache_dir=tmp_path)
     assert embedder.passages == 1  # the one new text
     assert index.search("全新事项甲乙丙", k=1)[0].code == "NEW-1"
+
+
+def test_an_index_saved_under_other_knowledge_is_retokenised_not_reembedded(
+    demo_docs: list[Document], embedder: CountingEmbedder, tmp_path: Path
+) -> None:
+    """Stored tokens follow the knowledge files (dialect forms, stopwords); vectors do not. An
+    index persisted before those files changed (an upgrade, an operator's edit) is cut again on
+    load, and saved so, instead of being searched with the old tokens."""
+    import json
+
+    from tongban.tools.retrieval import language_key
+
+    first = HybridIndex.build(demo_docs, embedder, cache_dir=tmp_path)
+    meta_path = tmp_path / str(first.key) / META
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["language"] = "other knowledge"
+    meta["tokens"] = {i: [[], []] for i in meta["tokens"]}
+    meta_path.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    embedder.passages = 0
+    second = HybridIndex.build(demo_docs, embedder, cache_dir=tmp_path)
+    assert embedder.passages == 0
+    assert {i: tuple(map(list, t)) for i, t in second._tokens.items()} == {
+        i: tuple(map(list, t)) for i, t in first._tokens.items()}
+    saved = json.loads(meta_path.read_text(encoding="utf-8"))
+    assert saved["language"] == language_key() and all(w for w, _ in saved["tokens"].values())

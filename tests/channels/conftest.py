@@ -25,7 +25,10 @@ from tongban.tools.settings import ToolsSettings
 
 @pytest.fixture
 def channel_settings() -> ChannelSettings:
-    return ChannelSettings(env="test", session_secret="test-session-secret-0123456789")
+    """One replica: a page it holds is sent to before staff's wait begins, and no other replica
+    can take a message, so `live_wait_s` would only delay an undelivered reply (1.5 s each);
+    tests/channels/test_replicas_live.py sets it for two replicas."""
+    return ChannelSettings(env="test", session_secret="test-session-secret-0123456789", live_wait_s=0)
 
 
 @pytest.fixture

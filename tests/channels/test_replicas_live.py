@@ -19,15 +19,21 @@ from tongban.channels.web.chat import COOKIE
 from tongban.channels.web.live import REPLICA_HEADER
 from tongban.memory.models import LiveMessage, TranscriptMessage
 
+NO_PAGE_WAIT = 0.5  # s; the replicas sweep every 0.2 s
+
 
 @pytest.fixture
 def replicas(make_app, any_store):  # type: ignore[no-untyped-def]
-    """Two apps, "a" and "b", on the same database (SQLite shared by both, or PostgreSQL)."""
+    """Two apps, "a" and "b", on the same database (SQLite shared by both, or PostgreSQL).
+
+    Staff wait `wait` seconds to hear the other replica delivered: long where it must (a loaded
+    machine), short where no page is open anywhere, as the wait then runs out in full each time
+    (still more than two sweeps, in which a replica that took the message wrongly would show)."""
     add_accounts(any_store)
 
-    def make(name: str):  # type: ignore[no-untyped-def]
+    def make(name: str, wait: float = 2.0):  # type: ignore[no-untyped-def]
         settings = ChannelSettings(env="test", session_secret="test-session-secret-0123456789", replica_name=name,
-                                   live_sweep_s=0.2, live_wait_s=2.0)
+                                   live_sweep_s=0.2, live_wait_s=wait)
         app = make_app(settings, app_store=any_store)
         app[CONSOLE_SETTINGS] = ConsoleSettings(console_poll_s=0.05)
         return app
@@ -35,8 +41,8 @@ def replicas(make_app, any_store):  # type: ignore[no-untyped-def]
     return make
 
 
-async def _handed_over(aiohttp_client, replicas, any_store):  # type: ignore[no-untyped-def]
-    a, b = await aiohttp_client(replicas("a")), await aiohttp_client(replicas("b"))
+async def _handed_over(aiohttp_client, replicas, any_store, wait: float = 2.0):  # type: ignore[no-untyped-def]
+    a, b = await aiohttp_client(replicas("a", wait)), await aiohttp_client(replicas("b", wait))
     await ask(a, "身份证到期了怎么换")
     assert (await ask(a, "转人工"))["handoff"] is True
     staff = b  # the console on the other replica
@@ -73,7 +79,7 @@ def store_text_sealed(store, rows) -> bool:  # type: ignore[no-untyped-def]
 
 async def test_with_no_page_open_the_reply_waits_for_the_next_connection_on_any_replica(aiohttp_client, replicas,
                                                                                        any_store) -> None:  # type: ignore[no-untyped-def]
-    a, b, staff, headers, handoff_id = await _handed_over(aiohttp_client, replicas, any_store)
+    a, b, staff, headers, handoff_id = await _handed_over(aiohttp_client, replicas, any_store, NO_PAGE_WAIT)
     await act(staff, headers, handoff_id, "claim")
     sent = await act(staff, headers, handoff_id, "reply", text="材料齐了就可以来办。")
     assert (await sent.json())["message"]["delivered"] is False, "nobody to hand it to yet"
@@ -92,7 +98,7 @@ async def test_with_no_page_open_the_reply_waits_for_the_next_connection_on_any_
 
 
 async def test_a_page_without_a_socket_gets_waiting_messages_by_polling(aiohttp_client, replicas, any_store) -> None:  # type: ignore[no-untyped-def]
-    a, b, staff, headers, handoff_id = await _handed_over(aiohttp_client, replicas, any_store)
+    a, b, staff, headers, handoff_id = await _handed_over(aiohttp_client, replicas, any_store, NO_PAGE_WAIT)
     await act(staff, headers, handoff_id, "claim")
     await act(staff, headers, handoff_id, "reply", text="请问还有什么问题？")
     polled = await (await a.get("/api/web/live/pending")).json()

@@ -48,6 +48,7 @@ _CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # six 40-megapixel decodes in a child process: ~4 s of CPU
 def test_parallel_decompression_bombs_stay_within_a_bounded_peak() -> None:
     done = subprocess.run([sys.executable, "-c", _CHILD, "5"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

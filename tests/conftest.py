@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import shutil
 import sqlite3
+import sys
 import tempfile
 import threading
 import uuid
@@ -42,6 +43,12 @@ from tongban.tools.form_font import DEFAULT_FONTS
 from tongban.tools.retrieval import PREBUILT_DIR
 from tongban.tools.review.settings import get_review_settings
 from tongban.tools.settings import ToolsSettings, get_tools_settings
+
+# Keep the compiled test modules (git ignores __pycache__). Where PYTHONDONTWRITEBYTECODE is set,
+# as in many containers, pytest would otherwise rewrite the asserts of every test module and
+# compile it again in each process of each run: ~3 s of CPU per xdist worker. Only this pytest
+# process: what the tests start inherits the environment unchanged.
+sys.dont_write_bytecode = False
 
 # Staff passwords hashed with argon2's cheapest parameters: the suite creates and signs in
 # staff accounts in many tests, each hash ~0.1 s of CPU at the production cost. Production

@@ -214,3 +214,16 @@ def test_a_move_between_regions_that_names_ours_keeps_the_card(chat: Chat) -> No
 def test_an_item_that_reaches_other_regions_keeps_its_card_when_one_is_named(chat: Chat) -> None:
     reply = chat.say("暑假带孩子去香港玩，通行证怎么办")
     assert reply.intent == "service_lookup" and reply.item == "往来港澳通行证及签注"
+
+
+@pytest.mark.parametrize("text", ["狗狗一直掉毛怎么办", "出去露营要带些什么", "电脑开不了机怎么办"])
+def test_an_everyday_question_is_no_item_because_one_ranked_first(chat: Chat, text: str) -> None:
+    """Ranks alone make every question's first hit look sure: an item the question does not name
+    must also be near it in meaning (`NEAR`), or the honest reply stays."""
+    reply = chat.say(text)
+    assert reply.intent == "out_of_scope" and reply.item is None
+
+
+def test_a_service_question_in_everyday_words_still_finds_its_item(chat: Chat) -> None:
+    reply = chat.say("孩子刚出生，户口怎么上")
+    assert reply.intent == "service_lookup" and reply.item == "出生登记"

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tongban.tools.embeddings import Embedder, PassageCache
+from tongban.tools.embeddings import Embedder, PassageCache, near_line
 from tongban.tools.index_progress import embed_passages
 from tongban.tools.language import Expansion, Knowledge, directories, knowledge
 from tongban.tools.lexical import LexicalIndex
@@ -546,6 +546,10 @@ class HybridIndex:
         detail["ranked"] = ranked[row] / best  # what ordered the hits: `score` with the structure
         detail["agree"] = float(agree)
         detail["dense_skipped"] = float("dense" not in signals)
+        # 1.0: the vectors found it near in meaning (the embedder's `near_line` cosine), or were not
+        # asked, or the embedder sets no such line; 0.0: first in rank only
+        floor = near_line(self.embedder.name)
+        detail["near"] = float(floor is None or "dense" not in signals or detail["dense"] >= floor)
         passage = best_passage.get(row) or _lexical_passage(doc, query_words)
         return Hit(
             item_id=doc.item_id, code=doc.code, name=doc.name, department=doc.department,

@@ -219,7 +219,7 @@ def test_an_item_that_reaches_other_regions_keeps_its_card_when_one_is_named(cha
 @pytest.mark.parametrize("text", ["狗狗一直掉毛怎么办", "出去露营要带些什么", "电脑开不了机怎么办"])
 def test_an_everyday_question_is_no_item_because_one_ranked_first(chat: Chat, text: str) -> None:
     """Ranks alone make every question's first hit look sure: an item the question does not name
-    must also be near it in meaning (`NEAR`), or the honest reply stays."""
+    must also be near it in meaning (the embedder's `near_line`), or the honest reply stays."""
     reply = chat.say(text)
     assert reply.intent == "out_of_scope" and reply.item is None
 

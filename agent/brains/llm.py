@@ -209,6 +209,8 @@ class LLMBrain:
             return True
         if intent == "out_of_scope" and focus.get("refusal") in ("safety", "third_party"):
             return True
+        if (decision.get("placement") or {}).get("elsewhere"):
+            return True  # another region's rules: no item of ours for the model to search out
         return intent == "book_appointment" and bool(decision.get("plan"))
 
     def _item(self, state: ConversationState) -> str | None:

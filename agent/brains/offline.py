@@ -292,6 +292,7 @@ class OfflineBrain:
                         "focus": {**update, "choices": offer, "choice_aspect": decision["focus"].get("aspect"),
                                   "task": None}}
         return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words or plain,
+                                          "elsewhere": bool(abroad),
                                           "follow_up": follow_up, "guess": guess, "unsure": bool(offer and unsure),
                                           **kb}}
 

@@ -116,3 +116,12 @@ def test_a_city_outside_the_catalog_is_refused_with_the_valid_ones(make_agent) -
     [error] = [m for m in model.prompts[1] if m.type == "tool"]
     assert error.status == "error" and "南宁市" in error.content
     assert reply.ai_generated and "个体工商户" in reply.text
+
+
+def test_another_regions_rules_are_not_searched_out_by_the_model(make_agent) -> None:  # type: ignore[no-untyped-def]
+    """The region rule holds on both brains: the model would find our 居住证 card, so it is not
+    asked; the honest reply stays (or the knowledge base's answer, where it has one)."""
+    model = ScriptedChatModel(script=[call("search_services", query="居住证"), say("居住证办理需要…")])
+    reply = _chat(make_agent, model).say("我在苏州打工，苏州的居住证要怎么申请")
+    assert reply.intent == "out_of_scope" and reply.item is None
+    assert model.prompts == []

@@ -80,6 +80,11 @@ class NoArgs(BaseModel):
     pass
 
 
+class ClarifyArgs(BaseModel):
+    about: Literal["hall", "date", "time"] | None = Field(
+        default=None, description="居民只说要换大厅(hall)、换一天(date)或换个时间(time)但没说换成什么时填；不知道哪一项就不填")
+
+
 COMMAND_TOOLS: dict[str, tuple[str, type[BaseModel]]] = {
     "set_slots": ("居民更正正在确认的预约（时间、上下午、日期、大厅或事项），只填改了的项", SlotArgs),
     "digress": ("居民插问别的事或道谢、犹豫，预约先保留", DigressArgs),
@@ -88,7 +93,7 @@ COMMAND_TOOLS: dict[str, tuple[str, type[BaseModel]]] = {
     "change_appointment": ("居民要把已有的预约改到别的时间或大厅，只填改了的项", SlotArgs),
     "cancel_appointment": ("居民要取消已经约好的预约", NoArgs),
     "hand_off": ("居民要找人工", NoArgs),
-    "clarify": ("居民说预约有地方不对，但没说哪一项要改", NoArgs),
+    "clarify": ("居民说预约有地方不对，但没说改成什么（没说哪一项，或只说换个大厅/换一天/换个时间）", ClarifyArgs),
     "cannot_handle": ("居民说的既不是对预约的回答，也不是能办的事（聊天气、说别的），预约先保留", NoArgs),
 }
 
@@ -109,4 +114,6 @@ def from_tool_call(name: str, args: dict[str, Any]) -> Command | None:
         return {"command": name, "slots": slots}  # type: ignore[typeddict-item]
     if isinstance(parsed, DigressArgs):
         return digress(parsed.kind, parsed.item_code)
+    if isinstance(parsed, ClarifyArgs):
+        return clarify(parsed.about)
     return command(name)

@@ -168,3 +168,12 @@ def test_a_bare_yes_to_the_models_which_question_confirms_nothing(make_agent, st
     assert "下午" in chat.say("下昼啦").text
     chat.say("确认")
     assert confirmed(store)[0]["period"] == "下午"
+
+
+def test_the_model_asks_for_the_one_value_the_resident_wants_changed(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    # 换个地方办 names the hall but not the new one: the model's clarify says which, as the rules do
+    model = ScriptedChatModel(script=[call("clarify", about="hall")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    asked = chat.say("可唔可以换个地方办")
+    assert "哪个大厅" in asked.text and confirmed(store) == []

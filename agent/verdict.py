@@ -17,7 +17,9 @@ from tongban.agent.brains.slots import (
     Answer,
     HallRef,
     When,
+    already_past,
     answer_words,
+    bare_today,
     classify_answer,
     extract_when,
     extract_whens,
@@ -121,12 +123,8 @@ def _new_value(text: str, offered: str, now: dt.datetime, halls: Sequence[HallRe
     现在 and 今天 said in passing are no value (好，现在就约)."""
     if not offered:
         return False
-    today = now.date()
     for when in extract_whens(text, now):
-        passing = when.date is not None and (when.date < today or (when.date == today and when.time is None
-                                                                    and when.period is None))
-        if not passing and not (when.date == today and when.time is not None and when.time <= now.time()) \
-                and not _restates(when, offered):
+        if not (already_past(when, now) or bare_today(when, now)) and not _restates(when, offered):
             return True
     hall = match_hall(text, halls)
     return hall is not None and hall.name not in offered

@@ -16,6 +16,8 @@ from tongban.agent.brains.intents import Cues, cues, strip_repair_words
 from tongban.agent.brains.slots import (
     HallRef,
     When,
+    already_past,
+    bare_today,
     extract_receipt_no,
     extract_whens,
     in_week_of,
@@ -170,7 +172,9 @@ def _slots(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues) 
     if old.get("date"):  # 改到周三, said of a booking next Tuesday: that week's Wednesday
         anchor = dt.date.fromisoformat(old["date"])
         whens = tuple(in_week_of(w, anchor, ctx.now.date()) if i == 0 else w for i, w in enumerate(whens))
-    changed = [w for w in whens if _differs(w, old) and not _past(w, ctx) and not _today_alone(w, ctx, c)]
+    # 现在, 上周 set nothing; nor does 今天 alone unless a word of change says so (改到今天下午)
+    changed = [w for w in whens if _differs(w, old) and not already_past(w, ctx.now)
+               and not (bare_today(w, ctx.now) and not (c.change or c.mistake))]
     when = changed[-1] if changed else None
     if when is not None:
         if when.date is not None and when.date.isoformat() != old.get("date"):
@@ -194,23 +198,6 @@ def _differs(when: When, old: dict[str, str]) -> bool:
     return bool((when.date is not None and when.date.isoformat() != old.get("date"))
                 or (when.time is not None and when.time.strftime("%H:%M") != old.get("time"))
                 or (when.period and (when.period != old.get("period") or old.get("time"))))
-
-
-def _past(when: When, ctx: BrainContext) -> bool:
-    """现在, 上周: a moment already here or gone sets no booking value; only a later one can."""
-    today = ctx.now.date()
-    if when.date is None:
-        return False
-    if when.date < today:
-        return True
-    return when.date == today and when.time is not None and when.time <= ctx.now.time()
-
-
-def _today_alone(when: When, ctx: BrainContext, c: Cues) -> bool:
-    """今天 with no time, and no word of change (今日好热, 我今天没空): talk about today, not a
-    booking moved to it; 改到今天下午 says so."""
-    return (when.date == ctx.now.date() and when.period is None and when.time is None
-            and not (c.change or c.mistake))
 
 
 def _new_hall(text: str, old: str | None, ctx: BrainContext) -> HallRef | None:

@@ -187,6 +187,19 @@ def extract_when(text: str, now: dt.datetime) -> When | None:
     return found[-1] if found else None
 
 
+def already_past(when: When, now: dt.datetime) -> bool:
+    """现在, 上周: a moment here or gone, which can set no booking value."""
+    today = now.date()
+    if when.date is None:
+        return False
+    return when.date < today or (when.date == today and when.time is not None and when.time <= now.time())
+
+
+def bare_today(when: When, now: dt.datetime) -> bool:
+    """今天 with no time or half-day: talked about (今日好热, 现在就约), not a value on its own."""
+    return when.date == now.date() and when.period is None and when.time is None
+
+
 def extract_whens(text: str, now: dt.datetime) -> tuple[When, ...]:
     """Every day or time the text says, in order, each read as `extract_when` reads the last:
     a correction names the old value and the new (上午唔得，改下午，上午要带孙), and only

@@ -120,19 +120,24 @@ def test_unchanged_entries_are_never_embedded_again(store: Store, kb_file: Path,
     assert again.embedder.embedded == 0 and again.search("临时号牌可以办几次")[0].key == "dev-0025"
 
 
-@pytest.fixture
-def traffic_agent(store: Store, service_index, tmp_path_factory: pytest.TempPathFactory, vectors: Path) -> Agent:  # type: ignore[no-untyped-def]
-    """A knowledge base of Beijing traffic answers on reporting violations, inspections and
-    ride-hailing drivers (entries dev-0120 to dev-0135 and dev-0160 to dev-0165)."""
-    wanted = {f"dev-{n:04d}" for n in (*range(120, 136), *range(160, 166))}
+def _agent_with(store: Store, service_index, path: Path, vectors: Path, wanted: set[str]) -> Agent:  # type: ignore[no-untyped-def]
+    """An agent whose knowledge base holds the entries `wanted` of the shared dev answers, loaded
+    from a sheet at `path`."""
     lines = [line for line in (SHARED / "kb" / "dev-docs.jsonl").read_text(encoding="utf-8").splitlines()
              if json.loads(line)["id"] in wanted]
-    path = tmp_path_factory.mktemp("kb") / "交通问答.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     load(store, path)
     knowledge = KnowledgeIndex(store, ToolsSettings(index_dir=vectors))
     return Agent(store, clock=lambda: NOW, index=service_index, knowledge=knowledge,
                  checkpointer=sqlite_checkpointer(":memory:"))
+
+
+@pytest.fixture
+def traffic_agent(store: Store, service_index, tmp_path_factory: pytest.TempPathFactory, vectors: Path) -> Agent:  # type: ignore[no-untyped-def]
+    """A knowledge base of Beijing traffic answers on reporting violations, inspections and
+    ride-hailing drivers (entries dev-0120 to dev-0135 and dev-0160 to dev-0165)."""
+    return _agent_with(store, service_index, tmp_path_factory.mktemp("kb") / "交通问答.jsonl", vectors,
+                       {f"dev-{n:04d}" for n in (*range(120, 136), *range(160, 166))})
 
 
 def test_asking_how_to_report_gets_the_rules_and_asking_to_report_gets_staff(traffic_agent: Agent) -> None:
@@ -150,15 +155,8 @@ def test_asking_how_another_office_books_gets_its_rules_not_a_hall_appointment(t
 def lottery_agent(store: Store, service_index, tmp_path_factory: pytest.TempPathFactory, vectors: Path) -> Agent:  # type: ignore[no-untyped-def]
     """A knowledge base of Beijing answers on car-quota family applications, licence cancellation
     and the traffic service platform (entries dev-0150 to dev-0160, dev-0071 and dev-0128)."""
-    wanted = {f"dev-{n:04d}" for n in (*range(150, 161), 71, 128)}
-    lines = [line for line in (SHARED / "kb" / "dev-docs.jsonl").read_text(encoding="utf-8").splitlines()
-             if json.loads(line)["id"] in wanted]
-    path = tmp_path_factory.mktemp("kb") / "指标问答.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    load(store, path)
-    knowledge = KnowledgeIndex(store, ToolsSettings(index_dir=vectors))
-    return Agent(store, clock=lambda: NOW, index=service_index, knowledge=knowledge,
-                 checkpointer=sqlite_checkpointer(":memory:"))
+    return _agent_with(store, service_index, tmp_path_factory.mktemp("kb") / "指标问答.jsonl", vectors,
+                       {f"dev-{n:04d}" for n in (*range(150, 161), 71, 128)})
 
 
 @pytest.mark.parametrize("text", [
@@ -186,15 +184,8 @@ def test_requests_and_own_cases_keep_their_action_with_a_knowledge_base(
 def licence_agent(store: Store, service_index, tmp_path_factory: pytest.TempPathFactory, vectors: Path) -> Agent:  # type: ignore[no-untyped-def]
     """A knowledge base of Beijing answers on driving licences: renewal, validity, expiry
     (entries dev-0045 to dev-0050)."""
-    wanted = {f"dev-{n:04d}" for n in range(45, 51)}
-    lines = [line for line in (SHARED / "kb" / "dev-docs.jsonl").read_text(encoding="utf-8").splitlines()
-             if json.loads(line)["id"] in wanted]
-    path = tmp_path_factory.mktemp("kb") / "驾驶证问答.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    load(store, path)
-    knowledge = KnowledgeIndex(store, ToolsSettings(index_dir=vectors))
-    return Agent(store, clock=lambda: NOW, index=service_index, knowledge=knowledge,
-                 checkpointer=sqlite_checkpointer(":memory:"))
+    return _agent_with(store, service_index, tmp_path_factory.mktemp("kb") / "驾驶证问答.jsonl", vectors,
+                       {f"dev-{n:04d}" for n in range(45, 51)})
 
 
 def test_an_item_question_the_knowledge_base_also_answers_gets_both(licence_agent: Agent) -> None:

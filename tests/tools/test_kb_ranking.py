@@ -73,6 +73,16 @@ def test_a_copy_of_the_question_is_no_answer_to_it() -> None:
     assert not is_copy("", RULE, ranking)
 
 
+def _save_sheet(store: Store, tmp_path: Path, rows: list[dict[str, str]]) -> None:
+    """Store `rows` as an operator's FAQ sheet (faq.jsonl), as `tongban kb import` does."""
+    path = tmp_path / "faq.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    parsed = read_file(path)
+    with store.session() as session:
+        save_source(session, name=path.name, kind=parsed.kind, sha256=parsed.sha256, entries=parsed.entries,
+                    lines=parsed.lines)
+
+
 @pytest.fixture
 def pasted_kb(store: Store, tmp_path: Path, embedder: CountingEmbedder) -> KnowledgeIndex:
     """A sheet whose rows hold both directions of one pair (question → rule, rule → question),
@@ -80,12 +90,7 @@ def pasted_kb(store: Store, tmp_path: Path, embedder: CountingEmbedder) -> Knowl
     rows = [{"id": "rule", "text": RULE},
             {"id": "question", "text": "驾驶人有哪些违法行为将被一次记3分？"},
             {"id": "other", "text": "机动车驾驶人初次申领驾驶证后的12个月为实习期，实习期内不得单独驾驶机动车上高速公路行驶。"}]
-    path = tmp_path / "faq.jsonl"
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
-    parsed = read_file(path)
-    with store.session() as session:
-        save_source(session, name=path.name, kind=parsed.kind, sha256=parsed.sha256, entries=parsed.entries,
-                    lines=parsed.lines)
+    _save_sheet(store, tmp_path, rows)
     return KnowledgeIndex(store, ToolsSettings(index_dir=tmp_path / "index"), embedder)
 
 
@@ -128,12 +133,7 @@ def test_a_question_is_answered_by_an_answer_not_by_another_question(
     rows = [{"id": "asks", "text": "临时号牌最多可以申领几次？"},
             {"id": "answer", "text": "您好！临时号牌最多申领三次。"},
             {"id": "other", "text": "机动车驾驶人初次申领驾驶证后的12个月为实习期。"}]
-    path = tmp_path / "faq.jsonl"
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
-    parsed = read_file(path)
-    with store.session() as session:
-        save_source(session, name=path.name, kind=parsed.kind, sha256=parsed.sha256, entries=parsed.entries,
-                    lines=parsed.lines)
+    _save_sheet(store, tmp_path, rows)
     settings = ToolsSettings(index_dir=tmp_path / "index")
     plain = KnowledgeIndex(store, settings, embedder, ranking=Ranking(kind=0.0))
     assert plain.search("临时牌照能办几回")[0].key == "asks"  # what the mechanism is for
@@ -177,12 +177,7 @@ def test_a_pasted_rule_finds_its_question_among_close_ones(
     rows = [{"id": "points3", "text": "驾驶人有哪些违法行为会被一次记3分？"},
             {"id": "internship", "text": "实习期内可以上高速公路吗？"},
             {"id": "renew", "text": "驾驶证到期了怎么换证？"}]
-    path = tmp_path / "faq.jsonl"
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
-    parsed = read_file(path)
-    with store.session() as session:
-        save_source(session, name=path.name, kind=parsed.kind, sha256=parsed.sha256, entries=parsed.entries,
-                    lines=parsed.lines)
+    _save_sheet(store, tmp_path, rows)
     index = KnowledgeIndex(store, ToolsSettings(index_dir=tmp_path / "index"), embedder)
     pasted = ("实习期内驾驶机动车的，应当在车身后部粘贴或者悬挂统一式样的实习标志。驾驶人在实习期内驾驶机动车"
               "上高速公路行驶，应当由持相应或者更高准驾车型驾驶证三年以上的驾驶人陪同。")

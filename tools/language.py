@@ -1,6 +1,7 @@
 """Language knowledge as data: dialect forms, the terminology thesaurus, action words, stopwords,
-the cue phrasings that say what a message does, the words of yes/no answers, and the courtesy
-that opens and closes government replies.
+the cue phrasings that say what a message does, the words of yes/no answers, the courtesy
+that opens and closes government replies, and the things of the private sector (a bank's card, a
+shop's pass) that are no government service though spoken of in the same words.
 
 Residents say 驾照, 房产证, 长者卡 and 唔见咗; official catalogs say 机动车驾驶证, 不动产权证书,
 老年人优待证 and 补领. The words live in `tools/knowledge/*.tsv` (and in any directory named by
@@ -81,6 +82,8 @@ class Knowledge:
     times: dict[str, str] = field(default_factory=dict)  # colloquial time word → standard (times.tsv)
     # courtesy phrases by kind, opening and closing (boilerplate.tsv): what knowledge-base retrieval leaves out
     boilerplate: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # things of the private sector and everyday life → the parties they belong to (private.tsv)
+    private: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def cue(self, name: str) -> re.Pattern[str]:
         """One cue class as a pattern: its phrasings as alternatives, in the file's order,
@@ -151,6 +154,24 @@ class Knowledge:
                 taken.append((start, end, word))
         return sorted(taken)
 
+    def private_things(self, normalised: str) -> dict[str, tuple[str, ...]]:
+        """The things of the private sector a normalised question is about (信用卡, 会员卡, 快递),
+        each with its parties. One said right before a thing of service in the thesaurus's words
+        only names that thing's trade (快递公司 is a 公司, what a registration is about)."""
+        service = {start for start, _, word in self._matches(normalised) if self.terms.get(word)}
+        found: dict[str, tuple[str, ...]] = {}
+        taken: list[tuple[int, int]] = []  # longer words first: 游戏账号, not 游戏 inside it
+        for word in sorted(self.private, key=len, reverse=True):
+            start = normalised.find(word)
+            while start >= 0:
+                end = start + len(word)
+                if all(end <= s or start >= e for s, e in taken):
+                    taken.append((start, end))
+                    if end not in service:
+                        found[word] = self.private[word]
+                start = normalised.find(word, start + 1)
+        return found
+
     def expand(self, normalised: str) -> Expansion:
         """The official objects and actions a normalised question mentions."""
         objects: list[str] = []
@@ -209,6 +230,7 @@ def load(dirs: Iterable[Path]) -> Knowledge:
     answers: dict[str, str] = {}
     times: dict[str, str] = {}
     boilerplate: dict[str, tuple[str, ...]] = {}
+    private: dict[str, tuple[str, ...]] = {}
     for directory in dirs:
         directory = Path(directory)
         if not directory.is_dir():
@@ -232,7 +254,10 @@ def load(dirs: Iterable[Path]) -> Knowledge:
         if (path := directory / "boilerplate.tsv").exists():  # an operator's phrases add to the shipped ones
             for kind, phrases in read_table(path).items():
                 boilerplate[kind] = tuple(dict.fromkeys((*boilerplate.get(kind, ()), *phrases)))
-    lang = Knowledge(dialect, guards, terms, actions, frozenset(stopwords), cues, answers, times, boilerplate)
+        if (path := directory / "private.tsv").exists():
+            private.update(read_table(path))
+    lang = Knowledge(dialect, guards, terms, actions, frozenset(stopwords), cues, answers, times, boilerplate,
+                     private)
     lang._cue_patterns  # noqa: B018  (a phrasing that refers to no cue, or loops, fails here, not mid-turn)
     return lang
 

@@ -97,3 +97,20 @@ def plainly_service(text: str, names: Sequence[str]) -> bool:
         return True
     said = knowledge().expand(normalise(cue("measure").sub("", text)))  # 介绍个工作 says 介绍工作
     return bool(said.objects or said.actions) and any(shared_object(text, n) >= 2 for n in names)
+
+
+def private_matter(text: str, names: Sequence[str]) -> str | None:
+    """The thing of the private sector a normalised message is about (a bank's 信用卡, a shop's
+    会员卡, a carrier's 手机卡, a parcel, one's glasses: tools/knowledge/private.tsv), when the
+    first candidate's name (`names[0]`) names neither it nor its party: then that item is not
+    what the message is about, however alike their words (丢了 and 挂失, 卡 and 社会保障卡).
+    None when the message sets up a business of that trade (开个外卖店: cue own_trade), whose
+    registration is a service, or says no such thing. The caller keeps an item the message
+    names: 社保卡能不能在银行激活 is about 社保卡."""
+    if cue("own_trade").search(text):
+        return None
+    for word, parties in knowledge().private_things(normalise(text)).items():
+        if not names or not any(p in names[0] for p in (word, *parties)):
+            return word
+    return None
+

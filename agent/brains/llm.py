@@ -211,6 +211,8 @@ class LLMBrain:
             return True
         if (decision.get("placement") or {}).get("elsewhere"):
             return True  # another region's rules: no item of ours for the model to search out
+        if (decision.get("placement") or {}).get("private"):
+            return True  # a bank's card, a shop's pass: no item of ours for the model to search out
         return intent == "book_appointment" and bool(decision.get("plan"))
 
     def _item(self, state: ConversationState) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from tongban.agent.brains import clarify, replies
 from tongban.agent.brains.base import BrainContext
-from tongban.agent.brains.intents import Cues, cues, plainly_service
+from tongban.agent.brains.intents import Cues, cues, plainly_service, private_matter
 from tongban.agent.brains.repair import repair_commands
 from tongban.agent.brains.slots import (
     HallRef,
@@ -267,11 +267,16 @@ class OfflineBrain:
             # 上海的居住证怎么办 asks about another region's rules: neither the item named nor the one
             # in play answers it. The knowledge base may still answer; else an honest "don't know"
             hit, focus = None, {**focus, "item": None}
+        # a bank's card, a shop's pass, a parcel (intents.private_matter) is not the item its words
+        # resemble (信用卡丢了 is no 社会保障卡挂失): unless the message names that item, none is meant
+        private = None if confident(hit) else private_matter(text, [h.name for h in found])
+        if private:
+            hit, found = None, []
         decision = self._lookup(text, focus, update, hit, c.service_words)
         # no cue word, or only weak hits: a question plainly about a service here is still not out
         # of scope. Without a cue word only a hit the lexical evidence backs is answered; others are
         # asked. Another region's rules are no choice among our items
-        plain = (not abroad and decision["intent"] == "out_of_scope"
+        plain = (not abroad and not private and decision["intent"] == "out_of_scope"
                  and plainly_service(text, [h.name for h in found]))
         if plain and not c.service_words and (confident(hit) or strong(hit)):
             decision = self._lookup(text, focus, update, hit, True)
@@ -292,7 +297,7 @@ class OfflineBrain:
                         "focus": {**update, "choices": offer, "choice_aspect": decision["focus"].get("aspect"),
                                   "task": None}}
         return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words or plain,
-                                          "elsewhere": bool(abroad),
+                                          "elsewhere": bool(abroad), "private": bool(private),
                                           "follow_up": follow_up, "guess": guess, "unsure": bool(offer and unsure),
                                           **kb}}
 

@@ -224,6 +224,30 @@ def test_an_everyday_question_is_no_item_because_one_ranked_first(chat: Chat, te
     assert reply.intent == "out_of_scope" and reply.item is None
 
 
+@pytest.mark.parametrize("text", ["商场购物卡过期了还能用吗", "电话卡停机了怎么补办", "老人感冒咳嗽要吃什么药",
+                                  "银行卡到期了怎么换新卡", "快递包裹被别人签收了怎么办", "买的充电器坏了能换吗",
+                                  "会员卡的钱能转到别人名下吗"])
+def test_a_private_partys_thing_is_no_item_of_ours(chat: Chat, text: str) -> None:
+    """A bank's card, a shop's pass, a carrier's SIM, a parcel or one's own goods
+    (tools/knowledge/private.tsv) is not the item whose words it shares (卡 and 社会保障卡, 补办
+    and 补领, 换 and 换证): the honest out-of-scope reply, no card and no choice of items."""
+    reply = chat.say(text)
+    assert reply.intent == "out_of_scope" and reply.item is None and "超出" in reply.text
+
+
+@pytest.mark.parametrize(("text", "item"), [
+    ("社保卡能在银行激活吗", "社会保障卡申领"),  # names the item: the bank is only where
+    ("驾照丢了，银行说要补办才能贷款", "机动车驾驶证补证"),
+    ("想开个网店，要办营业执照吗", None),  # a business of that trade: its licence is a service
+    ("开家外卖店要办什么证", None),
+    ("我是送快递的，医保自己怎么交", None),  # the resident's trade, their own insurance
+])
+def test_a_private_word_beside_a_service_keeps_the_service(chat: Chat, text: str, item: str | None) -> None:
+    reply = chat.say(text)
+    assert reply.intent == "service_lookup"
+    assert reply.item == item if item else reply.item is not None
+
+
 def test_a_service_question_in_everyday_words_still_finds_its_item(chat: Chat) -> None:
     reply = chat.say("孩子刚出生，户口怎么上")
     assert reply.intent == "service_lookup" and reply.item == "出生登记"

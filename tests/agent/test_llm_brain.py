@@ -125,3 +125,13 @@ def test_another_regions_rules_are_not_searched_out_by_the_model(make_agent) -> 
     reply = _chat(make_agent, model).say("我在苏州打工，苏州的居住证要怎么申请")
     assert reply.intent == "out_of_scope" and reply.item is None
     assert model.prompts == []
+
+
+def test_a_private_partys_thing_is_not_searched_out_by_the_model(make_agent) -> None:  # type: ignore[no-untyped-def]
+    """The rule holds on both brains: the model would find our 社会保障卡 card for a bank's
+    card, so it is not asked; the honest reply stays."""
+    model = ScriptedChatModel(script=[call("service_detail", item_code="450000-RS-0002"), say("社保卡挂失…")])
+    reply = _chat(make_agent, model).say("储蓄卡丢了要去柜台挂失吗")
+    assert reply.intent == "out_of_scope" and reply.item is None
+    assert model.prompts == []
+

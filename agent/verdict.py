@@ -46,7 +46,8 @@ def verdict(text: str, action: str, *, names: Iterable[str] = (), item: str = ""
     text = time_text(text)
     if now is not None and _new_value(text, offered, now, halls):
         return "other"  # 后天要上班，大后天先得: a yes never carries a day, time or hall of its own
-    said = [*names, *calling(text, item), *(restating(text, offered, now, halls) if now is not None else [])]
+    restated = restating(text, offered, now, halls) if now is not None else []
+    said = [*names, *calling(text, item), *restated]
     for word in sorted(set(said), key=len, reverse=True):
         text = text.replace(word, "，")
 
@@ -56,12 +57,15 @@ def verdict(text: str, action: str, *, names: Iterable[str] = (), item: str = ""
     held = cue("hesitate").sub("，", text)
     if held != text:  # 暂时唔好约住, 等我问下: a pause; its own negation refuses nothing
         return "no" if _answer(held, action) == "no" else "other"
-    if action in ("book", "reschedule") and cue("mistake").search(text) and _answer(cue("mistake").sub("，", text), action) != "no":
+    judged = cue("appraisal").sub("，", text)  # 唔系好远 judges what was answered: it corrects nothing
+    if action in ("book", "reschedule") and cue("mistake").search(judged) and _answer(cue("mistake").sub("，", judged), action) != "no":
         return "other"  # 唔啱, 不对: something in the offer is wrong, which is no refusal of it
     whole = _answer(text, action)
     if whole != "other":
         return whole
     clauses = [c for c in _CLAUSE.split(text) if c]
+    if restated and all(_filler(c) or cue("appraisal").fullmatch(c) for c in clauses):
+        return "yes"  # 就十点半, 唔算远，就后天下午那个: the offer's own day, time or hall repeated, nothing else said
     if len(clauses) > 1 and _answer(clauses[-1], action) == "yes" and all(
             _remark(c, action, new_value) for c in clauses[:-1]):
         return "yes"  # 商量过了，她说行: a remark, then the answer
@@ -89,6 +93,12 @@ def _answer(text: str, action: str) -> Answer:
     return "yes"
 
 
+def _filler(clause: str) -> bool:
+    """A clause of answer words that says neither yes nor no (就, 啦, 那个)."""
+    labels = answer_words(clause)
+    return labels is not None and "no" not in labels
+
+
 def _remark(clause: str, action: str, new_value: Callable[[str], bool]) -> bool:
     """A clause that is a yes, or a short remark that could not change or refuse the action
     (明白了, 商量过了, 赶得及): no negation, question, correction, item, day, time or hall."""
@@ -96,6 +106,8 @@ def _remark(clause: str, action: str, new_value: Callable[[str], bool]) -> bool:
         return True
     if len(clause) > REMARK or _QUESTION.search(clause) or re.search(r"\d", clause):
         return False
+    if cue("appraisal").fullmatch(clause):
+        return True  # 唔算麻烦, 不远: a judgement on what was just answered, whose negation refuses nothing
     return not any(cue(name).search(clause) for name in _DOING) and not new_value(clause)
 
 

@@ -26,7 +26,7 @@ from tongban.agent.brains.slots import (
 )
 from tongban.agent.commands import Command, clarify, command, digress, set_slots
 from tongban.agent.state import Frame
-from tongban.tools.language import cue
+from tongban.tools.language import cue, knowledge
 from tongban.tools.retrieval import Hit
 from tongban.tools.text import official_reading
 
@@ -225,7 +225,7 @@ def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues, o
     """Another item meant instead of the frame's: 说错了，不是补领，是换领. `others`: the
     message corrects the day, time or hall too."""
     current = frame.get("item") or {}
-    instead = cue("instead").search(text)
+    instead = cue("instead").search(text) or cue("meant_first").search(text)
     # what was said may be the resident's word for part of the name (唔系社保卡 for 社会保障卡…)
     said = next((w for w in (instead.group("said"), official_reading(instead.group("said")))
                  if w and w in current.get("name", "")), None) if instead else None
@@ -238,6 +238,16 @@ def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues, o
             hit = search(query)
             if hit is not None and hit.code != current.get("code"):
                 return hit.code
+    if instead and not said and not others:
+        # 系办护照，唔系社保卡 names the item meant; 不是丢了，是到期了要换 only says how it differs
+        # from the one waiting, whose object (居民身份证 of 居民身份证补领) it keeps. A day, time or
+        # hall corrected (不是上午，是下午) is no item
+        meant = instead.group("meant").strip()
+        hit = search(meant)
+        if hit is None or hit.signals.get("named", 0) < 2:
+            hit = search(f"{_object(current.get('name', ''))}{meant}") or hit
+        if hit is not None and hit.code != current.get("code"):
+            return hit.code
     if not (c.mistake or c.change) or cue("asks").search(text):
         return None  # a question about another item is an aside, not a correction
     hit = search(strip_repair_words(text))
@@ -246,3 +256,10 @@ def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues, o
     named = hit is not None and hit.signals.get("named", 0) >= 2
     meant = hit is not None and ((c.mistake and not others) or named)
     return hit.code if meant and hit is not None and hit.code != current.get("code") else None
+
+
+def _object(name: str) -> str:
+    """An item's name without the action it ends with (居民身份证 of 居民身份证补领): the thing a
+    correction of the action alone keeps."""
+    action = next((a for a in knowledge().action_order if name.endswith(a) and len(a) < len(name)), "")
+    return name.removesuffix(action) if action else name

@@ -177,3 +177,82 @@ def test_the_model_asks_for_the_one_value_the_resident_wants_changed(make_agent,
     chat.say(BOOK)
     asked = chat.say("可唔可以换个地方办")
     assert "哪个大厅" in asked.text and confirmed(store) == []
+
+
+# ── #19: moving the pending slot one step, and the classes read from repair-fresh-4 ──────
+
+
+def test_later_from_the_model_moves_the_pending_slot_one_step(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    # 晚一点 says no time: the model reads the offered slot from its prompt and names the next one
+    model = ScriptedChatModel(script=[call("set_slots", time="09:30")])
+    chat = _chat(make_agent, model)
+    assert "09:00-09:30" in chat.say(BOOK).text
+    moved = chat.say("可唔可以晚一点")
+    assert "09:30-10:00" in moved.text and "11月26日" in moved.text and asks_to_confirm(moved.text)
+    prompt = str(model.prompts[0][0].content)
+    assert "09:00-09:30" in prompt and "晚一点" in prompt  # the slot offered, and what a step means
+    chat.say("好")
+    assert confirmed(store)[0]["start"] == "09:30"
+
+
+def test_earlier_from_the_model_moves_the_pending_slot_one_step_back(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("set_slots", time="14:30")])
+    chat = _chat(make_agent, model)
+    assert "15:00-15:30" in chat.say("帮我约后天下午三点去南宁市民中心办社保卡").text
+    moved = chat.say("早啲得唔得")
+    assert "14:30-15:00" in moved.text and asks_to_confirm(moved.text) and confirmed(store) == []
+    chat.say("确认")
+    assert (confirmed(store)[0]["start"], confirmed(store)[0]["period"]) == ("14:30", "下午")
+
+
+def test_earlier_from_the_first_slot_the_model_asks_what_to_change(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("clarify", about="time")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)  # 09:00, the first slot of the morning
+    asked = chat.say("再早啲呢")
+    assert "几点" in asked.text and "08:30" not in asked.text and confirmed(store) == []
+
+
+def test_the_item_meant_named_before_the_one_denied_from_the_model(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("set_slots", item_code="450000-GA-0007")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    corrected = chat.say("讲错咗，系办护照，唔系社保卡")
+    assert corrected.item == "普通护照签发" and asks_to_confirm(corrected.text) and "11月26日" in corrected.text
+    chat.say("冇错")
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+
+
+def test_a_restated_time_or_a_judgement_then_yes_is_read_without_the_model(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    assert "预约成功" in chat.say("就九点啦").text
+    chat.say("帮我约大后天下午去南宁市民中心办护照")
+    assert "预约成功" in chat.say("唔算远，就订啦").text
+    assert model.prompts == [] and len(confirmed(store)) == 2
+
+
+def test_withdrawing_the_booking_just_made_goes_to_the_model_and_a_confirmation(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[call("cancel_appointment")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    chat.say("确认")
+    asked = chat.say("唔要喇，同我撤咗佢")
+    assert asks_to_confirm(asked.text) and len(confirmed(store)) == 1 and len(model.prompts) == 1
+    chat.say("撤吧")
+    assert confirmed(store) == [] and len(model.prompts) == 1  # the yes is read by the rules
+
+
+def test_an_appointment_described_as_that_one_is_moved_by_the_rules(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    # changing an appointment is decided by the offline rules on both brains: no model is asked
+    model = ScriptedChatModel(script=[])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    chat.say("确认")
+    chat.say("你好")
+    asked = chat.say("后日社保卡嗰个，推到下礼拜一")
+    assert "改到" in asked.text and "11月30日" in asked.text
+    chat.say("得")
+    assert confirmed(store)[0]["date"] == "2026-11-30"
+    assert not any("对话理解" in str(prompt[0].content) for prompt in model.prompts)

@@ -267,3 +267,29 @@ def test_sms_a_bare_yes_to_which_value_asks_again(make_agent, store: Store) -> N
     chat.say("错了")
     again = chat.say("是")
     assert confirmed(store) == [] and "改成什么" in again.text
+
+
+def test_elderly_restated_yes_and_a_described_change_work_the_same(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    with store.session() as session:
+        session.add(Resident(web_id="elder3", elderly=True))
+    chat = Chat(make_agent(), user="elder3", identity=None, channel="web")
+    chat.say(BOOK)
+    booked = chat.say("不算远，就九点啦")
+    assert "预约成功" in booked.text and booked.elderly
+    asked = chat.say("后天社保卡那个，推到下午")
+    assert "改到" in asked.text and asked.text.count("？") <= 1 and "我可以帮您" not in asked.text
+    chat.say("好")
+    assert confirmed(store)[0]["period"] == "下午"
+
+
+def test_sms_item_meant_first_and_withdrawing_work_the_same(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat(make_agent(), user="13800000000", identity=None, channel="sms")
+    chat.say(BOOK)
+    corrected = chat.say("讲错咗，系办护照，唔系社保卡")
+    assert corrected.item == "普通护照签发" and asks_to_confirm(corrected.text) and corrected.text.count("？") <= 1
+    chat.say("冇错")
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+    asked = chat.say("约错咗，撤咗佢")
+    assert asks_to_confirm(asked.text) and len(confirmed(store)) == 1
+    chat.say("撤掉")
+    assert confirmed(store) == []

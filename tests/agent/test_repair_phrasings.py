@@ -572,3 +572,128 @@ def test_booking_another_item_named_outright_while_one_waits_switches_to_it(chat
     assert switched.item == "普通护照签发" and asks_to_confirm(switched.text) and "11月27日" in switched.text
     chat.say("好")
     assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+
+
+# ── #19, classes read from repair-fresh-4 ────────────────────────────────────────────────
+# (each test says the class in words of its own; none repeats a sentence of the set)
+
+ID_CARD_LOST = "后天上午去南宁市民中心补办身份证"  # 居民身份证补领, 2026-11-26
+
+
+def _own_application(store: Store, receipt: str, item: str, status: str) -> None:
+    applicant = {"name": TESTER.name, "phone": TESTER.phone, "id_number": TESTER.id_number}
+    with store.session() as session:
+        add_application(session, store.vault, {
+            "receipt_no": receipt, "item": item, "hall": "南宁市民中心", "applicant": applicant,
+            "status": status, "events": [{"status": status, "at": "2026-11-11T10:00:00+08:00"}],
+        })
+
+
+def test_the_item_meant_said_before_the_one_denied_corrects_the_item(chat: Chat, store: Store) -> None:
+    # 是Y，不是X: the item meant comes first, the denied one after
+    chat.say(BOOK)
+    corrected = chat.say("说错了，是办护照，不是办社保卡")
+    assert corrected.item == "普通护照签发" and asks_to_confirm(corrected.text) and "11月26日" in corrected.text
+    chat.say("没错")
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+
+
+def test_a_correction_saying_only_how_the_item_differs_keeps_its_object(chat: Chat, store: Store) -> None:
+    # 不是丢了，是到期了: the new words name no object; the card being booked is still the one meant
+    chat.say(ID_CARD_LOST)
+    corrected = chat.say("搞错了，不是丢了，是快到期了要换")
+    assert corrected.item == "居民身份证换领" and asks_to_confirm(corrected.text) and "11月26日" in corrected.text
+    chat.say("对，约吧")
+    assert [a["item"] for a in confirmed(store)] == ["居民身份证换领"]
+
+
+def test_repeating_the_offered_time_with_only_a_filler_is_a_yes(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    moved = chat.say("十点半那个有冇")
+    assert "10:30-11:00" in moved.text and confirmed(store) == []
+    assert "预约成功" in chat.say("就十点半啦").text
+    assert confirmed(store)[0]["start"] == "10:30"
+
+
+def test_repeating_another_time_than_the_offered_is_no_yes(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    moved = chat.say("就十一点")
+    assert confirmed(store) == [] and "11:00-11:30" in moved.text and asks_to_confirm(moved.text)
+
+
+def test_a_judgement_on_the_answer_before_the_yes_is_a_yes(chat: Chat, store: Store) -> None:
+    # 不算麻烦 judges what was just answered: its negation refuses nothing
+    chat.say(BOOK)
+    assert asks_to_confirm(chat.say("要带什么材料").text)
+    assert "预约成功" in chat.say("不算麻烦，订吧").text
+    assert len(confirmed(store)) == 1
+
+
+def test_a_negation_that_is_no_judgement_still_refuses(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    chat.say("不好，先不约")
+    assert confirmed(store) == []
+
+
+def test_an_appointment_described_as_that_one_is_moved(chat: Chat, store: Store) -> None:
+    # <its day and item>那个，推到…: an appointment described, then changed, with no 我约的
+    _booked(chat, BOOK)
+    asked = chat.say("后天社保卡那个，推到下礼拜一下午")
+    assert asks_to_confirm(asked.text) and "11月30日" in asked.text and "下午" in asked.text
+    assert confirmed(store)[0]["date"] == "2026-11-26"
+    chat.say("行，挪过去吧")
+    [only] = confirmed(store)
+    assert (only["date"], only["period"]) == ("2026-11-30", "下午")
+
+
+def test_an_appointment_described_as_that_one_is_moved_to_another_hall(chat: Chat, store: Store) -> None:
+    _booked(chat, BOOK)
+    hall_before = confirmed(store)[0]["hall_id"]
+    asked = chat.say("后天市民中心办社保卡那个，可以挪去柳州市政务服务中心吗")
+    assert "改到" in asked.text and "柳州市政务服务中心" in asked.text and "11月26日" in asked.text
+    chat.say("挪吧")
+    [only] = confirmed(store)
+    assert only["date"] == "2026-11-26" and only["hall_id"] != hall_before
+
+
+def test_that_one_in_a_question_about_a_service_moves_nothing(chat: Chat, store: Store) -> None:
+    # without a change word 那个 is only a filler: a question, not an appointment described
+    _booked(chat, BOOK)
+    reply = chat.say("社保卡那个，要带什么材料")
+    assert "材料" in reply.text and not asks_to_confirm(reply.text)
+
+
+def test_withdrawing_the_booking_just_made_goes_through_a_confirmation(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    chat.say("确认")
+    asked = chat.say("唉，弄错了，帮我撤咗佢")
+    assert asks_to_confirm(asked.text) and len(confirmed(store)) == 1
+    chat.say("撤掉吧")
+    assert confirmed(store) == []
+
+
+def test_how_is_it_getting_on_asks_the_progress_of_ones_own_application(chat: Chat, store: Store) -> None:
+    _own_application(store, "GX20261110000711", "结婚登记", "审核中")
+    reply = chat.say("我前阵子交的结婚登记弄得怎么样了")
+    assert reply.intent == "query_progress" and "审核中" in reply.text
+
+
+def test_no_need_to_book_for_now_then_own_progress_drops_the_booking(chat: Chat, store: Store) -> None:
+    _own_application(store, "GX20261110000712", "结婚登记", "审核中")
+    chat.say(BOOK)
+    reply = chat.say("唔使约住，我交咗嘅结婚登记搞成点")
+    assert reply.intent == "query_progress" and "审核中" in reply.text and not asks_to_confirm(reply.text)
+    chat.say("好")
+    assert confirmed(store) == []
+
+
+def test_the_half_day_meant_said_either_way_round_keeps_the_item(chat: Chat, store: Store) -> None:
+    # 不是X，是Y and 是Y，不是X said of the half-day correct it, never the item
+    chat.say(BOOK)
+    corrected = chat.say("不对，不是上午，是下午")
+    assert corrected.item == "社会保障卡申领" and "下午" in corrected.text and asks_to_confirm(corrected.text)
+    again = chat.say("唔好意思，系上昼，唔系下昼")
+    assert again.item == "社会保障卡申领" and "上午" in again.text and asks_to_confirm(again.text)
+    chat.say("好")
+    [only] = confirmed(store)
+    assert (only["item"], only["period"]) == ("社会保障卡申领", "上午")

@@ -60,3 +60,30 @@ def test_holding_off_is_neither_yes_nor_no() -> None:
     assert read("暂时唔好约住，等房东回复") == "other"
     assert read("等我打个电话问下我老婆") == "other"
     assert read("等一下，不用了") == "no"  # the refusal is not the pause's own
+
+
+@pytest.mark.parametrize("text", ["就九点", "就27号上午那个啦", "周五上午", "市民中心就得"])
+def test_repeating_the_offer_with_nothing_else_said_is_a_yes(text: str) -> None:
+    assert read(text) == "yes"
+
+
+@pytest.mark.parametrize(("text", "expected"), [("就十点", "other"), ("九点吗", "other"), ("九点不行", "no"),
+                                                ("九点，顺便问下材料", "other")])
+def test_a_repeat_beside_another_value_a_question_or_a_refusal_is_no_yes(text: str, expected: str) -> None:
+    assert read(text) == expected
+
+
+@pytest.mark.parametrize("text", ["唔算太贵，帮我订", "不远，订吧", "还不算太麻烦，就九点啦", "唔系好贵，约啦"])
+def test_a_judgement_on_what_was_answered_is_a_remark_before_the_yes(text: str) -> None:
+    assert read(text) == "yes"
+
+
+@pytest.mark.parametrize(("text", "expected"), [("不好，约吧", "no"), ("唔系，约后日", "other"), ("不贵", "other")])
+def test_a_negation_that_judges_nothing_still_refuses_or_changes(text: str, expected: str) -> None:
+    assert read(text) == expected
+
+
+@pytest.mark.parametrize(("text", "action"), [("对，挪过去", "reschedule"), ("挪吧", "reschedule"),
+                                               ("确定撤掉", "cancel"), ("撤咗佢", "cancel")])
+def test_moving_and_withdrawing_verbs_confirm_their_action(text: str, action: str) -> None:
+    assert read(text, action) == "yes"

@@ -697,3 +697,20 @@ def test_the_half_day_meant_said_either_way_round_keeps_the_item(chat: Chat, sto
     chat.say("好")
     [only] = confirmed(store)
     assert (only["item"], only["period"]) == ("社会保障卡申领", "上午")
+
+
+def test_that_one_without_a_day_is_a_filler_even_beside_a_change_word(chat: Chat) -> None:
+    # an appointment is described by its day; 我想问下那个，…改到… asks about a service
+    reply = chat.say("请问下那个，户口迁移改到新地址要带什么")
+    assert reply.intent == "service_lookup" and reply.item == "户口迁移"
+
+
+def test_how_it_should_be_done_is_no_progress_query(chat: Chat) -> None:
+    # 弄成怎么样 ends a progress question; inside one (弄成怎么样才算齐) it asks how to do something
+    reply = chat.say("公积金贷款的材料弄成怎么样才算齐")
+    assert reply.intent == "service_lookup"
+
+
+def test_a_shop_taken_down_is_no_cancellation(chat: Chat) -> None:
+    reply = chat.say("摊子撤走了个体户执照要怎么注销")
+    assert reply.intent == "service_lookup"

@@ -214,7 +214,8 @@ def calibration(knowledge: KnowledgeIndex, sets: dict[str, list[Case]]) -> None:
     """Both sides of the "I don't know" line: right answers kept, wrong ones let through, and
     out-of-scope questions answered; with the dense scores each side reaches."""
     line = knowledge.calibration
-    print(f"\n\"I don't know\" line: dense >= {line.dense} (or >= {line.dense - line.slack:.2f} with BM25 >= {line.words})")
+    print(f"\n\"I don't know\" line: dense >= {line.dense} (or >= {line.dense - line.slack:.2f} with BM25 >= {line.words}, "
+          f"or >= {line.near} and {line.apart} above the median entry)")
     for label, queries in sets.items():
         top = [(knowledge.search(q, k=1) or [None])[0] for _, q, _ in queries]
         right = [h is not None and h.key in gold for h, (_, _, gold) in zip(top, queries, strict=True)]

@@ -146,6 +146,19 @@ def test_asking_how_to_report_gets_the_rules_and_asking_to_report_gets_staff(tra
     assert Chat(traffic_agent, user="o-other").say("我要举报").intent == "handoff"
 
 
+@pytest.mark.parametrize("text", ["交通违法能不能叫人替我去执法站处理", "违章可不可以找人代我去窗口处理"])
+def test_a_yes_or_no_question_about_handing_off_gets_the_rules(traffic_agent: Agent, text: str) -> None:
+    """能不能叫人… asks whether someone else may go, as 怎么举报 asks how to report: the rules answer it."""
+    reply = Chat(traffic_agent).say(text)
+    assert reply.intent == "service_lookup" and reply.citations[:1] == ["dev-0122"]
+
+
+@pytest.mark.parametrize("text", ["可不可以转人工", "能不能帮我转人工", "可以找工作人员吗"])
+def test_a_request_for_staff_asked_as_a_question_is_still_a_request(traffic_agent: Agent, text: str) -> None:
+    reply = Chat(traffic_agent).say(text)
+    assert reply.intent == "handoff" and reply.citations == []
+
+
 def test_asking_how_another_office_books_gets_its_rules_not_a_hall_appointment(traffic_agent: Agent) -> None:
     reply = Chat(traffic_agent).say("车辆年检怎么在网上预约验车？")
     assert reply.intent == "service_lookup" and reply.citations[:1] == ["dev-0134"]
@@ -162,6 +175,7 @@ def lottery_agent(store: Store, service_index, tmp_path_factory: pytest.TempPath
 @pytest.mark.parametrize("text", [
     "家庭摇号申请已经提交了，想改家庭成员信息，要先取消申请吗？怎么操作",  # 取消: a cancellation word
     "小客车指标家庭申请状态显示已提交待审核，怎么修改申请人信息",  # 状态: a progress word
+    "家庭摇号申请已经提交了，想撤销可以吗",  # 撤销 asked as a yes-or-no question
 ])
 def test_asking_how_to_cancel_or_about_an_application_state_gets_the_rules(lottery_agent: Agent, text: str) -> None:
     reply = Chat(lottery_agent).say(text)

@@ -184,3 +184,16 @@ def test_a_pasted_rule_finds_its_question_among_close_ones(
     assert index.search(pasted)[0].key == "internship"
     again = KnowledgeIndex(store, ToolsSettings(index_dir=tmp_path / "index"), embedder)
     assert again.questions.embedded == 0  # the entries' query vectors are kept on disk too
+
+
+def test_an_answer_that_stands_out_from_the_knowledge_base_is_answered_a_little_below_the_line() -> None:
+    """e5 finds every text a little alike: below the line, an entry far above the median entry is
+    evidence (a colloquial question), one among many alike is not (chit-chat, an attack)."""
+    from tongban.tools.kb.index import Calibration, answerable
+
+    line = Calibration(dense=0.91, slack=0.01, words=8.0, near=0.89, apart=0.055)
+    assert answerable({"dense": 0.92, "words": 0.0, "typical": 0.90}, line)  # above the line: always
+    assert answerable({"dense": 0.895, "words": 2.0, "typical": 0.835}, line)  # stands out
+    assert not answerable({"dense": 0.895, "words": 2.0, "typical": 0.86}, line)  # among many alike
+    assert not answerable({"dense": 0.885, "words": 2.0, "typical": 0.80}, line)  # too far below the line
+    assert not answerable({"dense": 0.895, "words": 30.0}, line)  # words alone never answer

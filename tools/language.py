@@ -1,7 +1,8 @@
-"""Language knowledge as data: dialect forms, the terminology thesaurus, action words, stopwords,
-the cue phrasings that say what a message does, the words of yes/no answers, the courtesy
-that opens and closes government replies, and the things of the private sector (a bank's card, a
-shop's pass) that are no government service though spoken of in the same words.
+"""Language knowledge as data: dialect forms and miswritten words, the terminology thesaurus,
+action words and the follow-up actions among them, stopwords, the cue phrasings that say what a
+message does, the words of yes/no answers, the courtesy that opens and closes government replies,
+and the things of the private sector (a bank's card, a shop's pass) that are no government service
+though spoken of in the same words.
 
 Residents say 驾照, 房产证, 长者卡 and 唔见咗; official catalogs say 机动车驾驶证, 不动产权证书,
 老年人优待证 and 补领. The words live in `tools/knowledge/*.tsv` (and in any directory named by
@@ -84,6 +85,9 @@ class Knowledge:
     boilerplate: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # things of the private sector and everyday life → the parties they belong to (private.tsv)
     private: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # official actions that follow on an existing thing (补领, 换发, 变更, 注销, 转入…): a resident
+    # who says none of them means the item's first issue, not its follow-ups (follow_ups.txt)
+    follow_ups: frozenset[str] = frozenset()
 
     def cue(self, name: str) -> re.Pattern[str]:
         """One cue class as a pattern: its phrasings as alternatives, in the file's order,
@@ -117,8 +121,9 @@ class Knowledge:
 
     @cached_property
     def action_terms(self) -> frozenset[str]:
-        """Every official action word (换领, 补发, 变更…): what item names end with."""
-        return frozenset(a for values in self.actions.values() for a in values)
+        """Every official action word (换领, 补发, 变更, and the follow-ups: 作废, 缴销…): what
+        item names end with, and what is not their object."""
+        return frozenset(a for values in self.actions.values() for a in values) | self.follow_ups
 
     @cached_property
     def action_order(self) -> list[str]:
@@ -226,6 +231,7 @@ def load(dirs: Iterable[Path]) -> Knowledge:
     terms: dict[str, tuple[str, ...]] = {}
     actions: dict[str, tuple[str, ...]] = {}
     stopwords: set[str] = set()
+    follow_ups: set[str] = set()
     cues: dict[str, tuple[str, ...]] = {}
     answers: dict[str, str] = {}
     times: dict[str, str] = {}
@@ -237,6 +243,8 @@ def load(dirs: Iterable[Path]) -> Knowledge:
             raise KnowledgeError(f"knowledge directory {directory} does not exist")
         if (path := directory / "dialect.tsv").exists():
             dialect.update({k: "".join(v) for k, v in read_table(path).items()})
+        if (path := directory / "typos.tsv").exists():  # miswritten forms read like dialect forms
+            dialect.update({k: "".join(v) for k, v in read_table(path).items()})
         if (path := directory / "dialect_guards.tsv").exists():
             guards.update({k: "".join(v) for k, v in read_table(path).items()})
         if (path := directory / "terms.tsv").exists():
@@ -245,6 +253,8 @@ def load(dirs: Iterable[Path]) -> Knowledge:
             actions.update(read_table(path))
         if (path := directory / "stopwords.txt").exists():
             stopwords.update(w for _, line in _lines(path) for w in line.split())
+        if (path := directory / "follow_ups.txt").exists():
+            follow_ups.update(w for _, line in _lines(path) for w in line.split())
         if (path := directory / "cues.tsv").exists():
             read_cues(path, cues)
         if (path := directory / "answers.tsv").exists():
@@ -257,7 +267,7 @@ def load(dirs: Iterable[Path]) -> Knowledge:
         if (path := directory / "private.tsv").exists():
             private.update(read_table(path))
     lang = Knowledge(dialect, guards, terms, actions, frozenset(stopwords), cues, answers, times, boilerplate,
-                     private)
+                     private, frozenset(follow_ups))
     lang._cue_patterns  # noqa: B018  (a phrasing that refers to no cue, or loops, fails here, not mid-turn)
     return lang
 

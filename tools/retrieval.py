@@ -120,6 +120,9 @@ class Fusion:
     # one that also holds an action the question means gains `action` more.
     object: float = 0.012
     action: float = 0.008
+    # a sibling whose name holds a follow-up action (补领, 变更, 注销, 转入…) the question does not
+    # mean loses `unsaid`: 要办个执照 is the licence's first issue, not its 变更登记
+    unsaid: float = 0.006
     cover: float = 0.6  # the share of a name's object the question must say to earn the bonus
 
     @property
@@ -450,7 +453,9 @@ class HybridIndex:
         临时居民身份证 or 80周岁以上老年人高龄津贴 carry qualifiers nobody said. Pairs, not
         words, so a catalog's wording (食品经营许可 for 食品经营许可证) still counts and no
         tokenisation decides. A name that also holds an action the question means earns
-        `action` more: among siblings of one object (补办, 换发, 延续, 注销) the action decides."""
+        `action` more: among siblings of one object (补办, 换发, 延续, 注销) the action decides.
+        One whose name holds a follow-up action (knowledge's `follow_ups`) the question does not
+        mean loses `unsaid`: who names no follow-up means the first issue (备案, not 备案变更)."""
         fusion = self.fusion
         if not fused or not (fusion.object or fusion.action):
             return {}
@@ -458,17 +463,24 @@ class HybridIndex:
         for term in expansion.objects:
             heard |= _pairs(term)
         wanted = sorted(set(expansion.actions), key=len, reverse=True)
+        follow_ups = self.language.follow_ups
         bonus: dict[int, float] = {}
         for row in fused:
-            name, pairs = self._object_pairs(self.docs[self._rows[row]].name)
+            full = self.docs[self._rows[row]].name  # actions in brackets count: 道路运输证办理（补办）
+            _, pairs = self._object_pairs(full)
             if not pairs:
                 continue
             share = len(pairs & heard) / len(pairs)
             if share < fusion.cover:  # a name mostly about something else (老年人 in 老年人优待证)
                 continue
             value = fusion.object * share
-            if wanted and any(w in name for w in wanted):
+            if wanted and any(w in full for w in wanted):
                 value += fusion.action
+            unsaid = full
+            for word in wanted:  # longest first: 期满换证 is meant, so its 换证 is too
+                unsaid = unsaid.replace(word, " ")
+            if any(f in unsaid and f not in text for f in follow_ups):  # 注销户口证明 says its 注销
+                value -= fusion.unsaid
             bonus[row] = value
         return bonus
 

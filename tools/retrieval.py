@@ -454,8 +454,8 @@ class HybridIndex:
         words, so a catalog's wording (食品经营许可 for 食品经营许可证) still counts and no
         tokenisation decides. A name that also holds an action the question means earns
         `action` more: among siblings of one object (补办, 换发, 延续, 注销) the action decides.
-        One whose name holds a follow-up action (knowledge's `follow_ups`) the question does not
-        mean loses `unsaid`: who names no follow-up means the first issue (备案, not 备案变更)."""
+        One whose name holds a follow-up action (knowledge's `follow_ups`) while the question
+        means another loses `unsaid`: 要去备案 is the first issue, not 备案变更."""
         fusion = self.fusion
         if not fused or not (fusion.object or fusion.action):
             return {}
@@ -476,13 +476,21 @@ class HybridIndex:
             value = fusion.object * share
             if wanted and any(w in full for w in wanted):
                 value += fusion.action
-            unsaid = full
-            for word in wanted:  # longest first: 期满换证 is meant, so its 换证 is too
-                unsaid = unsaid.replace(word, " ")
-            if any(f in unsaid and f not in text for f in follow_ups):  # 注销户口证明 says its 注销
+            # only a question that names what it wants done tells a follow-up unsaid: 社保卡补张新的
+            # may mean 补换 in words the knowledge lacks, 社保卡要改电话 means no 挂失
+            if wanted and self._unsaid(full, wanted, text, follow_ups):
                 value -= fusion.unsaid
             bonus[row] = value
         return bonus
+
+    @staticmethod
+    def _unsaid(name: str, wanted: list[str], text: str, follow_ups: frozenset[str]) -> bool:
+        """Does the name hold a follow-up action that is neither among the actions the question
+        means (longest first: 期满换证 is meant, so its 换证 is too) nor in its own words (注销户口
+        证明 says its 注销)?"""
+        for word in wanted:
+            name = name.replace(word, " ")
+        return any(f in name and f not in text for f in follow_ups)
 
     def _object_pairs(self, name: str) -> tuple[str, frozenset[str]]:
         """The name as the structure reads it (no brackets, no neutral ending), and the

@@ -125,8 +125,8 @@ class Flat:
 
 
 def test_who_names_no_follow_up_means_the_first_issue(tmp_path: Path) -> None:
-    """Siblings of one object differ by their action; a question that names none (or only the
-    object's own, 备案) means the first issue, not 变更 or 注销 (follow_ups.txt); one that
+    """Siblings of one object differ by their action; a question that names what it wants done
+    (备案) and no follow-up means the first issue, not 变更 or 注销 (follow_ups.txt); one that
     names the follow-up gets it. An operator's file adds follow-ups like the other files."""
     names = ["小作坊备案变更", "小作坊备案注销", "小作坊备案发放"]
     docs = [Document(item_id=i, code=f"X{i}", name=n, passages=(("name", n),)) for i, n in enumerate(names, 1)]

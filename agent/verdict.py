@@ -23,6 +23,7 @@ from tongban.agent.brains.slots import (
     classify_answer,
     extract_when,
     extract_whens,
+    hall_words,
     match_hall,
     time_text,
 )
@@ -46,6 +47,8 @@ def verdict(text: str, action: str, *, names: Iterable[str] = (), item: str = ""
     text = time_text(text)
     if now is not None and _new_value(text, offered, now, halls):
         return "other"  # 后天要上班，大后天先得: a yes never carries a day, time or hall of its own
+    if any(cue("greeting").search(form) for form in (text.lower(), normalise(text))):
+        return "other"  # 好嘅，唔该晒: an acknowledgement with thanks, which says thanks and agrees to no write
     restated = restating(text, offered, now, halls) if now is not None else []
     said = [*names, *calling(text, item), *restated]
     for word in sorted(set(said), key=len, reverse=True):
@@ -120,7 +123,7 @@ def restating(text: str, offered: str, now: dt.datetime, halls: Sequence[HallRef
             said.extend(when.text.split(" "))
     hall = match_hall(text, halls)
     if hall is not None and hall.name in offered:
-        said += [hall.name, *hall.aliases, hall.city, hall.city.removesuffix("市")]
+        said += hall_words(hall)
     return [word for word in said if word and word in text]
 
 

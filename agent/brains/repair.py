@@ -57,7 +57,9 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
         return [set_slots(**slots)]
     if c.dismiss:
         rest = _after_dismissal(text)
-        topic = len(rest) >= 2 and (search(rest) is not None or bool(cue("asks").search(rest)) or c.book or c.progress)
+        # 唔约住，帮我查下GX…去到边: a receipt number after the dismissal is a progress query of its own
+        topic = len(rest) >= 2 and (search(rest) is not None or bool(cue("asks").search(rest)) or c.book or c.progress
+                                    or extract_receipt_no(rest) is not None)
         return [command("cancel_flow"), {"command": "start_flow", "text": rest}] if topic else [command("cancel_flow")]
     which = next((value for value in ("hall", "date", "time") if cue(f"change_{value}").search(text)), None)
     if which is not None:

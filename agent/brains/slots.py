@@ -354,6 +354,13 @@ _DISTRICT = re.compile(r"^(.{2,3}?)(?:区|县)")
 _FUZZY_THRESHOLD = 80
 
 
+def hall_words(hall: HallRef) -> list[str]:
+    """Every way a resident may name a hall: its name, aliases, city and district (兴宁 of
+    南宁市兴宁区政务服务中心), so that an answer repeating any of them says nothing new."""
+    district = _DISTRICT.match(hall.name.removeprefix(hall.city))
+    return [hall.name, *hall.aliases, hall.city, hall.city.removesuffix("市"), *(district.groups() if district else ())]
+
+
 def match_hall(text: str, halls: Sequence[HallRef]) -> HallRef | None:
     """The hall a resident means: by name or alias, then by sound, then fuzzily, then by city.
 
@@ -393,7 +400,15 @@ def _hall_index(halls: tuple[HallRef, ...]) -> _HallIndex:
 def _mentioned_cities(clean: str, sound: str, index: _HallIndex) -> set[str]:
     """Cities named in the text, by characters or, failing that, by sound (流州 → 柳州)."""
     exact = {city for city, stem, _ in index.cities if stem in clean}
-    return exact or {city for city, _, stem_sound in index.cities if stem_sound in sound}
+    return exact or {city for city, stem, stem_sound in index.cities
+                     if stem_sound in sound and _misspelt(clean, stem, stem_sound)}
+
+
+def _misspelt(clean: str, stem: str, stem_sound: str) -> bool:
+    """A run of the text that sounds like the city and keeps one of its characters (流州 for 柳州):
+    a homophone across two words (上午走不开 sounds like 梧州) names no city."""
+    return any(sound_key(clean[i:i + len(stem)]) == stem_sound and set(clean[i:i + len(stem)]) & set(stem)
+               for i in range(len(clean) - len(stem) + 1))
 
 
 def _by_name(clean: str, sound: str, keys: Sequence[_Key]) -> HallRef | None:

@@ -256,3 +256,21 @@ def test_an_appointment_described_as_that_one_is_moved_by_the_rules(make_agent, 
     chat.say("得")
     assert confirmed(store)[0]["date"] == "2026-11-30"
     assert not any("对话理解" in str(prompt[0].content) for prompt in model.prompts)
+
+
+def test_an_acknowledgement_with_thanks_books_nothing_whatever_the_model_says(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    # 好的，谢谢 is read as no yes before any model: at most an aside, and the booking waits
+    model = ScriptedChatModel(script=[call("digress", kind="chitchat")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    thanked = chat.say("好嘅，多谢你")
+    assert asks_to_confirm(thanked.text) and confirmed(store) == []
+    assert "预约成功" in chat.say("确认").text
+
+
+def test_a_yes_naming_the_offered_district_is_read_without_the_model(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[])
+    chat = _chat(make_agent, model)
+    chat.say("帮我约后天上午去兴宁区政务服务中心办社保卡")
+    assert "预约成功" in chat.say("嗯，就兴宁那里，确认").text
+    assert model.prompts == [] and len(confirmed(store)) == 1

@@ -293,3 +293,25 @@ def test_sms_item_meant_first_and_withdrawing_work_the_same(make_agent, store: S
     assert asks_to_confirm(asked.text) and len(confirmed(store)) == 1
     chat.say("撤掉")
     assert confirmed(store) == []
+
+
+def test_elderly_thanks_books_nothing_and_a_settled_yes_books(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    with store.session() as session:
+        session.add(Resident(web_id="elder4", elderly=True))
+    chat = Chat(make_agent(), user="elder4", identity=None, channel="web")
+    chat.say(BOOK)
+    thanked = chat.say("好的，谢谢")
+    assert asks_to_confirm(thanked.text) and thanked.text.count("？") <= 1 and confirmed(store) == []
+    chat.say("那就定了")
+    assert len(confirmed(store)) == 1
+
+
+def test_sms_a_half_day_changed_keeps_its_hall_and_a_dismissal_then_receipt_queries(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat(make_agent(), user="13800000000", identity=None, channel="sms")
+    chat.say(BOOK)
+    changed = chat.say("中午走不开，改到下午")
+    assert "下午" in changed.text and "南宁市民中心" in changed.text and asks_to_confirm(changed.text)
+    dropped = chat.say("先唔约住，帮我查下GX20261110000799到咗边")
+    assert not asks_to_confirm(dropped.text)
+    chat.say("好")
+    assert confirmed(store) == []

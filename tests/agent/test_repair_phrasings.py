@@ -714,3 +714,80 @@ def test_how_it_should_be_done_is_no_progress_query(chat: Chat) -> None:
 def test_a_shop_taken_down_is_no_cancellation(chat: Chat) -> None:
     reply = chat.say("摊子撤走了个体户执照要怎么注销")
     assert reply.intent == "service_lookup"
+
+
+# ── #19, classes read from repair-fresh-5 ────────────────────────────────────────────────
+
+
+def test_a_half_day_changed_keeps_the_hall_whatever_city_its_words_sound_like(chat: Chat, store: Store) -> None:
+    # 中午走不开 sounds like 梧州 across two words, keeping none of its characters: no hall said
+    chat.say(BOOK)
+    changed = chat.say("中午走不开，改到下午")
+    assert "下午" in changed.text and "南宁市民中心" in changed.text and asks_to_confirm(changed.text)
+
+
+def test_a_yes_pointing_at_the_offered_district_hall_books(chat: Chat, store: Store) -> None:
+    # the offer's hall repeated by its district, with a word pointing at it (兴宁嗰度): nothing new said
+    chat.say("帮我约后天上午去兴宁区政务服务中心办社保卡")
+    assert "预约成功" in chat.say("系，就兴宁嗰度").text
+    assert len(confirmed(store)) == 1
+
+
+def test_settled_then_is_a_yes_and_asking_whether_settled_is_not(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    asked = chat.say("定了吗")
+    assert asks_to_confirm(asked.text) and confirmed(store) == []
+    assert "预约成功" in chat.say("那就这么定了").text
+    assert len(confirmed(store)) == 1
+
+
+def test_an_acknowledgement_with_thanks_books_nothing(chat: Chat, store: Store) -> None:
+    # 好的，谢谢 thanks for the offer; only a yes to the write books it
+    chat.say(BOOK)
+    thanked = chat.say("好的，谢谢你")
+    assert asks_to_confirm(thanked.text) and confirmed(store) == []
+    thanked = chat.say("好嘅，多谢")
+    assert asks_to_confirm(thanked.text) and confirmed(store) == []
+    assert "预约成功" in chat.say("确认，谢谢").text  # a yes with thanks is still a yes
+
+
+def test_an_asserting_particle_is_no_question_and_the_item_is_corrected(chat: Chat, store: Store) -> None:
+    # 要补办的嘛 asserts (嘛 after 的): the correction describes the item meant, no aside
+    chat.say(BOOK)
+    corrected = chat.say("搞错咯，社保卡系弄丢咗，要补办的嘛")
+    assert corrected.item == "社会保障卡挂失与补换" and asks_to_confirm(corrected.text)
+    chat.say("好")
+    assert [a["item"] for a in confirmed(store)] == ["社会保障卡挂失与补换"]
+
+
+def test_a_question_with_its_particle_stays_a_question(chat: Chat, store: Store) -> None:
+    chat.say(BOOK)
+    aside = chat.say("办社保卡干嘛要带户口本")
+    assert asks_to_confirm(aside.text) and aside.item == "社会保障卡申领" and confirmed(store) == []
+
+
+def test_dropping_the_booking_then_a_receipt_number_queries_its_progress(chat: Chat, store: Store) -> None:
+    _own_application(store, "GX20261110000713", "结婚登记", "审核中")
+    chat.say(BOOK)
+    reply = chat.say("先不约了，帮我查下GX20261110000713")
+    assert reply.intent == "query_progress" and "审核中" in reply.text and not asks_to_confirm(reply.text)
+    chat.say("好")
+    assert confirmed(store) == []
+
+
+def test_an_appointment_described_by_its_booked_day_is_moved(chat: Chat, store: Store) -> None:
+    # <day>约的<item>, without 我: the appointment held, to move
+    _booked(chat, BOOK)
+    hall_before = confirmed(store)[0]["hall_id"]
+    asked = chat.say("后天上午约的社保卡，想换去兴宁区政务服务中心")
+    assert "改到" in asked.text and "兴宁区" in asked.text and "11月26日" in asked.text
+    chat.say("可以")
+    [only] = confirmed(store)
+    assert only["date"] == "2026-11-26" and only["hall_id"] != hall_before
+
+
+def test_booking_on_a_day_as_a_condition_moves_nothing(chat: Chat, store: Store) -> None:
+    # 明天约的话 is a condition of a question, not an appointment held
+    _booked(chat, BOOK)
+    reply = chat.say("明天约的话，可以换到兴宁区办吗")
+    assert "改到" not in reply.text and confirmed(store)[0]["date"] == "2026-11-26"

@@ -47,7 +47,9 @@ blind paraphrases:
     of half of BM25's share 80 / 95 / 58 (questions gained / lost: 2 / 0, 1 / 1, 2 / 1), but 79
     at 0.4 and 77 at 0.6 of it (2 gained, 3 lost): a peak of one weight on 117 questions, for a
     second model pass per question (about 45 ms on two cores), one per entry at import and a
-    cache of sparse vectors beside the dense one.
+    cache of sparse vectors beside the dense one. On the ~1,950-entry knowledge base of
+    `bench/kb.py --distractors` (75 / 93 / 54 now) it gave 75 / 94 / 55: no gain on dev-odd,
+    and the sparse pass over the answers took 314 s on two busy cores.
 """
 
 from __future__ import annotations

@@ -60,6 +60,8 @@ def verdict(text: str, action: str, *, names: Iterable[str] = (), item: str = ""
     held = cue("hesitate").sub("，", text)
     if held != text:  # 暂时唔好约住, 等我问下: a pause; its own negation refuses nothing
         return "no" if _answer(held, action) == "no" else "other"
+    if cue("acknowledge").search(text) and _answer(cue("ack_yes").sub("，", cue("acknowledge").sub("，", text)), action) != "yes":
+        return "other"  # 好的，我晓得了: what was answered is understood; no write is agreed to
     judged = cue("appraisal").sub("，", text)  # 唔系好远 judges what was answered: it corrects nothing
     if action in ("book", "reschedule") and cue("mistake").search(judged) and _answer(cue("mistake").sub("，", judged), action) != "no":
         return "other"  # 唔啱, 不对: something in the offer is wrong, which is no refusal of it
@@ -127,7 +129,15 @@ def restating(text: str, offered: str, now: dt.datetime, halls: Sequence[HallRef
     return [word for word in said if word and word in text]
 
 
+_BARE_WEEKDAY = re.compile(r"(?:周|星期|礼拜)([一二三四五六日天])")
+
+
 def _restates(when: When, offered: str) -> bool:
+    """`when` repeats the offer; a bare weekday (改到周五) names the offer's own weekday, which
+    the offer may have put in a later week (下周五) than the reader's nearest one."""
+    bare = _BARE_WEEKDAY.fullmatch(when.text)
+    if bare is not None and when.period is None and when.time is None:
+        return f"（周{bare.group(1).replace('天', '日')}）" in offered
     return ((when.date is None or f"{when.date.month}月{when.date.day}日" in offered)
             and (when.period is None or when.period in offered)
             and (when.time is None or f"{when.time:%H:%M}-" in offered))

@@ -9,6 +9,7 @@ for another topic, or change or cancel what was just booked. `agent.flows` execu
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 
 from tongban.agent.brains.base import BrainContext
@@ -51,6 +52,10 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
         return [digress("progress")]  # 顺便问下…到哪一步了: its 现在, 上周 set no booking value
     if frame["flow"] == "book_appointment" and _books_another(text, frame, c, search):
         return [command("start_flow")]  # 帮我约…办护照 while 社保卡 waits: another task, its own values
+    if (frame["flow"] == "book_appointment" and c.dismiss and (rest := _after_dismissal(text)) != text
+            and _books_another(rest, frame, cues(rest), search)):
+        # 社保卡那个不用了，我要约…办教师资格认定: the task dropped, another booked in its place
+        return [command("cancel_flow"), {"command": "start_flow", "text": rest}]
     slots = _slots(text, frame, ctx, search, c)
     # 算了，还是下周四: a dismissal that goes on to another value prefers it, and corrects
     if slots and not (c.dismiss and not c.change and not c.mistake and not cue("rather").search(text)):
@@ -80,8 +85,9 @@ def repair_commands(text: str, frame: Frame, ctx: BrainContext, search: Search) 
         return [command("start_flow")]
     if c.hesitate and not _asks_too(text, hit, search):
         return [digress("hesitate")]
-    if c.greeting or (c.thanks and hit is None and not cue("asks").search(text)):
-        return [digress("chitchat")]
+    plain = hit is None and not cue("asks").search(text)
+    if c.greeting or (c.thanks and plain) or (cue("acknowledge").search(text) and plain):
+        return [digress("chitchat")]  # 好的，我晓得了 acknowledges what was answered: the task still waits
     if cue("asks").search(text) or hit is not None or c.about_bot:
         return [digress("question", hit.code if other and hit is not None else None)]
     if extract_whens(text, ctx.now):  # 今日好热: a day talked about, not a value set, nor a request
@@ -102,7 +108,8 @@ def _shifted(text: str, frame: Frame, ctx: BrainContext) -> dict[str, str] | Non
         return int(hhmm[:2]) * 60 + int(hhmm[3:])
 
     period, start, end = slot["period"], minutes(slot["start"]), minutes(slot["end"])
-    new = start - (end - start) if ("早" in said.group() or "前" in said.group()) else end
+    step = _amount(said.group()) or (end - start)
+    new = start - step if ("早" in said.group() or "前" in said.group()) else start + step
     hall = next((h for h in ctx.halls if h.name == slot["hall"]), None)
     hours = hall.hours if hall is not None else ()
     half = hours[0 if period == "上午" else 1] if len(hours) == 2 else None
@@ -111,6 +118,17 @@ def _shifted(text: str, frame: Frame, ctx: BrainContext) -> dict[str, str] | Non
     if not minutes(half[0]) <= new <= minutes(half[1]) - (end - start):
         return None
     return {"time": f"{new // 60:02d}:{new % 60:02d}", "period": period}
+
+
+def _amount(said: str) -> int | None:
+    """Minutes an earlier-or-later names (半个钟 30, 一个钟头 60, 20分钟), None when it names none
+    (早啲: one slot's length)."""
+    if "半" in said:
+        return 30
+    if (minutes := re.search(r"(\d{1,2})分", said)) is not None:
+        return int(minutes.group(1))
+    hours = re.search(r"([一两12])个?(钟|小时)", said)
+    return None if hours is None else 60 * ("一两12".index(hours.group(1)) % 2 + 1)
 
 
 def _books_another(text: str, frame: Frame, c: Cues, search: Search) -> bool:

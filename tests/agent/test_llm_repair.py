@@ -274,3 +274,15 @@ def test_a_yes_naming_the_offered_district_is_read_without_the_model(make_agent,
     chat.say("帮我约后天上午去兴宁区政务服务中心办社保卡")
     assert "预约成功" in chat.say("嗯，就兴宁那里，确认").text
     assert model.prompts == [] and len(confirmed(store)) == 1
+
+
+def test_an_acknowledgement_goes_to_the_model_and_a_colloquial_yes_books_without_it(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    # #19: 好的，我晓得了 agrees to no write, so the model reads it (an aside here); 约起 is the
+    # booking verb said colloquially, a yes the gate reads before any model is asked
+    model = ScriptedChatModel(script=[call("digress", kind="chitchat")])
+    chat = _chat(make_agent, model)
+    chat.say(BOOK)
+    aside = chat.say("好的，我晓得了")
+    assert asks_to_confirm(aside.text) and confirmed(store) == [] and len(model.prompts) == 1
+    assert "预约成功" in chat.say("晓得咯，帮我约起").text
+    assert len(model.prompts) == 1 and len(confirmed(store)) == 1

@@ -791,3 +791,63 @@ def test_booking_on_a_day_as_a_condition_moves_nothing(chat: Chat, store: Store)
     _booked(chat, BOOK)
     reply = chat.say("明天约的话，可以换到兴宁区办吗")
     assert "改到" not in reply.text and confirmed(store)[0]["date"] == "2026-11-26"
+
+
+# ── repair classes read from repair-fresh-6 (#19) ────────────────────────────────────────
+
+
+def test_earlier_or_later_by_an_amount_moves_the_offer_by_that_much(chat: Chat, store: Store) -> None:
+    # 早半个钟, 晚一个钟头: that many minutes from the slot offered, in the same half-day
+    chat.say("帮我约后天上午十点去南宁市民中心办社保卡")
+    moved = chat.say("能不能再早半个钟")
+    assert asks_to_confirm(moved.text) and "09:30-10:00" in moved.text
+    moved = chat.say("晚一个钟头行不行")
+    assert asks_to_confirm(moved.text) and "10:30-11:00" in moved.text
+    assert "预约成功" in chat.say("就十点半，确认").text
+    assert confirmed(store)[0]["start"] == "10:30"
+
+
+def test_a_verb_with_its_colloquial_complement_is_a_yes(chat: Chat, store: Store) -> None:
+    # 约起, 约埋佢: the booking verb said the way people say it, after an aside
+    chat.say(BOOK)
+    chat.say("要几多钱㗎")
+    assert "预约成功" in chat.say("晓得咯，帮我约起").text
+    chat.say(PASSPORT)
+    assert "预约成功" in chat.say("好，帮我约埋佢").text
+    assert len(confirmed(store)) == 2
+
+
+def test_having_understood_the_answer_books_nothing(chat: Chat, store: Store) -> None:
+    # 好的，我晓得了 after an aside acknowledges what was answered; a yes needs the verb or a yes of its own
+    chat.say(BOOK)
+    chat.say("对了，生小孩要怎么上户口")
+    assert asks_to_confirm(chat.say("好的，我晓得了").text) and confirmed(store) == []
+    assert asks_to_confirm(chat.say("行，明白了").text) and confirmed(store) == []
+    assert "预约成功" in chat.say("确认").text and confirmed(store)[0]["item"] == "社会保障卡申领"
+
+
+def test_the_offers_bare_weekday_agrees_to_a_change_offered_for_a_later_week(chat: Chat, store: Store) -> None:
+    # 改到下周五 offered; 对，改到周五 repeats its weekday, which the nearest Friday would not be
+    chat.say("帮我约下周四下午去南宁市民中心办社保卡")
+    assert "预约成功" in chat.say("确认预约").text
+    asked = chat.say("哎呀约错了，应该是下周五下午")
+    assert "改到" in asked.text and "12月4日" in asked.text
+    chat.say("对，改到周五")
+    [only] = confirmed(store)
+    assert only["date"] == "2026-12-04"
+
+
+def test_letting_the_named_booking_go_and_booking_another_replaces_it(chat: Chat, store: Store) -> None:
+    # 社保卡那个不用了。我要约…办护照: the first task dropped, the second one's own values asked to confirm
+    chat.say(BOOK)
+    asked = chat.say("社保卡那个不用了。我要约下周一下午去柳州市政务服务中心办护照")
+    assert asks_to_confirm(asked.text) and asked.item == "普通护照签发" and "柳州" in asked.text
+    chat.say("就这样定吧")
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+
+
+def test_asking_whether_a_thing_is_still_needed_is_no_dismissal(chat: Chat, store: Store) -> None:
+    # the neighbour of 那个不用了: 那个不用了吗 asks, and the booking waits
+    chat.say(BOOK)
+    aside = chat.say("旧的那个不用了吗")
+    assert asks_to_confirm(aside.text) and confirmed(store) == []

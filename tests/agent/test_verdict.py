@@ -87,3 +87,19 @@ def test_a_negation_that_judges_nothing_still_refuses_or_changes(text: str, expe
                                                ("确定撤掉", "cancel"), ("撤咗佢", "cancel")])
 def test_moving_and_withdrawing_verbs_confirm_their_action(text: str, action: str) -> None:
     assert read(text, action) == "yes"
+
+
+@pytest.mark.parametrize("text", ["好的，我晓得了", "行，明白了", "嗯嗯知道了"])
+def test_an_acknowledgement_of_what_was_answered_is_no_yes(text: str) -> None:
+    assert read(text) == "other"
+
+
+@pytest.mark.parametrize("text", ["晓得了，帮我约起", "明白了，约吧", "知道了，确认"])
+def test_an_acknowledgement_with_the_verb_or_a_yes_is_a_yes(text: str) -> None:
+    assert read(text) == "yes"
+
+
+def test_the_offers_weekday_alone_repeats_it_and_another_weekday_does_not() -> None:
+    later = "12月4日（周五）下午14:30-15:00，南宁市民中心"
+    assert verdict("对，改到周五", "reschedule", offered=later, now=NOW, halls=HALLS) == "yes"
+    assert verdict("对，改到周四", "reschedule", offered=later, now=NOW, halls=HALLS) == "other"

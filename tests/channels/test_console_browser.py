@@ -142,8 +142,12 @@ async def test_staff_take_over_and_hand_back_in_headless_chromium(aiohttp_server
             await console.click("#hand-back")
             await resident.locator(".row.bot .bubble.system", has_text="智能助手将继续为您服务").wait_for(timeout=10_000)
             await expect(console.locator(".queue-item")).to_have_count(2, timeout=10_000)
+            # the first card listed the materials too: the answer is a new bubble, the last one
+            materials = resident.locator(".row.bot .bubble", has_text="需要带的材料")
+            before = await materials.count()
             await say(resident, "要带什么材料")
-            await resident.locator(".row.bot .bubble", has_text="需要带的材料").wait_for(timeout=30_000)
+            await expect(materials).to_have_count(before + 1, timeout=30_000)
+            assert "居民户口簿" in await resident.locator(".row.bot .bubble").last.inner_text()
 
             # the 柳州 staff member: their resident and the unplaced ones, never the 南宁 one
             other = await (await browser.new_context(viewport={"width": 1360, "height": 860}, locale="zh-CN",

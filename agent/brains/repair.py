@@ -268,6 +268,16 @@ def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues, o
             hit = search(f"{_object(current.get('name', ''))}{meant}") or hit
         if hit is not None and hit.code != current.get("code"):
             return hit.code
+    denied = cue("denied").search(text) if not instead and not others else None
+    if denied is not None and denied.group("said") in _action(current.get("name", "")):
+        # 不是换，我身份证搞丢了要补: the action of the item waiting denied (换 of 换领), the item
+        # meant described after it, which keeps the object (居民身份证)
+        rest = strip_repair_words(denied.group("rest"))
+        for query in (rest, f"{_object(current.get('name', ''))}{rest}"):
+            hit = search(query)
+            if (hit is not None and hit.code != current.get("code")
+                    and ctx.items.get(hit.code, "").startswith(_object(current.get("name", "")))):
+                return hit.code
     if not (c.mistake or c.change) or cue("asks").search(text):
         return None  # a question about another item is an aside, not a correction
     hit = search(strip_repair_words(text))
@@ -276,6 +286,11 @@ def _item(text: str, frame: Frame, ctx: BrainContext, search: Search, c: Cues, o
     named = hit is not None and hit.signals.get("named", 0) >= 2
     meant = hit is not None and ((c.mistake and not others) or named)
     return hit.code if meant and hit is not None and hit.code != current.get("code") else None
+
+
+def _action(name: str) -> str:
+    """The action an item's name ends with (补领 of 居民身份证补领), empty when none is known."""
+    return next((a for a in knowledge().action_order if name.endswith(a) and len(a) < len(name)), "")
 
 
 def _object(name: str) -> str:

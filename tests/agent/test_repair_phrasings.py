@@ -851,3 +851,42 @@ def test_asking_whether_a_thing_is_still_needed_is_no_dismissal(chat: Chat, stor
     chat.say(BOOK)
     aside = chat.say("旧的那个不用了吗")
     assert asks_to_confirm(aside.text) and confirmed(store) == []
+
+
+def test_a_yes_verb_with_a_resultative_complement_confirms(chat: Chat, store: Store) -> None:
+    # 确定下来, 定下来: the verb agreed with and its 下来 settle the offer; 批下来了吗 asks, and books nothing
+    chat.say(BOOK)
+    assert asks_to_confirm(chat.say("批下来了吗").text) and confirmed(store) == []
+    assert "预约成功" in chat.say("那就确定下来").text
+    assert [a["item"] for a in confirmed(store)] == ["社会保障卡申领"]
+
+
+def test_dropping_this_one_with_its_verb_and_booking_another_replaces_it(chat: Chat, store: Store) -> None:
+    # 不搞这个了，帮我约…办护照: the task dropped with a verb and a pointer, another booked instead;
+    # 不办这个了吗 asks whether it is still needed, and the booking waits
+    chat.say(BOOK)
+    aside = chat.say("不办这个了吗")
+    assert asks_to_confirm(aside.text) and confirmed(store) == []
+    asked = chat.say("不搞这个了，帮我约下周一下午去柳州市政务服务中心办护照")
+    assert asks_to_confirm(asked.text) and asked.item == "普通护照签发" and "柳州" in asked.text
+    chat.say("确认")
+    assert [a["item"] for a in confirmed(store)] == ["普通护照签发"]
+
+
+def test_denying_the_items_action_and_describing_the_one_meant_corrects_the_item(chat: Chat, store: Store) -> None:
+    # 不是换，…要补办: the action of the item waiting (换领) denied, the item meant only described;
+    # its object (居民身份证) and the offer's day and hall are kept
+    chat.say("帮我约后天上午去南宁市民中心换身份证")
+    asked = chat.say("不是换，证件被偷了，得补办")
+    assert asks_to_confirm(asked.text) and asked.item == "居民身份证补领" and "11月26日" in asked.text
+    chat.say("确认")
+    assert [a["item"] for a in confirmed(store)] == ["居民身份证补领"]
+
+
+def test_a_denial_that_is_no_action_of_the_item_keeps_it(chat: Chat, store: Store) -> None:
+    # 不是很急，…: a denial of something other than the item's action corrects no item
+    chat.say("帮我约后天上午去南宁市民中心换身份证")
+    aside = chat.say("不是很急，慢慢来")
+    assert asks_to_confirm(aside.text) and confirmed(store) == []
+    chat.say("确认")
+    assert [a["item"] for a in confirmed(store)] == ["居民身份证换领"]

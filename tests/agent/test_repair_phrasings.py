@@ -890,3 +890,22 @@ def test_a_denial_that_is_no_action_of_the_item_keeps_it(chat: Chat, store: Stor
     assert asks_to_confirm(aside.text) and confirmed(store) == []
     chat.say("确认")
     assert [a["item"] for a in confirmed(store)] == ["居民身份证换领"]
+
+
+def test_pointing_at_the_offered_day_agrees_to_the_change(chat: Chat, store: Store) -> None:
+    # 就调到那日: the change verb with a pointer at the day the offer named agrees to it
+    chat.say("帮我约下周四下午去南宁市民中心办社保卡")
+    assert "预约成功" in chat.say("确认预约").text
+    asked = chat.say("哎呀约错了，应该是下周五下午")
+    assert "改到" in asked.text and "12月4日" in asked.text
+    chat.say("好，就调到那日")
+    assert [a["date"] for a in confirmed(store)] == ["2026-12-04"]
+
+
+def test_saying_something_of_the_offered_day_agrees_to_nothing(chat: Chat, store: Store) -> None:
+    # the neighbour of 就调到那日: 那日我冇空 says something of its own, and the booking stays as it was
+    chat.say("帮我约下周四下午去南宁市民中心办社保卡")
+    assert "预约成功" in chat.say("确认预约").text
+    chat.say("哎呀约错了，应该是下周五下午")
+    chat.say("那日我冇空")
+    assert [a["date"] for a in confirmed(store)] == ["2026-12-03"]

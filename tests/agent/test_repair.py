@@ -15,6 +15,13 @@ from tongban.memory.store import Store
 # ── corrections ──────────────────────────────────────────────────────────────────────────
 
 
+def _elderly_chat(make_agent, store: Store, web_id: str) -> Chat:  # type: ignore[no-untyped-def]
+    """A web resident in elderly mode: short sentences, one question a turn."""
+    with store.session() as session:
+        session.add(Resident(web_id=web_id, elderly=True))
+    return Chat(make_agent(), user=web_id, identity=None, channel="web")
+
+
 def test_a_time_correction_reissues_the_confirmation_with_the_half_hour_slot(chat: Chat, store: Store) -> None:
     assert asks_to_confirm(chat.say(BOOK).text)
     corrected = chat.say("10点半可以吗")
@@ -221,9 +228,7 @@ def test_an_unverified_resident_is_still_asked_for_the_receipt(make_agent) -> No
 
 
 def test_elderly_repair_is_short_with_one_question(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
-    with store.session() as session:
-        session.add(Resident(web_id="elder", elderly=True))
-    chat = Chat(make_agent(), user="elder", identity=None, channel="web")
+    chat = _elderly_chat(make_agent, store, "elder")
     chat.say(BOOK)
     aside = chat.say("谢谢你")
     assert asks_to_confirm(aside.text) and aside.text.count("？") <= 1 and len(aside.text) < 90
@@ -250,9 +255,7 @@ def test_naming_another_item_alone_switches_the_topic(chat: Chat, store: Store) 
 
 
 def test_elderly_pause_and_cannot_handle_stay_short(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
-    with store.session() as session:
-        session.add(Resident(web_id="elder2", elderly=True))
-    chat = Chat(make_agent(), user="elder2", identity=None, channel="web")
+    chat = _elderly_chat(make_agent, store, "elder2")
     chat.say(BOOK)
     for aside in (chat.say("我唔知噉样得唔得"), chat.say("今日好大风")):
         assert asks_to_confirm(aside.text) and aside.text.count("？") <= 1 and len(aside.text) < 110
@@ -270,9 +273,7 @@ def test_sms_a_bare_yes_to_which_value_asks_again(make_agent, store: Store) -> N
 
 
 def test_elderly_restated_yes_and_a_described_change_work_the_same(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
-    with store.session() as session:
-        session.add(Resident(web_id="elder3", elderly=True))
-    chat = Chat(make_agent(), user="elder3", identity=None, channel="web")
+    chat = _elderly_chat(make_agent, store, "elder3")
     chat.say(BOOK)
     booked = chat.say("不算远，就九点啦")
     assert "预约成功" in booked.text and booked.elderly
@@ -296,9 +297,7 @@ def test_sms_item_meant_first_and_withdrawing_work_the_same(make_agent, store: S
 
 
 def test_elderly_thanks_books_nothing_and_a_settled_yes_books(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
-    with store.session() as session:
-        session.add(Resident(web_id="elder4", elderly=True))
-    chat = Chat(make_agent(), user="elder4", identity=None, channel="web")
+    chat = _elderly_chat(make_agent, store, "elder4")
     chat.say(BOOK)
     thanked = chat.say("好的，谢谢")
     assert asks_to_confirm(thanked.text) and thanked.text.count("？") <= 1 and confirmed(store) == []

@@ -465,6 +465,8 @@ class HybridIndex:
         wanted = sorted(set(expansion.actions), key=len, reverse=True)
         follow_ups = self.language.follow_ups
         bonus: dict[int, float] = {}
+        later: dict[frozenset[str], list[int]] = {}  # object → its candidates holding an unsaid follow-up
+        first_issue: set[frozenset[str]] = set()  # objects with a candidate holding none
         for row in fused:
             full = self.docs[self._rows[row]].name  # actions in brackets count: 道路运输证办理（补办）
             _, pairs = self._object_pairs(full)
@@ -476,11 +478,23 @@ class HybridIndex:
             value = fusion.object * share
             if wanted and any(w in full for w in wanted):
                 value += fusion.action
-            # only a question that names what it wants done tells a follow-up unsaid: 社保卡补张新的
-            # may mean 补换 in words the knowledge lacks, 社保卡要改电话 means no 挂失
+            # a question that names what it wants done tells a follow-up unsaid: 社保卡要改电话 means no 挂失
             if wanted and self._unsaid(full, wanted, text, follow_ups):
                 value -= fusion.unsaid
+            elif not wanted and self._unsaid(full, [], text, follow_ups):
+                later.setdefault(pairs, []).append(row)
+            elif not wanted:
+                first_issue.add(pairs)
             bonus[row] = value
+        # One that names no action at all (烟草的证咋个办, 单位让我去弄社保卡) means the first issue
+        # only where the catalog lists it beside the follow-ups of the same object (烟草专卖零售
+        #许可证新办 beside its 补办): then the follow-ups yield. With no such sibling nothing is
+        # taken away, since the words for the follow-up may be missing from the knowledge
+        # (社保卡补张新的). On the tuned sets (#18) this decided sc3 088/092 and ho3 054.
+        for pairs, rows in later.items():
+            if pairs in first_issue:
+                for row in rows:
+                    bonus[row] -= fusion.unsaid
         return bonus
 
     @staticmethod

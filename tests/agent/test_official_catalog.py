@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from tests.conftest import NOW, SHARED
@@ -88,3 +89,30 @@ def test_naming_chooses_only_among_hits_retrieval_ranked_close() -> None:
     named_whole = hit("无犯罪记录证明开具", 0.97, 0.97)
     named_whole.signals["named"] = 7.0  # the question names its object whole
     assert _rivals([first, named_whole]) == [first, named_whole]
+    # named whole, but behind by the action retrieval read (its follow-up unsaid): no rival (items19)
+    wanted = hit("不动产转移登记", 1.0, 1.30)
+    wanted.signals["structure"] = 0.020
+    follow_up = hit("不动产权证书补发", 0.97, 1.06)
+    follow_up.signals.update(named=6.0, structure=0.006)
+    assert _rivals([wanted, follow_up]) == [wanted]
+    follow_up.signals["structure"] = 0.016  # as good an object, its action not against it
+    assert _rivals([wanted, follow_up]) == [wanted, follow_up]
+
+
+def test_a_state_word_in_the_name_of_the_item_found_asks_for_that_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    """状态 is a progress word, but when the item the words and vectors agree on holds it in its
+    name (社会保障卡应用状态查询), the question asks for that item (items19, #18)."""
+    from tongban.agent.brains.offline import OfflineBrain
+
+    def hit(name: str, named: float) -> Hit:
+        return Hit(item_id=0, code=name, name=name, department="", legal_basis=(), passage="",
+                   score=1.0, signals={"named": named})
+
+    brain = OfflineBrain()
+    found = hit("社会保障卡应用状态查询", 2.0)
+    monkeypatch.setattr(brain, "_search", lambda *args, **kwargs: found)
+    assert brain._names_a_state_item("社保卡的状态在哪查", None, None, None)  # type: ignore[arg-type]
+    found = hit("社会保障卡申领", 2.0)
+    assert not brain._names_a_state_item("社保卡申请的状态", None, None, None)  # type: ignore[arg-type]
+    found = hit("社会保障卡应用状态查询", 0.0)  # neither named nor agreed on: an application's progress
+    assert not brain._names_a_state_item("我的申请状态", None, None, None)  # type: ignore[arg-type]

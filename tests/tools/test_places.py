@@ -50,3 +50,23 @@ def test_the_catalogs_own_departments_are_home() -> None:
     text = "在南充上班的时候交了社保，失业金怎么领"
     assert other_region(text, ctx(["南宁市人力资源和社会保障局"]), None, None)
     assert not other_region(text, ctx(["南充市人力资源和社会保障局", "区民政局"]), None, None)
+
+
+def test_a_stay_elsewhere_with_our_insurance_is_not_another_regions_matter() -> None:
+    """A question naming another province is about our item when one of the first hits serves
+    residents staying elsewhere (异地…备案), though another item ranked first (#18, items19)."""
+    from tongban.agent.brains.base import BrainContext
+    from tongban.agent.brains.offline import other_region
+    from tongban.agent.brains.slots import HallRef
+    from tongban.tools.retrieval import Hit
+
+    def hit(name: str) -> Hit:
+        return Hit(item_id=0, code=name, name=name, department="", legal_basis=(), passage="", score=1.0)
+
+    context = BrainContext(index=None, halls=[HallRef(1, "南宁市民中心", "南宁市")], now=None,  # type: ignore[arg-type]
+                           verified=False, elderly=False)
+    text = "我爸妈搬去杭州养老，在那边住院医保怎么用"
+    first = hit("基本医疗保险定点医疗机构费用结算")
+    assert other_region(text, context, first, None)
+    assert other_region(text, context, first, None, [first, hit("居住证办理")])
+    assert not other_region(text, context, first, None, [first, hit("异地长期居住人员备案")])

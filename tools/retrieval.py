@@ -471,6 +471,10 @@ class HybridIndex:
             full = self.docs[self._rows[row]].name  # actions in brackets count: 道路运输证办理（补办）
             _, pairs = self._object_pairs(full)
             if not pairs:
+                # a name that is only an action (停业登记, 复业登记: a tax office's, of whatever the
+                # taxpayer runs) earns that action when meant; it has no object to be read
+                if wanted and any(w in full for w in wanted):
+                    bonus[row] = fusion.action
                 continue
             share = len(pairs & heard) / len(pairs)
             if share < fusion.cover:  # a name mostly about something else (老年人 in 老年人优待证)

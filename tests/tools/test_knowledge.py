@@ -111,6 +111,7 @@ def test_nothing_in_the_knowledge_names_a_catalog_item() -> None:
         ("感觉养老金算错了", set(), {"重核"}),
         ("公积金可唔可以一次过攞晒", set(), {"提取", "一次性"}),
         ("换了单位医保能带过去吗", set(), {"转移接续"}),
+        ("我妈在纺织厂做女工，明年办退休", {"职工", "职工退休"}, set()),
     ],
 )
 def test_questions_are_read_in_official_terms(said: str, objects: set[str], actions: set[str]) -> None:
@@ -166,6 +167,16 @@ def test_who_names_no_action_means_the_first_issue_listed_beside_its_follow_ups(
     assert HybridIndex.build(docs, Flat()).search("渔船证咋个办", k=1)[0].name == "渔船证核发"
     hits = HybridIndex.build(docs[:2], Flat()).search("渔船证咋个办", k=2)
     assert hits[0].signals["structure"] == hits[1].signals["structure"] > 0
+
+
+def test_a_name_that_is_only_an_action_earns_it_when_meant() -> None:
+    """停业登记 and 复业登记 (a tax office's, of whatever the taxpayer runs) have no object to read:
+    the action meant still counts for them (items19, #18)."""
+    names = ["户口恢复", "复业登记"]
+    docs = [Document(item_id=i, code=f"X{i}", name=n, passages=(("name", n),)) for i, n in enumerate(names, 1)]
+    index = HybridIndex.build(docs, Flat())
+    assert index.search("铺头关了半年，现在又开了，要去恢复", k=1)[0].name == "复业登记"
+    assert index.search("铺头的事", k=1)[0].name == "户口恢复"  # nothing meant: the first row, unordered
 
 
 def test_who_names_no_follow_up_means_the_first_issue(tmp_path: Path) -> None:

@@ -121,9 +121,11 @@ def _rivals(hits: list[Hit]) -> list[Hit]:
     names included: 开公司 is about 企业设立登记, which the object and action put clearly first,
     not about 非公司企业法人分支机构设立登记, whose name merely holds 公司. A hit the question
     names whole (`WHOLE_NAME`) stays a rival on its fused score: a structure read from a short
-    word (公司 → 企业) does not outvote 无犯罪纪录证明. Unless the first hit is ahead by its
-    action (`ACTION_AHEAD`: the action meant, or the rival's follow-up unsaid): 房子送给我，房产证
-    要改成我的名字 names 不动产权证书 whole, but wants its 转移登记, not its 补发 (ho3-100, #18)."""
+    word (公司 → 企业) does not outvote 无犯罪纪录证明. Unless both names' objects were read and the
+    first hit is ahead by its action (`ACTION_AHEAD`: the action meant, or the rival's follow-up
+    unsaid): 房子送给我，房产证要改成我的名字 names 不动产权证书 whole, but wants its 转移登记, not
+    its 补发 (ho3-100, #18). A rival whose object was not read (无犯罪纪录证明 beside 企业设立登记)
+    is behind by an object read from a short word, not by an action: it stays."""
     top = hits[0]
 
     def ranked(hit: Hit) -> float:
@@ -135,7 +137,7 @@ def _rivals(hits: list[Hit]) -> list[Hit]:
     return [top] + [
         h for h in hits[1:] if ranked(top) - ranked(h) <= NAMED_CLOSE
         or (h.signals.get("named", 0.0) >= WHOLE_NAME and top.score - h.score <= NAMED_CLOSE
-            and structure(top) - structure(h) < ACTION_AHEAD)
+            and not (structure(h) > 0 and structure(top) - structure(h) >= ACTION_AHEAD))
     ]
 
 

@@ -89,6 +89,8 @@ def test_naming_chooses_only_among_hits_retrieval_ranked_close() -> None:
     named_whole = hit("无犯罪记录证明开具", 0.97, 0.97)
     named_whole.signals["named"] = 7.0  # the question names its object whole
     assert _rivals([first, named_whole]) == [first, named_whole]
+    first.signals["structure"] = 0.020  # 开 read as 设立 of 企业 (公司): no object of the rival read
+    assert _rivals([first, named_whole]) == [first, named_whole]
     # named whole, but behind by the action retrieval read (its follow-up unsaid): no rival (items19)
     wanted = hit("不动产转移登记", 1.0, 1.30)
     wanted.signals["structure"] = 0.020

@@ -43,6 +43,16 @@ def choices(hits: list[Hit], *, named: bool) -> list[dict[str, str]] | None:
     return [{"code": h.code, "name": h.name} for h in offered]
 
 
+def rivals(hits: list[Hit]) -> list[dict[str, str]] | None:
+    """The first few distinct hits, for a model to pick among when retrieval answered without
+    being sure (no close call, so the resident is not asked)."""
+    offered: list[Hit] = []
+    for hit in hits:
+        if hit.code not in {h.code for h in offered} and len(offered) < MAX_CHOICES:
+            offered.append(hit)
+    return [{"code": h.code, "name": h.name} for h in offered] if len(offered) >= 2 else None
+
+
 # how far below the first a weak candidate may score and still be offered beside it
 UNSURE_SPREAD = 0.3
 

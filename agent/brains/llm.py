@@ -101,6 +101,15 @@ class LLMBrain:
             offered = (decision.get("focus") or {}).get("choices")
             if offered and not (decision.get("placement") or {}).get("unsure"):
                 return self._choose(state, decision, offered)
+            rivals = (decision.get("placement") or {}).get("rivals")
+            if rivals:  # answered, but not surely: the model picks among the first hits (#18)
+                answered, picked = self._pick(state, rivals)
+                if not answered or (picked is not None and picked["code"] == rivals[0]["code"]):
+                    return {**decision, "brain": "offline"}  # the model is down, or agrees
+                if picked is not None:
+                    chosen = clarify.chosen(picked, {"choice_aspect": decision["focus"].get("aspect")})
+                    return {**chosen, "placement": decision.get("placement"), "brain": "llm"}
+                # none of them, in the model's reading: it plans its own search below
             if any(c["name"] == "search_knowledge" for c in decision.get("plan", [])):
                 # a policy question: the model writes its answer from the passages found
                 return {**decision, "brain": "llm", "more": True}
@@ -156,16 +165,21 @@ class LLMBrain:
     ) -> dict[str, Any]:
         """Retrieval's first hits are close: the model picks one (a bounded call), else the
         resident is asked. A failed or unusable answer asks the resident too."""
-        if time.monotonic() >= self.resting_until:
-            try:
-                picked = choose.pick(self.chat, state["turn"]["text"], offered)
-            except Exception as exc:  # server down, timeout, an answer that is no number offered
-                LLM_FALLBACKS.labels(reason=type(exc).__name__).inc()
-            else:
-                if picked is not None:
-                    chosen = clarify.chosen(picked, {"choice_aspect": decision["focus"].get("choice_aspect")})
-                    return {**chosen, "placement": decision.get("placement"), "brain": "llm"}
+        _, picked = self._pick(state, offered)
+        if picked is not None:
+            chosen = clarify.chosen(picked, {"choice_aspect": decision["focus"].get("choice_aspect")})
+            return {**chosen, "placement": decision.get("placement"), "brain": "llm"}
         return {**decision, "brain": "offline"}
+
+    def _pick(self, state: ConversationState, offered: list[dict[str, str]]) -> tuple[bool, dict[str, str] | None]:
+        """Whether the model answered the bounded pick, and the candidate it picked (None: none fits)."""
+        if time.monotonic() < self.resting_until:
+            return False, None
+        try:
+            return True, choose.pick(self.chat, state["turn"]["text"], offered)
+        except Exception as exc:  # server down, timeout, an answer that is no number offered
+            LLM_FALLBACKS.labels(reason=type(exc).__name__).inc()
+            return False, None
 
     # ------------------------------------------------------------ repair
 

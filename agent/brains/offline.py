@@ -308,6 +308,10 @@ class OfflineBrain:
             if decision["intent"] == "service_lookup" and not follow_up and found and hit is found[0]
             and kb.get("kb") != "hit" else None  # a sure policy answer needs no choice of item
         )
+        # not sure, yet no close call either: the first hit is answered, and a model (the LLM
+        # brain) may still pick among the first few (agent/brains/choose.py)
+        rivals = None if offer or confident(hit) or strong(hit) or decision["intent"] != "service_lookup" \
+            or follow_up or not found or hit is not found[0] or kb.get("kb") == "hit" else clarify.rivals(found)
         if offer:
             decision = {"intent": "service_lookup", "plan": [],
                         "focus": {**update, "choices": offer, "choice_aspect": decision["focus"].get("aspect"),
@@ -315,6 +319,7 @@ class OfflineBrain:
         return {**decision, "placement": {"confident": confident(hit), "service_words": c.service_words or plain,
                                           "elsewhere": bool(abroad), "private": bool(private),
                                           "follow_up": follow_up, "guess": guess, "unsure": bool(offer and unsure),
+                                          "rivals": rivals,
                                           **kb}}
 
     def _names_a_state_item(self, text: str, when: Any, hall: HallRef | None, ctx: BrainContext) -> bool:

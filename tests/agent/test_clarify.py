@@ -165,3 +165,52 @@ def test_with_a_model_weak_hits_are_its_own_search_and_the_offer_its_fallback(
     failing = ScriptedChatModel(script=[TimeoutError("model server timed out")])
     reply = Chat(make_agent(brain=LLMBrain(failing), fallback=OfflineBrain()), user="o-other").say(STALL)
     assert "您要办的是" in reply.text and not reply.ai_generated
+
+
+# ---------------------------------------------------------------- the model's pick when unsure (#18)
+# An answer retrieval gave without being sure (no close call, nothing named, no lexical
+# agreement) is not asked of the resident, but a model may still pick among the first hits:
+# measured with Qwen2.5-Coder 1.5B (bench/llm_pick.py), it turned wrong first hits right and
+# no right one wrong.
+
+UNSURE = "我家老头子走了，后事要办哪些手续"  # the demo catalog's first hits for it are not sure
+
+
+def test_the_first_distinct_hits_are_the_rivals() -> None:
+    hits = [hit(PASSPORT, 0.9, 0.3), hit(PASSPORT, 0.8, 0.1), hit(HK, 0.5, 0.1), hit(ID, 0.4, 0.1)]
+    assert clarify.rivals(hits) == [PASSPORT, HK, ID]
+    assert clarify.rivals([hit(PASSPORT, 0.9, 0.3), hit(PASSPORT, 0.8, 0.1)]) is None
+
+
+def _offered(model: ScriptedChatModel) -> list[str]:
+    [prompt] = [p for p in model.prompts if "候选事项" in str(p[-1].content)]
+    return [line.split(". ", 1)[1] for line in str(prompt[-1].content).splitlines() if line[:1] in "123"]
+
+
+def test_an_unsure_answer_is_the_models_pick_among_the_first_hits(make_agent) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[AIMessage("2")])
+    reply = Chat(make_agent(brain=LLMBrain(model), fallback=OfflineBrain())).say(UNSURE)
+    offered = _offered(model)
+    assert len(offered) >= 2 and reply.item == offered[1] and reply.intent == "service_lookup"
+    assert len(model.prompts) == 1  # one bounded call, no planning after it
+
+
+def test_the_model_agreeing_or_down_leaves_retrievals_answer(make_agent) -> None:  # type: ignore[no-untyped-def]
+    offline = Chat(make_agent()).say(UNSURE)
+    agrees = ScriptedChatModel(script=[AIMessage("1")])
+    reply = Chat(make_agent(brain=LLMBrain(agrees), fallback=OfflineBrain())).say(UNSURE)
+    assert reply.item == offline.item == _offered(agrees)[0] and not reply.ai_generated
+    assert len(agrees.prompts) == 1
+    down = ScriptedChatModel(script=[TimeoutError("model server timed out")])
+    reply = Chat(make_agent(brain=LLMBrain(down), fallback=OfflineBrain())).say(UNSURE)
+    assert reply.item == offline.item and len(down.prompts) == 1
+
+
+def test_none_of_them_lets_the_model_search_itself(make_agent) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[
+        AIMessage("0"),
+        call("search_services", query="死亡 户口注销"),
+        AIMessage("家人去世后，一般要办理死亡证明和户口注销等手续。"),
+    ])
+    reply = Chat(make_agent(brain=LLMBrain(model), fallback=OfflineBrain())).say(UNSURE)
+    assert len(model.prompts) == 3 and reply.ai_generated and "户口注销" in reply.text

@@ -466,6 +466,9 @@ class HybridIndex:
         follow_ups = self.language.follow_ups
         bonus: dict[int, float] = {}
         later: dict[frozenset[str], list[int]] = {}  # object → its candidates holding an unsaid follow-up
+        # a follow-up's verb said bare (补社保卡, 社保卡挂失: 补 and 挂失 are no words of the
+        # knowledge's actions) is still an action said: no first issue is preferred then
+        bare = any(f[0] in text for f in follow_ups)
         first_issue: set[frozenset[str]] = set()  # objects with a candidate holding none
         for row in fused:
             full = self.docs[self._rows[row]].name  # actions in brackets count: 道路运输证办理（补办）
@@ -485,9 +488,9 @@ class HybridIndex:
             # a question that names what it wants done tells a follow-up unsaid: 社保卡要改电话 means no 挂失
             if wanted and self._unsaid(full, wanted, text, follow_ups):
                 value -= fusion.unsaid
-            elif not wanted and self._unsaid(full, [], text, follow_ups):
+            elif not wanted and not bare and self._unsaid(full, [], text, follow_ups):
                 later.setdefault(pairs, []).append(row)
-            elif not wanted:
+            elif not wanted and not bare:
                 first_issue.add(pairs)
             bonus[row] = value
         # One that names no action at all (烟草的证咋个办, 单位让我去弄社保卡) means the first issue

@@ -169,6 +169,18 @@ def test_who_names_no_action_means_the_first_issue_listed_beside_its_follow_ups(
     assert hits[0].signals["structure"] == hits[1].signals["structure"] > 0
 
 
+def test_a_follow_ups_verb_said_bare_is_an_action_said() -> None:
+    """补 and 挂失 alone are no action words of the knowledge, yet 补渔船证 and 渔船证挂失 say
+    what is wanted: the first issue is not preferred over the follow-up then."""
+    names = ["渔船证核发", "渔船证挂失与补办"]
+    docs = [Document(item_id=i, code=f"X{i}", name=n, passages=(("name", n),)) for i, n in enumerate(names, 1)]
+    index = HybridIndex.build(docs, Flat())
+    assert index.search("渔船证咋个办", k=1)[0].name == "渔船证核发"
+    for said in ("想补个渔船证", "渔船证挂失咋个弄"):
+        hits = index.search(said, k=2)
+        assert hits[0].signals["structure"] == hits[1].signals["structure"] > 0  # neither yields
+
+
 def test_a_name_that_is_only_an_action_earns_it_when_meant() -> None:
     """停业登记 and 复业登记 (a tax office's, of whatever the taxpayer runs) have no object to read:
     the action meant still counts for them (items19, #18)."""

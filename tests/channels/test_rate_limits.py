@@ -6,8 +6,9 @@ second where it must watch one reset; the counters are the `limits` library's sl
 
 from __future__ import annotations
 
-import asyncio
 import json
+import math
+import sys
 import time
 import uuid
 from typing import Any
@@ -86,13 +87,38 @@ async def test_web_chat_per_resident_trips_with_a_clear_reply_and_residents_are_
     assert other.status == 200, "another resident (same address) is not affected"
 
 
-async def test_a_resident_limit_resets_after_its_window(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
+class _Clock:
+    """The counters' wall clock, held still: a window passes only when the test says so."""
+
+    monotonic = staticmethod(time.monotonic)  # the Redis retry timer keeps the real one
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+async def test_a_resident_limit_resets_after_its_window(aiohttp_client, make_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A refused resident is served again once the window has passed, and not before.
+
+    The clock is held mid-second: on a real clock a loaded machine lets the third request fall
+    into the next one-second window, where the sliding count has already decayed below the limit.
+    """
+    import limits.aio.storage.memory as counting
+    import limits.aio.strategies as windows
+
+    clock = _Clock(math.floor(time.time()) + 0.4)
+    for module in (counting, windows, sys.modules[Door.__module__]):
+        monkeypatch.setattr(module, "time", clock)
     client = await aiohttp_client(make_app(limited(rate_resident="2/second")))
     await client.get("/")
     assert [(await client.get("/api/web/history")).status for _ in range(2)] == [200, 200]
     wait = await assert_refused(await client.get("/api/web/history"))
     assert wait <= 2, "Retry-After names the window, not an hour"
-    await asyncio.sleep(2.1)  # a sliding window forgets completely after two windows
+    clock.now += 0.5  # still inside the window and the next: the count has not decayed enough
+    await assert_refused(await client.get("/api/web/history"))
+    clock.now += 2.1  # a sliding window forgets completely after two windows
     assert (await client.get("/api/web/history")).status == 200
 
 

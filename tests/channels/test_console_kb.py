@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+from pathlib import Path
 
 import pytest
 from aiohttp import FormData
 
 from tests.conftest import NOW
-from tests.helpers.console import add_accounts, ask, sign_in
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
+from tests.helpers.console import PASSWORD, add_accounts, ask, sign_in
 from tongban.agent.service import Agent
 from tongban.channels.app.server import create_app
 from tongban.memory.checkpoints import sqlite_checkpointer
@@ -75,3 +78,50 @@ async def test_a_supervisor_uploads_a_sheet_and_residents_get_cited_answers(aioh
 async def test_the_page_is_served(aiohttp_client, app) -> None:  # type: ignore[no-untyped-def]
     page = await (await aiohttp_client(app)).get("/console/kb")
     assert page.status == 200 and "知识库" in await page.text()
+
+
+async def test_a_supervisor_uploads_lists_and_removes_a_sheet_on_the_page_in_headless_chromium(
+    aiohttp_client, app, tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """The page end to end: the file goes up as a multipart form, the report and the bad line are
+    shown, the list holds the file, and 删除 takes it off after the supervisor confirms."""
+    async_playwright = browser_or_skip()
+    sheet = tmp_path / "热线问答.csv"
+    sheet.write_text(SHEET, encoding="utf-8")
+    base = str((await aiohttp_client(app)).make_url("/")).rstrip("/")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=CHROMIUM_ARGS,
+        )
+        try:
+            context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(base + "/console/kb")
+            await page.wait_for_selector("body[data-ready='1']")
+            assert await page.locator("#refused-title").inner_text() == "请先登录"  # nobody signed in yet
+            await page.goto(base + "/console")
+            await page.wait_for_selector("body[data-ready='1']")
+            await page.fill("#username", "zhuguan")
+            await page.fill("#password", PASSWORD)
+            await page.click("#signin-button")
+            await page.locator("#desk").wait_for()
+            await page.goto(base + "/console/kb")
+            await page.wait_for_selector("body[data-ready='1']")
+            assert await page.locator("#files-empty").is_visible()
+            await page.set_input_files("#file", str(sheet))
+            await page.click("#upload-button")
+            status = page.locator("#upload-status", has_text="新增 2 条")
+            await status.wait_for()
+            assert "出错 1 行" in await status.inner_text()
+            assert await page.locator("#upload-errors li").inner_text() == "第 3 行（页）：答案为空"
+            row = page.locator("#files tr", has_text="热线问答.csv")
+            assert await row.locator("td").nth(2).inner_text() == "2"
+            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await row.locator("button").click()
+            await page.locator("#files-empty").wait_for(state="visible")
+            assert await page.locator("#files tr").count() == 0
+            assert not errors
+        finally:
+            await browser.close()

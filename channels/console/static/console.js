@@ -10,35 +10,12 @@
   const GIVEN = { hall: "大厅", date: "日期", period: "时段", time: "时间", receipt_no: "受理编号",
     phone: "手机号", id_last4: "身份证后四位" };
   let me = null;
+  const el = consolePage.el;
+  const call = consolePage.caller(function () { return me; }, signedOut);
   let socket = null;
   let current = null; // the open conversation: {card, messages}
   let shown = new Set(); // transcript ids on screen
   let conversations = [];
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  async function call(url, options) {
-    options = Object.assign({ credentials: "same-origin", headers: {} }, options || {});
-    if (options.method === "POST") {
-      options.headers = Object.assign({ "Content-Type": "application/json", "X-Requested-With": "XMLHttpRequest" },
-        me ? { "X-CSRF-Token": me.csrf } : {}, options.headers);
-    }
-    const response = await fetch(url, options);
-    let body = null;
-    try { body = await response.json(); } catch (e) { body = null; }
-    if (response.status === 401 && me) { signedOut(); }
-    if (!response.ok) {
-      const error = new Error((body && body.message) || "操作失败，请稍后再试");
-      error.status = response.status;
-      throw error;
-    }
-    return body;
-  }
 
   function post(url, body) { return call(url, { method: "POST", body: JSON.stringify(body || {}) }); }
 

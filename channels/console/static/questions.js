@@ -7,39 +7,10 @@
   const KINDS = { low_confidence: "没把握", rephrased: "换说法重问", asked_person: "要求转人工",
     kb_miss: "知识库没有可靠答案" };
   let me = null;
+  const el = consolePage.el;
+  const call = consolePage.caller(function () { return me; });
+  const refuse = consolePage.refuse;
   let items = [];
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  async function call(url, options) {
-    options = Object.assign({ credentials: "same-origin", headers: {} }, options || {});
-    if (options.method === "POST") {
-      options.headers = Object.assign({ "Content-Type": "application/json", "X-Requested-With": "XMLHttpRequest",
-        "X-CSRF-Token": me.csrf }, options.headers);
-    }
-    const response = await fetch(url, options);
-    let body = null;
-    try { body = await response.json(); } catch (e) { body = null; }
-    if (!response.ok) {
-      const error = new Error((body && body.message) || "操作失败，请稍后再试");
-      error.status = response.status;
-      throw error;
-    }
-    return body;
-  }
-
-  function refuse(title, text) {
-    $("report").hidden = true;
-    $("refused").hidden = false;
-    $("refused-title").textContent = title;
-    $("refused-text").textContent = text;
-    document.body.dataset.ready = "1";
-  }
 
   function keywordForm(question) {
     const form = el("form", "keyword");

@@ -16,6 +16,7 @@ from sqlmodel import select
 from tongban.channels.app import keys
 from tongban.channels.app.chat_api import error, json_body, json_reply
 from tongban.channels.console.auth import STAFF, actor
+from tongban.channels.console.scope import sees
 from tongban.memory import questions
 from tongban.memory.clock import SHANGHAI
 from tongban.memory.models import Handoff, ServiceItem
@@ -97,8 +98,9 @@ async def remove_learned(request: web.Request) -> web.StreamResponse:
 
 
 async def correct(request: web.Request) -> web.StreamResponse:
-    """POST {item_code, phrase} on a handoff: “这个问题应该是 X 事项”. The resident's phrase becomes
-    a keyword of X, attributed to the staff member and the handoff, searchable at once."""
+    """POST {item_code, phrase} on a handoff in the person's scope: “这个问题应该是 X 事项”. The
+    resident's phrase becomes a keyword of X, attributed to the staff member and the handoff,
+    searchable at once."""
     person = request[STAFF]
     store, agent = request.app[keys.STORE], request.app[keys.AGENT]
     try:
@@ -112,8 +114,9 @@ async def correct(request: web.Request) -> web.StreamResponse:
 
     def save() -> dict[str, Any] | None:
         with store.session(actor=actor(person)) as session:
-            if session.get(Handoff, handoff_id) is None:
-                return None
+            handoff = session.get(Handoff, handoff_id)
+            if handoff is None or not sees(session, agent, person, handoff):
+                return None  # another hall's conversation is not there for this person
             item = questions.add_keyword(session, code, phrase, source=f"handoff:{handoff_id}")
             return {"code": item.code, "name": item.name, "keywords": list(item.keywords)}
 

@@ -85,6 +85,9 @@ async def test_staff_of_another_hall_can_neither_see_nor_act_and_files_open_for_
     assert (await liuzhou.get(f"/console/api/conversations/{handoff_id}")).status == 404
     for action in ("claim", "note", "reply", "hand-back", "close"):
         assert (await act(liuzhou, lz_headers, handoff_id, action, text="你好")).status == 404, action
+    correction = await liuzhou.post(f"/console/api/conversations/{handoff_id}/correct", headers=lz_headers,
+                                    json={"item_code": "450000-SJ-0004", "phrase": "推车卖早点"})
+    assert correction.status == 404, "nor teach the catalog in the name of another hall's conversation"
     lzsup, lzsup_headers = clients["lzsup"]
     assert (await act(lzsup, lzsup_headers, handoff_id, "reveal")).status == 404
     assert (await lzsup.get(f"/console/api/uploads/{upload_id}")).status == 404

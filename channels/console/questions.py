@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -42,26 +43,7 @@ async def report(request: web.Request) -> web.StreamResponse:
 
 async def add_keyword(request: web.Request) -> web.StreamResponse:
     """POST {item_code, phrase}: the phrase becomes a keyword of the item, searchable at once."""
-    person = request[STAFF]
-    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
-    given = await _item_and_phrase(request)
-    if isinstance(given, web.Response):
-        return given
-    code, phrase = given
-
-    def save() -> dict[str, Any]:
-        with store.session(actor=actor(person)) as session:
-            item = questions.add_keyword(session, code, phrase)
-            return {"code": item.code, "name": item.name, "keywords": list(item.keywords)}
-
-    try:
-        saved = await asyncio.to_thread(save)
-    except questions.UnknownItem:
-        return error(404, "not_found", "没有这个事项")
-    except ValueError as exc:
-        return error(400, "bad_phrase", str(exc))
-    await asyncio.to_thread(agent.refresh_index)
-    return json_reply({"item": saved})
+    return await _change_keywords(request, lambda session, code, phrase: questions.add_keyword(session, code, phrase))
 
 
 async def learned(request: web.Request) -> web.StreamResponse:
@@ -77,24 +59,7 @@ async def learned(request: web.Request) -> web.StreamResponse:
 
 async def remove_learned(request: web.Request) -> web.StreamResponse:
     """POST {item_code, phrase}: the learned phrase comes off its item, searchable no more."""
-    person = request[STAFF]
-    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
-    given = await _item_and_phrase(request)
-    if isinstance(given, web.Response):
-        return given
-    code, phrase = given
-
-    def remove() -> dict[str, Any]:
-        with store.session(actor=actor(person)) as session:
-            item = questions.remove_keyword(session, code, phrase)
-            return {"code": item.code, "name": item.name, "keywords": list(item.keywords)}
-
-    try:
-        saved = await asyncio.to_thread(remove)
-    except questions.NotLearned:
-        return error(404, "not_found", "没有这条学到的说法")
-    await asyncio.to_thread(agent.index.refresh, force=True)
-    return json_reply({"item": saved})
+    return await _change_keywords(request, questions.remove_keyword)
 
 
 async def correct(request: web.Request) -> web.StreamResponse:
@@ -102,33 +67,57 @@ async def correct(request: web.Request) -> web.StreamResponse:
     resident's phrase becomes a keyword of X, attributed to the staff member and the handoff,
     searchable at once."""
     person = request[STAFF]
-    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
+    agent = request.app[keys.AGENT]
     try:
         handoff_id = int(request.match_info["handoff_id"])
     except (KeyError, ValueError):
         return error(404, "not_found", "没有这个对话")
+
+    def teach(session: Any, code: str, phrase: str) -> ServiceItem:
+        handoff = session.get(Handoff, handoff_id)
+        if handoff is None or not sees(session, agent, person, handoff):
+            raise _NoConversation  # another hall's conversation is not there for this person
+        return questions.add_keyword(session, code, phrase, source=f"handoff:{handoff_id}")
+
+    return await _change_keywords(request, teach)
+
+
+class _NoConversation(LookupError):
+    """The handoff a correction names does not exist or is outside the person's scope."""
+
+
+Change = Callable[[Any, str, str], ServiceItem]
+REFUSALS: tuple[tuple[type[Exception], int, str, str | None], ...] = (
+    # (what the change raised, status, error code, message: None for the exception's own)
+    (_NoConversation, 404, "not_found", "没有这个对话"),
+    (questions.UnknownItem, 404, "not_found", "没有这个事项"),
+    (questions.NotLearned, 404, "not_found", "没有这条学到的说法"),
+    (ValueError, 400, "bad_phrase", None),
+)
+
+
+async def _change_keywords(request: web.Request, change: Change) -> web.StreamResponse:
+    """What the keyword, removal and correction routes share: read `{item_code, phrase}`, make the
+    change as the signed-in person (audited), refresh the index so it counts at once, and answer
+    the item's keywords now, or the refusal its exception maps to."""
+    person = request[STAFF]
+    store, agent = request.app[keys.STORE], request.app[keys.AGENT]
     given = await _item_and_phrase(request)
     if isinstance(given, web.Response):
         return given
     code, phrase = given
 
-    def save() -> dict[str, Any] | None:
+    def save() -> dict[str, Any]:
         with store.session(actor=actor(person)) as session:
-            handoff = session.get(Handoff, handoff_id)
-            if handoff is None or not sees(session, agent, person, handoff):
-                return None  # another hall's conversation is not there for this person
-            item = questions.add_keyword(session, code, phrase, source=f"handoff:{handoff_id}")
+            item = change(session, code, phrase)
             return {"code": item.code, "name": item.name, "keywords": list(item.keywords)}
 
     try:
         saved = await asyncio.to_thread(save)
-    except questions.UnknownItem:
-        return error(404, "not_found", "没有这个事项")
-    except ValueError as exc:
-        return error(400, "bad_phrase", str(exc))
-    if saved is None:
-        return error(404, "not_found", "没有这个对话")
-    await asyncio.to_thread(agent.index.refresh, force=True)
+    except tuple(kind for kind, *_ in REFUSALS) as exc:
+        status, kind, message = next((s, k, m) for e, s, k, m in REFUSALS if isinstance(exc, e))
+        return error(status, kind, message or str(exc))
+    await asyncio.to_thread(agent.refresh_index)
     return json_reply({"item": saved})
 
 

@@ -17,7 +17,7 @@ from sqlmodel import select
 from tongban.channels.app import keys
 from tongban.channels.app.chat_api import error, json_body, json_reply
 from tongban.channels.console.auth import STAFF, actor
-from tongban.channels.console.scope import sees
+from tongban.channels.console.scope import parse_id, sees
 from tongban.memory import questions
 from tongban.memory.clock import SHANGHAI
 from tongban.memory.models import Handoff, ServiceItem
@@ -68,9 +68,8 @@ async def correct(request: web.Request) -> web.StreamResponse:
     searchable at once."""
     person = request[STAFF]
     agent = request.app[keys.AGENT]
-    try:
-        handoff_id = int(request.match_info["handoff_id"])
-    except (KeyError, ValueError):
+    handoff_id = parse_id(request.match_info.get("handoff_id"))
+    if handoff_id is None:
         return error(404, "not_found", "没有这个对话")
 
     def teach(session: Any, code: str, phrase: str) -> ServiceItem:

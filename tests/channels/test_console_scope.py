@@ -105,8 +105,9 @@ async def test_staff_of_another_hall_can_neither_see_nor_act_and_files_open_for_
     assert sorted(viewers) == ["staff:wangfang", "staff:zhuguan"]
 
     for path in ("/console/api/conversations/99999999999999999999999", "/console/api/uploads/9223372036854775808",
-                 "/console/api/audio/-1", "/console/api/conversations/0/claim"):
-        method = wangfang.post if path.endswith("claim") else wangfang.get
+                 "/console/api/audio/-1", "/console/api/conversations/0/claim",
+                 "/console/api/conversations/99999999999999999999999/correct"):
+        method = wangfang.post if path.endswith(("claim", "correct")) else wangfang.get
         assert (await method(path, headers=wf_headers, json={})).status == 404, path
 
 

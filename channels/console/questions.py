@@ -38,7 +38,10 @@ async def report(request: web.Request) -> web.StreamResponse:
                              session.exec(select(ServiceItem.code, ServiceItem.name).order_by(ServiceItem.code))]
             return body
 
-    return json_reply(await asyncio.to_thread(load))
+    try:
+        return json_reply(await asyncio.to_thread(load))
+    except OverflowError:  # a week at the calendar's edge: its Beijing midnight is not a datetime
+        return error(400, "bad_week", "week 应为 YYYY-MM-DD")
 
 
 async def add_keyword(request: web.Request) -> web.StreamResponse:

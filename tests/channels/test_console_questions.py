@@ -69,6 +69,15 @@ async def test_keyword_needs_a_known_item_and_a_phrase(aiohttp_client, app) -> N
     assert short.status == 400
 
 
+async def test_a_week_outside_the_calendar_is_refused_not_a_server_error(aiohttp_client, app) -> None:  # type: ignore[no-untyped-def]
+    supervisor = await aiohttp_client(app)
+    await sign_in(supervisor, "zhuguan")
+    for week in ("0001-01-01", "9999-12-31", "2026-02-30"):
+        response = await supervisor.get(f"/console/api/questions?week={week}")
+        assert response.status == 400, week
+        assert (await response.json())["error"] == "bad_week"
+
+
 @pytest.mark.slow  # a real browser
 async def test_the_supervisor_places_a_question_from_the_console_page_in_headless_chromium(
     aiohttp_client, app, tmp_path,  # type: ignore[no-untyped-def]

@@ -101,14 +101,19 @@ async def read_audio(request: web.Request, limit: int) -> tuple[bytes, str]:
     fmt = request.query.get("format") or request.headers.get("X-Audio-Format")
     if request.content_type.startswith("multipart/"):
         audio = None
-        async for part in await request.multipart():
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.filename is not None or part.name in ("file", "audio", "voice"):
-                audio = await _read_limited(part, limit)
-                fmt = fmt or _format_of(part.headers.get("Content-Type", ""), part.filename)
-            elif part.name == "format":
-                fmt = (await part.text()).strip() or fmt
+        try:
+            async for part in await request.multipart():
+                if not isinstance(part, BodyPartReader):
+                    continue
+                if part.filename is not None or part.name in ("file", "audio", "voice"):
+                    audio = await _read_limited(part, limit)
+                    fmt = fmt or _format_of(part.headers.get("Content-Type", ""), part.filename)
+                elif part.name == "format":
+                    fmt = (await part.text()).strip() or fmt
+        except TooLarge:
+            raise
+        except ValueError as exc:  # a malformed multipart body, a format field that is not UTF-8
+            raise BadInput("上传内容格式不正确") from exc
     else:
         audio = await _read_limited(request.content, limit)
         fmt = fmt or _format_of(request.content_type, None)

@@ -173,6 +173,9 @@ async def test_voice_without_a_hook_asks_to_type(client, wechat) -> None:  # typ
     body = await response.json()
     assert body["text"] == NO_VOICE and "请打字" in body["text"] and body["item"] is None
     assert (await client.post("/api/mp/voice", data=b"\x00" * 10, headers=bearer("x"))).status == 401
+    torn = await client.post("/api/mp/voice", data=b"not multipart",
+                             headers={**bearer(token), "Content-Type": "multipart/form-data"})
+    assert torn.status == 400 and (await torn.json())["error"] == "bad_request"
 
 
 async def test_voice_with_a_hook_answers_what_was_heard(aiohttp_client, make_app, mp_settings, wechat) -> None:  # type: ignore[no-untyped-def]

@@ -86,6 +86,20 @@ async def test_voice_without_a_hook_and_oversized_uploads(aiohttp_client, make_a
     assert too_large.status == 413 and (await too_large.json())["error"] == "too_large"
 
 
+async def test_a_malformed_voice_upload_is_a_bad_request(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_app())
+    part = b'--zz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+    bodies = {
+        "multipart/form-data": b"no boundary at all",
+        "multipart/form-data; boundary=zz": b"never the boundary it names",
+        "multipart/form-data; boundary=zz ": part % (b"format", b"\xff\xfe") + part % (b"file", b"AAAA") + b"--zz--\r\n",
+    }
+    for content_type, body in bodies.items():
+        response = await client.post("/api/web/voice", data=body, headers={**XHR, "Content-Type": content_type})
+        assert response.status == 400, content_type
+        assert (await response.json())["error"] == "bad_request"
+
+
 def test_the_page_is_self_contained_and_escapes_text() -> None:
     """No CDN, no build step; reply text never goes through innerHTML."""
     for path in STATIC.iterdir():

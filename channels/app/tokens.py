@@ -38,7 +38,7 @@ class TokenSigner:
         return f"{body}.{self._mac(body)}"
 
     def verify(self, token: str | None, *, now: float | None = None) -> dict[str, Any]:
-        if not token or token.count(".") != 1:
+        if not token or token.count(".") != 1 or not token.isascii():  # ours are base64url: ASCII
             raise InvalidToken("malformed")
         body, mac = token.split(".")
         if not hmac.compare_digest(mac, self._mac(body)):

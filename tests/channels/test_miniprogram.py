@@ -111,6 +111,7 @@ async def test_messages_need_a_valid_token(client, wechat) -> None:  # type: ign
     web_cookie = TokenSigner(SESSION_SECRET, "web", 3600).sign({"sub": "o-mini-0001"})
     assert (await client.post("/api/mp/messages", json=question, headers=bearer(web_cookie))).status == 401
     assert (await client.get("/api/mp/history", headers=bearer("nope"))).status == 401
+    assert (await client.get("/api/mp/history", headers=bearer("令牌.签名"))).status == 401  # not ASCII
 
 
 async def test_a_real_question_gets_the_item(client, wechat) -> None:  # type: ignore[no-untyped-def]

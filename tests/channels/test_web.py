@@ -55,6 +55,10 @@ async def test_residents_are_kept_apart_and_forged_cookies_get_a_fresh_id(aiohtt
     response = await stranger.get("/api/web/history", cookies={COOKIE: forged})
     assert (await response.json()) == {"messages": [], "handoff": None}
     assert response.cookies[COOKIE].value != forged
+    for garbled in ("身份.签名", own.split(".")[0] + ".签名"):  # not ASCII: forged too, not a server error
+        newcomer = await aiohttp_client(app)
+        response = await newcomer.get("/api/web/history", headers={"Cookie": f"{COOKIE}={garbled}"})
+        assert response.status == 200 and (await response.json()) == {"messages": [], "handoff": None}
 
 
 async def test_cross_site_posts_are_refused(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]

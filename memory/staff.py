@@ -261,7 +261,7 @@ def open_session(session: Session, account: StaffAccount, *, ttl: dt.timedelta) 
 
 
 def session_staff(session: Session, token: str | None) -> StaffView | None:
-    if not token or len(token) > 128:
+    if not token or len(token) > 128 or not token.isascii():  # ours are token_urlsafe: ASCII
         return None
     row = session.exec(
         select(StaffAccount, StaffSession.expires_at).join(StaffSession, col(StaffSession.staff_id) == StaffAccount.id)

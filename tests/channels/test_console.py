@@ -169,6 +169,17 @@ async def test_sign_in_cookie_sign_out_and_bad_passwords_throttled(aiohttp_clien
     assert all("argon2" not in json.dumps(h) for h in hashes), "password hashes never reach the audit log"
 
 
+async def test_a_session_cookie_that_is_not_utf8_is_signed_out_not_a_server_error(aiohttp_client, console) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(console())
+    for path in (b"/console/api/me", b"/console/api/queue"):
+        reader, writer = await asyncio.open_connection(client.host, client.port)  # raw: no client re-encodes it
+        writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: " + client.host.encode() + b"\r\nCookie: "
+                     + COOKIE.encode() + b"=\xff\xfe\r\nConnection: close\r\n\r\n")
+        status = (await reader.readline()).split()[1]
+        writer.close()
+        assert status == b"401", path
+
+
 async def test_one_address_trying_many_names_is_throttled(aiohttp_client, console) -> None:  # type: ignore[no-untyped-def]
     client = await aiohttp_client(console(console_sign_in_failures=2))
     for i in range(8):  # four times the per-name allowance, spread over names

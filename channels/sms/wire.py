@@ -44,7 +44,8 @@ def authorised(settings: SmsSettings, *, remote: str | None, header: str | None,
         return False
     if token is not None:
         given = header or query or ""
-        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        # the header's own bytes: aiohttp reads bytes that are not UTF-8 as surrogates
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.get_secret_value().encode()):
             return False
     if networks:
         try:

@@ -253,6 +253,7 @@ def test_authorisation_needs_every_configured_check() -> None:
     assert authorised(token, remote="8.8.8.8", header=None, query=TOKEN)
     assert not authorised(token, remote="8.8.8.8", header="wrong", query=None)
     assert not authorised(token, remote="8.8.8.8", header=None, query=None)
+    assert not authorised(token, remote="8.8.8.8", header="\udcff\udcfe", query=None), "bytes not UTF-8, as aiohttp reads them"
     ips = SmsSettings(env="test", sms_allowed_ips=["106.11.0.0/16", "127.0.0.1"])
     assert authorised(ips, remote="106.11.3.4", header=None, query=None)
     assert not authorised(ips, remote="10.0.0.1", header=None, query=None)
@@ -339,6 +340,11 @@ async def test_wrong_secret_or_address_is_refused_and_stores_nothing(sms, store:
             assert (await push(client, provider, body, token=token)).status == 403
     header = await client.post("/sms/tencent", data=json.dumps(tencent_entry("3")), headers={"X-Tongban-Token": TOKEN})
     assert header.status == 200, "the token may come as a header"
+    reader, writer = await asyncio.open_connection(client.host, client.port)  # raw: a header that is not UTF-8
+    writer.write(b"POST /sms/aliyun HTTP/1.1\r\nHost: " + client.host.encode() + b"\r\nX-Tongban-Token: \xff\xfe\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]")
+    assert (await reader.readline()).split()[1] == b"403"
+    writer.close()
     await client.app[keys.DELIVERIES].drain()
     assert len(rows(store)) == 1
     await client.close()

@@ -67,7 +67,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         body = await request.json()
     except web.HTTPRequestEntityTooLarge as exc:  # past the app's client_max_size
         raise TooLarge() from exc
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested past the parser
         raise BadInput("请求体不是有效的 JSON") from exc
     if not isinstance(body, dict):
         raise BadInput("请求体应为 JSON 对象")

@@ -208,6 +208,9 @@ async def test_csrf_is_refused(aiohttp_client, console) -> None:  # type: ignore
     login = await staff.post("/console/api/sign-in", json={"username": "wangfang", "password": PASSWORD},
                              headers={"Origin": "https://evil.example"})
     assert login.status == 403, "no login CSRF either"
+    deep = await staff.post("/console/api/sign-in", data=b'{"username": ' + b"[" * 30000,
+                            headers={**origin(staff), "Content-Type": "application/json"})
+    assert deep.status == 400, "JSON nested past the parser's recursion is a bad request"
     assert (await staff.post(url, headers=headers)).status == 200
 
 

@@ -74,6 +74,8 @@ async def test_cross_site_posts_are_refused(aiohttp_client, make_app) -> None:  
     assert voice.status == 403
     bad = await client.post("/api/web/messages", data=b"[1, 2", headers={**XHR, "Content-Type": "application/json"})
     assert bad.status == 400 and (await bad.json())["error"] == "bad_request"
+    deep = await client.post("/api/web/messages", data=b"[" * 30000, headers={**XHR, "Content-Type": "application/json"})
+    assert deep.status == 400 and (await deep.json())["error"] == "bad_request", "nested past the parser's recursion"
 
 
 async def test_voice_without_a_hook_and_oversized_uploads(aiohttp_client, make_app) -> None:  # type: ignore[no-untyped-def]

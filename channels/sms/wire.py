@@ -60,7 +60,7 @@ def authorised(settings: SmsSettings, *, remote: str | None, header: str | None,
 def _load(body: bytes) -> Any:
     try:
         return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested past the parser
         raise Malformed("body is not JSON") from exc
 
 

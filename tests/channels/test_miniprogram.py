@@ -256,6 +256,8 @@ async def test_a_forged_push_is_refused_and_nothing_stored(client, wechat, store
     assert stale.status == 403
     unsigned = await client.post("/api/mp/push", json=push_body())
     assert unsigned.status == 403
+    deep = await client.post("/api/mp/push", params=signed(), data=b"[" * 4000)
+    assert deep.status == 400, "signed, but JSON nested past the parser's recursion: malformed"
     await client.app[keys.DELIVERIES].drain()
     assert inbound_rows(store) == [] and runs == [] and wechat.sent == []
 

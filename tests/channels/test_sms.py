@@ -238,10 +238,11 @@ def test_both_wire_formats_parse_and_malformed_ones_are_refused() -> None:
     assert parse_tencent(json.dumps(tencent_entry("你好呀")).encode())[0].key != tc.key
     assert parse_aliyun(json.dumps([aliyun_entry("hi", phone="12345")]).encode()) == [], "not a mobile: ignored"
     for bad in (b"not json", b"{}", b"[]", b"[1]", json.dumps([{"content": "x"}]).encode(),
-                json.dumps([aliyun_entry("x", at="yesterday")]).encode(), "[{\"content\": \"\xff".encode("latin-1")):
+                json.dumps([aliyun_entry("x", at="yesterday")]).encode(), "[{\"content\": \"\xff".encode("latin-1"),
+                b"[" * 30000):
         with pytest.raises(Malformed):
             parse_aliyun(bad)
-    for bad in (b"[]", b"3", json.dumps({"mobile": PHONE, "text": "x"}).encode(),
+    for bad in (b"[]", b"3", b"[" * 30000, json.dumps({"mobile": PHONE, "text": "x"}).encode(),
                 json.dumps({**tencent_entry("x"), "time": "soon"}).encode()):
         with pytest.raises(Malformed):
             parse_tencent(bad)

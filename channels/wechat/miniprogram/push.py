@@ -113,7 +113,7 @@ class _Forged(ValueError):
 def _parse(raw: bytes, request: web.Request, token: str) -> _Push | None:
     try:
         body = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser
         raise ValueError("推送内容不是有效的 JSON（请在后台选择 JSON 数据格式）") from exc
     if not isinstance(body, dict):
         raise ValueError("推送内容应为 JSON 对象")

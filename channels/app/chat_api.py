@@ -22,6 +22,7 @@ from tongban.memory.store import Store
 from tongban.memory.transcripts import save_audio
 
 MAX_TEXT = 2000
+NUL_REFUSED = "内容中有无法识别的字符（\\u0000），请删去后重新提交"  # PostgreSQL text cannot hold NUL
 AUDIO_FORMATS = frozenset({"aac", "mp3", "wav", "silk", "amr", "m4a", "webm", "ogg", "pcm"})
 _AUDIO_TYPES = {
     "audio/aac": "aac", "audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/wav": "wav",
@@ -71,7 +72,24 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise BadInput("请求体不是有效的 JSON") from exc
     if not isinstance(body, dict):
         raise BadInput("请求体应为 JSON 对象")
+    if has_nul(body):
+        raise BadInput(NUL_REFUSED)
     return body
+
+
+def has_nul(value: Any) -> bool:
+    """Whether a text anywhere in `value` holds NUL, which PostgreSQL can neither store nor look up
+    (walked without recursion: a body may be nested as deep as the parser allows)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending.extend((*item, *item.values()))
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 async def json_body(request: web.Request) -> dict[str, Any] | web.Response:

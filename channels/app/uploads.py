@@ -16,7 +16,7 @@ from aiohttp import BodyPartReader, web
 
 from tongban.agent.interface import Reviewed, UnknownItem, Unreadable, Upload
 from tongban.channels.app import keys
-from tongban.channels.app.chat_api import error, json_reply, too_large
+from tongban.channels.app.chat_api import NUL_REFUSED, error, has_nul, json_reply, too_large
 from tongban.tools.review.ocr import sniff
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ async def _read(request: web.Request, limit: int) -> tuple[bytes, str | None]:
                 data = await _limited(part, limit)
             elif part.name == "item":
                 item_code = (await part.text()).strip()[:64] or None
+                if has_nul(item_code):
+                    raise _Refused(error(400, "bad_request", NUL_REFUSED))
     except ValueError as exc:  # a malformed multipart body
         raise _Refused(error(400, "bad_request", "上传内容格式不正确")) from exc
     if not data:

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from tongban.channels.app import keys
-from tongban.channels.app.chat_api import error, json_body, json_reply
+from tongban.channels.app.chat_api import NUL_REFUSED, error, has_nul, json_body, json_reply
 from tongban.channels.console.auth import STAFF, actor
 from tongban.memory import knowledge
 from tongban.tools.kb.files import KINDS, UnreadableFile, parse
@@ -51,6 +51,8 @@ async def upload(request: web.Request) -> web.StreamResponse:
         return error(400, "bad_request", "请用表单上传一个文件（file）")
     if not name or not data:
         return error(400, "no_file", "请选择要上传的文件")
+    if has_nul(name):
+        return error(400, "bad_request", NUL_REFUSED)
     name = name.replace("\\", "/").rsplit("/", 1)[-1][:255]
 
     def save() -> dict[str, Any]:

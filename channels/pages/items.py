@@ -21,6 +21,8 @@ def setup(app: web.Application) -> None:
 
 async def item_page(request: web.Request) -> web.Response:
     code = request.match_info["code"][:64]
+    if "\x00" in code:  # no item's code, and PostgreSQL cannot look it up
+        raise web.HTTPNotFound(text="没有这个事项。")
     store = request.app[keys.STORE]
 
     def load() -> dict[str, Any] | None:

@@ -21,6 +21,8 @@ def setup(app: web.Application) -> None:
 
 async def kb_page(request: web.Request) -> web.Response:
     key = request.match_info["key"][:128]
+    if "\x00" in key:  # no entry's key, and PostgreSQL cannot look it up
+        raise web.HTTPNotFound(text="没有这条问答。")
     store = request.app[keys.STORE]
 
     def load() -> tuple[str, str, str, str, str, str] | None:

@@ -180,6 +180,25 @@ async def test_a_session_cookie_that_is_not_utf8_is_signed_out_not_a_server_erro
         assert status == b"401", path
 
 
+async def test_a_nul_character_is_a_bad_request_where_postgresql_could_not_store_it(
+        aiohttp_client, make_app, any_store) -> None:  # type: ignore[no-untyped-def]
+    add_accounts(any_store)
+    client = await aiohttp_client(make_app(app_store=any_store))
+    refused = await client.post("/console/api/sign-in", json={"username": "wang\u0000fang", "password": PASSWORD},
+                                headers={**origin(client), **XHR})
+    assert refused.status == 400, "before signing in, too"
+    headers = await sign_in(client, "zhuguan")
+    for path, body in (("/console/api/questions/keyword", {"item_code": "450000-SJ-0001\u0000", "phrase": "摆摊"}),
+                       ("/console/api/kb/remove", {"name": "faq.csv\u0000"})):
+        response = await client.post(path, headers=headers, json=body)
+        assert response.status == 400 and (await response.json())["error"] == "bad_request", path
+    form = (b'--zz\r\nContent-Disposition: form-data; name="file"; filename="faq%00.csv"\r\n'  # browsers %-encode
+            b"Content-Type: text/csv\r\n\r\nq,a\n\r\n--zz--\r\n")
+    upload = await client.post("/console/api/kb", headers={**headers, "Content-Type": "multipart/form-data; boundary=zz"},
+                               data=form)
+    assert upload.status == 400 and (await upload.json())["error"] == "bad_request", await upload.text()
+
+
 async def test_one_address_trying_many_names_is_throttled(aiohttp_client, console) -> None:  # type: ignore[no-untyped-def]
     client = await aiohttp_client(console(console_sign_in_failures=2))
     for i in range(8):  # four times the per-name allowance, spread over names

@@ -106,6 +106,20 @@ async def test_a_malformed_voice_upload_is_a_bad_request(aiohttp_client, make_ap
         assert (await response.json())["error"] == "bad_request"
 
 
+async def test_a_nul_character_is_refused_where_postgresql_could_not_store_it(aiohttp_client, make_app, any_store) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(make_app(app_store=any_store))
+    said = await ask(client, "推车卖早点\u0000要办啥")  # an unplaced question: its text is logged
+    assert said.status == 400 and (await said.json())["error"] == "bad_request"
+    form = FormData()
+    form.add_field("item", "450000-GA-0001\x00")
+    form.add_field("file", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, filename="id.png", content_type="image/png")
+    upload = await client.post("/api/web/upload", data=form, headers=XHR)
+    assert upload.status == 400 and (await upload.json())["error"] == "bad_request"
+    for page in ("/items/450000-GA-0001%00", "/kb/faq%00"):
+        assert (await client.get(page)).status == 404, page
+    assert (await ask(client, "推车卖早点要办啥")).status == 200, "the same words without it are answered"
+
+
 def test_the_page_is_self_contained_and_escapes_text() -> None:
     """No CDN, no build step; reply text never goes through innerHTML."""
     for path in STATIC.iterdir():

@@ -8,7 +8,9 @@ in this process wakes it at once.
 Only messages of handed-off conversations are pushed, and each only to staff whose scope covers
 its handoff or who hold it (`channels.console.scope`); a resident who never asked for a person
 never appears. Nothing from before a socket connected is replayed: the page loads history through
-the API, which checks scope per conversation.
+the API, which checks scope per conversation. A socket lasts only as long as its session: each
+round the hub reads every socket's session again, closes those signed out, expired or deactivated,
+and applies the others' scope as it is now.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from sqlmodel import col, select
 from tongban.channels.app import keys
 from tongban.channels.app.chat_api import error, same_origin
 from tongban.channels.console import outbox
-from tongban.channels.console.auth import current_staff, settings_of
+from tongban.channels.console.auth import COOKIE, current_staff, settings_of
 from tongban.channels.console.cards import line, masker, place_of
-from tongban.memory import transcripts
+from tongban.memory import staff, transcripts
 from tongban.memory.models import Handoff, HandoffStatus, Resident, utcnow
 from tongban.memory.residents import Identity, identity_of
 from tongban.memory.staff import StaffView
@@ -46,6 +48,7 @@ class ConsoleHub:
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.sockets: dict[web.WebSocketResponse, StaffView] = {}
+        self.tokens: dict[web.WebSocketResponse, str] = {}  # each socket's session, checked every round
         self._last_id: int | None = None
         self._seen: deque[int] = deque(maxlen=2000)
         self._signature: tuple[Any, ...] | None = None
@@ -64,6 +67,7 @@ class ConsoleHub:
                 self._last_id = None  # nobody listening: start from the present when someone joins
                 continue
             try:
+                await self._recheck()
                 for event, place in await asyncio.to_thread(self._read):
                     await self.broadcast(event, place)
             except Exception:  # a database hiccup must not end live updates
@@ -77,6 +81,26 @@ class ConsoleHub:
                 continue
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await socket.send_str(payload)
+
+    async def _recheck(self) -> None:
+        """Close the sockets whose session has ended (signed out, expired, the account deactivated,
+        on any replica); the others go on with their staff member's scope as it is now."""
+        store = self.app[keys.STORE]
+        tokens = dict(self.tokens)
+
+        def load() -> dict[web.WebSocketResponse, StaffView | None]:
+            with store.read_session() as session:
+                return {ws: staff.session_staff(session, token) for ws, token in tokens.items()}
+
+        for ws, person in (await asyncio.to_thread(load)).items():
+            if ws not in self.sockets:
+                continue  # gone meanwhile
+            if person is None:
+                self.sockets.pop(ws, None)
+                self.tokens.pop(ws, None)
+                await ws.close()
+            else:
+                self.sockets[ws] = person
 
     def _read(self) -> list[tuple[dict[str, Any], Place | None]]:
         store, agent = self.app[keys.STORE], self.app[keys.AGENT]
@@ -129,6 +153,7 @@ async def socket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     hub = request.app[HUB]
     hub.sockets[ws] = person
+    hub.tokens[ws] = request.cookies.get(COOKIE, "")
     hub.poke()
     try:
         async for message in ws:  # the page only listens
@@ -136,6 +161,7 @@ async def socket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         hub.sockets.pop(ws, None)
+        hub.tokens.pop(ws, None)
     return ws
 
 

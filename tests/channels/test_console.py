@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+from aiohttp import WSMsgType
 from sqlmodel import select
 
 from tests.helpers.console import (
@@ -20,6 +21,7 @@ from tests.helpers.console import (
 )
 from tongban.channels.console.auth import CONSOLE_SETTINGS, COOKIE
 from tongban.channels.console.settings import ConsoleSettings
+from tongban.memory import staff
 from tongban.memory.models import AuditLog, Handoff, TranscriptMessage
 
 
@@ -128,6 +130,32 @@ async def test_console_websocket_pushes_resident_messages_and_queue_changes(aioh
             break
     assert event["message"]["text"] == "我的电话是139****5678", "masked on the way to staff"
     await ws.close()
+
+
+async def test_signing_out_or_being_deactivated_ends_the_live_socket(aiohttp_client, console, store) -> None:  # type: ignore[no-untyped-def]
+    app = console()
+    resident = await aiohttp_client(app)
+    await ask(resident, "转人工")
+    sockets = {}
+    for name in ("wangfang", "lisi"):
+        client = await aiohttp_client(app)
+        headers = await sign_in(client, name)
+        sockets[name] = (client, headers, await client.ws_connect("/console/ws", headers=origin(client)))
+    client, headers, _ = sockets["wangfang"]
+    assert (await client.post("/console/api/sign-out", headers=headers)).status == 200
+    with store.session(actor="test") as session:
+        staff.set_active(session, "lisi", False)  # from the CLI, perhaps on another replica
+    await ask(resident, "我的电话是13912345678")
+    for name, (_client, _headers, ws) in sockets.items():
+        pushed, still_open = [], False
+        try:
+            while (received := await ws.receive(timeout=3)).type == WSMsgType.TEXT:  # until it is closed
+                event = json.loads(received.data)
+                if event["type"] == "message":
+                    pushed.append(event["message"]["text"])
+        except TimeoutError:
+            still_open = True
+        assert pushed == [] and not still_open, (name, pushed)
 
 
 # ------------------------------------------------------------------ sign-in, CSRF, throttling

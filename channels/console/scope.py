@@ -29,8 +29,11 @@ def parse_id(text: str | None) -> int | None:
 
 
 def sees(session: Session, agent: Any, person: StaffView, handoff: Handoff) -> bool:
+    """In scope, or held by the person: only while they hold it (a closed handoff keeps the name
+    of whoever had it, but not their access wherever the resident has moved on to)."""
     hall, department = place_of(session, agent, handoff)
-    return person.may_see(hall, department, holder=handoff.staff)
+    holder = handoff.staff if handoff.status == HandoffStatus.CLAIMED else None
+    return person.may_see(hall, department, holder=holder)
 
 
 def may_act(session: Session, agent: Any, person: StaffView, handoff: Handoff) -> bool:

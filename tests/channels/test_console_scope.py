@@ -111,6 +111,24 @@ async def test_staff_of_another_hall_can_neither_see_nor_act_and_files_open_for_
         assert (await method(path, headers=wf_headers, json={})).status == 404, path
 
 
+async def test_a_conversation_is_its_holders_only_while_they_hold_it(aiohttp_client, console, store) -> None:  # type: ignore[no-untyped-def]
+    app = console()
+    resident, _resident_id, first = await _handed_off(app, aiohttp_client, store, NANNING)
+    wangfang = await aiohttp_client(app)
+    headers = await sign_in(wangfang, "wangfang")
+    assert (await act(wangfang, headers, first, "claim")).status == 200
+    _place(store, LIUZHOU)  # the resident moves on to 柳州 while she holds it: still hers
+    assert (await wangfang.get(f"/console/api/conversations/{first}")).status == 200
+    assert (await act(wangfang, headers, first, "close")).status == 200
+    await ask(resident, "转人工")  # a new conversation, for 柳州's staff
+    await ask(resident, "我想问问柳州这边的事")
+    liuzhou = await aiohttp_client(app)
+    await sign_in(liuzhou, "liuzhou")
+    assert [c["handoff_id"] for c in await queue(liuzhou)] != []
+    closed = await wangfang.get(f"/console/api/conversations/{first}")
+    assert closed.status == 404, "closed and placed in another hall: 柳州's conversation is not read through it"
+
+
 async def test_the_live_socket_carries_only_handoffs_in_scope_and_replays_nothing(
         aiohttp_client, console, store) -> None:  # type: ignore[no-untyped-def]
     app = console()

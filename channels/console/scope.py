@@ -22,7 +22,7 @@ MAX_ID = 2**31 - 1  # the largest id a column holds on every database
 
 def parse_id(text: str | None) -> int | None:
     """A path id, or None (answered 404) for anything not a positive 32-bit integer."""
-    if not text or not text.isdigit() or len(text) > 10:
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 10:  # "²".isdigit(), int("²") fails
         return None
     value = int(text)
     return value if 0 < value <= MAX_ID else None

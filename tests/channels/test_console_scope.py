@@ -106,7 +106,8 @@ async def test_staff_of_another_hall_can_neither_see_nor_act_and_files_open_for_
 
     for path in ("/console/api/conversations/99999999999999999999999", "/console/api/uploads/9223372036854775808",
                  "/console/api/audio/-1", "/console/api/conversations/0/claim",
-                 "/console/api/conversations/99999999999999999999999/correct"):
+                 "/console/api/conversations/99999999999999999999999/correct", "/console/api/uploads/²",
+                 "/console/api/audio/²³", "/console/api/conversations/²/claim", f"/console/api/conversations/{handoff_id}²"):
         method = wangfang.post if path.endswith(("claim", "correct")) else wangfang.get
         assert (await method(path, headers=wf_headers, json={})).status == 404, path
 

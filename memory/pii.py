@@ -2,7 +2,9 @@
 
 ID numbers, phones and names are stored encrypted (Fernet) beside a keyed HMAC used for
 look-ups, so a leaked database dump shows neither in clear. Masking is the only form in
-which they appear in logs, reprs, the console and model prompts.
+which they appear in logs, reprs, the console and model prompts. In free text (`mask_text`),
+ID numbers, mobile numbers and the names a message introduces (我叫王小芳 → 我叫王**; the cues,
+family names and given-name characters are the data of memory/names/) are masked.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import hashlib
 import hmac
 import logging
 import re
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import phonenumbers
 from cryptography.fernet import Fernet, InvalidToken
@@ -92,9 +96,109 @@ def mask_name(value: str | None) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Mask every ID number and mobile number inside free text."""
+    """Mask every ID number, mobile number and self-introduced name inside free text."""
     text = ID_RE.sub(lambda m: m.group(1)[:4] + "*" * 10 + m.group(3)[-4:], text)
-    return PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
+    text = PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
+    return mask_names(text)
+
+
+# ---------------------------------------------------------------- names said in free text
+
+NAMES_DIR = Path(__file__).parent / "names"
+
+
+@dataclass(frozen=True)
+class NameCue:
+    pattern: re.Pattern[str]
+    given_only: bool  # what follows may be the given name alone (我姓王，叫小芳)
+    weak: bool  # the name counts only before a boundary (我是王芳，… but not 我是张家港的)
+
+
+@dataclass(frozen=True)
+class NameWords:
+    """The term-level data of memory/names/: cues, family names, given-name characters."""
+
+    cues: tuple[NameCue, ...]
+    surnames: tuple[str, ...]  # longest first: 欧阳 before 欧
+    given: frozenset[str]
+    not_names: tuple[str, ...]
+    after: tuple[str, ...]
+
+
+def _words(path: Path) -> list[str]:
+    return [w for line in path.read_text("utf-8").splitlines() for w in line.split("#", 1)[0].split()]
+
+
+@lru_cache(maxsize=1)
+def name_words(directory: Path = NAMES_DIR) -> NameWords:
+    surnames = tuple(sorted(dict.fromkeys(_words(directory / "surnames.txt")), key=len, reverse=True))
+    alternation = "(?:" + "|".join(map(re.escape, surnames)) + ")"
+    cues = []
+    for number, line in enumerate((directory / "cues.tsv").read_text("utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        follows, strength, regex = line.split("\t")
+        if follows not in ("full", "given") or strength not in ("strong", "weak"):
+            raise ValueError(f"memory/names/cues.tsv line {number}: full|given, strong|weak")
+        pattern = re.compile(regex.replace("{surname}", alternation) + r"[\s:：]*")
+        cues.append(NameCue(pattern, given_only=follows == "given", weak=strength == "weak"))
+    return NameWords(cues=tuple(cues), surnames=surnames, given=frozenset(_words(directory / "given.txt")),
+                     not_names=tuple(_words(directory / "not_names.txt")), after=tuple(_words(directory / "after.txt")))
+
+
+def _han(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff" or "\U00020000" <= char <= "\U0003134f"
+
+
+def _given(words: NameWords, text: str, at: int) -> int:
+    """How many characters of a given name (at most two) begin at `at`."""
+    length = 0
+    while length < 2 and at + length < len(text) and text[at + length] in words.given:
+        length += 1
+    return length
+
+
+def _ends(words: NameWords, text: str, at: int) -> bool:
+    return at >= len(text) or not _han(text[at]) or text.startswith(words.after, at)
+
+
+def _name_at(words: NameWords, cue: NameCue, text: str, at: int) -> tuple[int, int] | None:
+    """(end, characters kept) of the name said right after a cue ending at `at`, if one is."""
+    if text.startswith(words.not_names, at):
+        return None
+    for surname in words.surnames:
+        if text.startswith(surname, at) and (given := _given(words, text, at + len(surname))):
+            end = at + len(surname) + given
+            if not cue.weak or _ends(words, text, end):
+                return end, 1  # 王小芳 → 王**, 欧阳建国 → 欧*** as mask_name writes them
+            return None
+    if cue.given_only and (given := _given(words, text, at)) and (not cue.weak or _ends(words, text, at + given)):
+        return at + given, 0
+    return None
+
+
+def find_names(text: str, words: NameWords | None = None) -> list[tuple[int, int, int]]:
+    """The personal names a message introduces (我叫王小芳, 我是李建国，…, 姓名：张三, 我姓王，叫小芳):
+    (start, end, characters kept) of each. Only names said after a cue of memory/names/cues.tsv,
+    made of a family name of surnames.txt and one or two characters of given.txt."""
+    words = words or name_words()
+    if not any(_han(c) for c in text):
+        return []
+    found: dict[int, tuple[int, int]] = {}
+    for cue in words.cues:
+        for match in cue.pattern.finditer(text):
+            if (name := _name_at(words, cue, text, match.end())) is not None:
+                found[match.end()] = max(found.get(match.end(), name), name)
+    return sorted((start, end, kept) for start, (end, kept) in found.items())
+
+
+def mask_names(text: str) -> str:
+    """我叫王小芳，想问… → 我叫王**，想问…: the names a message introduces, masked as mask_name does
+    (the given name only where the family name was said apart: 我姓王，叫小芳 → 我姓王，叫**)."""
+    spans = find_names(text)
+    for start, end, kept in reversed(spans):
+        text = text[:start + kept] + "*" * (end - start - kept) + text[end:]
+    return text
 
 
 # query parameters that are credentials or let a request be replayed: WeChat's signatures, nonce

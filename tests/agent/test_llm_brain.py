@@ -96,6 +96,14 @@ def test_personal_data_is_masked_in_everything_sent_to_the_model(make_agent) -> 
     assert "4501**********1231" in seen
 
 
+def test_a_name_the_resident_introduces_is_masked_in_the_prompt(make_agent) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedChatModel(script=[say("好的，已了解。请问您要办理什么事项？")])
+    _chat(make_agent, model).say("我是覃丽华，想问下开公司要准备什么")
+    seen = model.seen()
+    assert "覃丽华" not in seen and "丽华" not in seen
+    assert "我是覃**，想问下开公司要准备什么" in seen
+
+
 def test_offline_confident_decisions_skip_the_model(make_agent) -> None:  # type: ignore[no-untyped-def]
     model = ScriptedChatModel(script=[])
     chat = _chat(make_agent, model)

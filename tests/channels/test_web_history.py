@@ -68,8 +68,10 @@ async def test_staff_messages_come_back_after_a_reload(aiohttp_client, make_app,
 @pytest.fixture
 def llm_app(store, service_index, channel_settings):  # type: ignore[no-untyped-def]
     model = ScriptedChatModel(script=[
-        call("search_services", query="开奶茶店"),
-        say("开奶茶店一般需要办理【个体工商户设立登记】和食品经营许可证。"),
+        # a trade no word of the knowledge reads, so the model writes the reply (奶茶店 reads 食品经营
+        # since items21, #18, and the offline brain answered it)
+        call("search_services", query="开猫咖"),
+        say("开猫咖一般需要办理【个体工商户设立登记】和食品经营许可证。"),
     ])
 
     def agent(s):  # type: ignore[no-untyped-def]
@@ -81,7 +83,7 @@ def llm_app(store, service_index, channel_settings):  # type: ignore[no-untyped-
 
 async def test_a_model_written_reply_is_still_labelled_after_a_reload(aiohttp_client, llm_app) -> None:  # type: ignore[no-untyped-def]
     resident = await aiohttp_client(llm_app)
-    answered = await ask(resident, "我想在南宁开个奶茶店，要办什么手续")
+    answered = await ask(resident, "我想在南宁开个猫咖，要办什么手续")
     assert answered["ai_generated"]
     [_, again] = (await history(resident))["messages"]
     assert again["role"] == "assistant" and again["ai_generated"] and again["ai_label"]

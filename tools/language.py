@@ -123,6 +123,14 @@ class Knowledge:
         return "(?:" + "|".join(_REFERENCE.sub(inner, p) for p in self.cues[name]) + ")"
 
     @cached_property
+    def _negated(self) -> re.Pattern[str]:
+        """A negation (cue `negation`) at the end of the text: what an action word said next is under.
+        Knowledge without the cue denies nothing."""
+        if "negation" not in self.cues:
+            return re.compile(r"(?!)")
+        return re.compile(self.cue_source("negation") + "$", re.IGNORECASE)
+
+    @cached_property
     def action_terms(self) -> frozenset[str]:
         """Every official action word (换领, 补发, 变更, and the follow-ups: 作废, 缴销…): what
         item names end with, and what is not their object."""
@@ -190,7 +198,7 @@ class Knowledge:
         searched: list[str] = []
         taken = self._matches(normalised)
         done = _done(normalised, taken, self.actions, self.follow_ups)
-        denied = _denied(normalised, taken, self.actions)
+        denied = _denied(normalised, taken, self.actions, self._negated)
         for start, _, word in taken:
             objects.extend(self.terms.get(word, ()))
             if start not in done | denied:
@@ -204,15 +212,12 @@ class Knowledge:
         )
 
 
-# what, said right before an action word, says it is not wanted: 执照不想注销, 唔想转. Not the
-# 不要 of 要不要补办 nor the 不用 of 用不用预约, which ask whether it is
-_NEGATION = re.compile(r"(?:(?<!要)不要|(?<!用)不用|不想|不打算|不准备|不愿意?|不必|唔想|唔要|唔使|冇打算|没打算)$")
-
-
-def _denied(normalised: str, taken: list[tuple[int, int, str]], actions: dict[str, tuple[str, ...]]) -> set[int]:
-    """Starts of the action words said under a negation: 生意不好想先停一段时间，执照不想注销
-    wants the 歇业, not the 注销 it names (#18, items21)."""
-    return {start for start, _, word in taken if word in actions and _NEGATION.search(normalised[:start])}
+def _denied(
+    normalised: str, taken: list[tuple[int, int, str]], actions: dict[str, tuple[str, ...]], negated: re.Pattern[str]
+) -> set[int]:
+    """Starts of the action words said right after a negation (cue `negation`): 生意不好想先停一段
+    时间，执照不想注销 wants the 歇业, not the 注销 it names (#18, items21)."""
+    return {start for start, _, word in taken if word in actions and negated.search(normalised[:start])}
 
 
 # what follows an action word that was already done: 开了个小店, 户口迁过 (咗 reads 了)

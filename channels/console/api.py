@@ -22,7 +22,14 @@ from tongban.channels.app.chat_api import MAX_TEXT, BadInput, TooLarge, error, j
 from tongban.channels.console import outbox
 from tongban.channels.console.auth import STAFF, actor
 from tongban.channels.console.cards import card, line, masker, revealed, status_of
-from tongban.channels.console.scope import may_act, may_open_files, parse_id, sees, sees_resident
+from tongban.channels.console.scope import (
+    may_act,
+    may_open_files,
+    parse_id,
+    sees,
+    sees_resident,
+    visible,
+)
 from tongban.memory import audit, progress, transcripts, uploads
 from tongban.memory.clock import SHANGHAI
 from tongban.memory.models import (
@@ -47,12 +54,6 @@ def _person(request: web.Request) -> StaffView:
 
 def _handoff_id(request: web.Request) -> int | None:
     return parse_id(request.match_info.get("handoff_id"))
-
-
-def _visible(session: Session, agent: Any, person: StaffView, handoff_id: int | None) -> Handoff | None:
-    """The handoff when it exists and is in the person's scope (else None: answered 404)."""
-    handoff = session.get(Handoff, handoff_id) if handoff_id else None
-    return handoff if handoff is not None and sees(session, agent, person, handoff) else None
 
 
 # ------------------------------------------------------------------ reading
@@ -98,7 +99,7 @@ async def conversation(request: web.Request) -> web.StreamResponse:
 
     def load() -> dict[str, Any] | None:
         with store.read_session() as session:
-            handoff = _visible(session, agent, person, handoff_id)
+            handoff = visible(session, agent, person, handoff_id)
             if handoff is None:
                 return None
             resident = session.get(Resident, handoff.resident_id)
@@ -227,7 +228,7 @@ async def claim(request: web.Request) -> web.StreamResponse:
 
     def take() -> tuple[bool, Handoff | None]:
         with store.session(actor=actor(person)) as session:
-            if _visible(session, agent, person, handoff_id) is None:
+            if visible(session, agent, person, handoff_id) is None:
                 return False, None
             won = handoffs.claim(session, handoff_id or 0, staff=person.username)
             if won:
@@ -271,7 +272,7 @@ async def _write(request: web.Request, *, role: str) -> web.StreamResponse:
 
     def check() -> tuple[Handoff | None, bool]:
         with store.read_session() as session:
-            handoff = _visible(session, agent, person, handoff_id)
+            handoff = visible(session, agent, person, handoff_id)
             return handoff, handoff is not None and may_act(session, agent, person, handoff)
 
     handoff, allowed = await asyncio.to_thread(check)
@@ -308,7 +309,7 @@ async def _finish(request: web.Request, outcome: str, action: str, notice: str) 
 
     def end() -> tuple[str, Handoff | None]:
         with store.session(actor=actor(person)) as session:
-            handoff = _visible(session, agent, person, handoff_id)
+            handoff = visible(session, agent, person, handoff_id)
             if handoff is None:
                 return "missing", None
             held_by_other = handoff.status == HandoffStatus.CLAIMED and handoff.staff != person.username
@@ -338,7 +339,7 @@ async def reveal(request: web.Request) -> web.StreamResponse:
 
     def load() -> dict[str, Any] | None:
         with store.session(actor=actor(person)) as session:
-            handoff = _visible(session, agent, person, handoff_id)
+            handoff = visible(session, agent, person, handoff_id)
             resident = session.get(Resident, handoff.resident_id) if handoff else None
             if handoff is None or resident is None:
                 return None

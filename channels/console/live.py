@@ -22,6 +22,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -44,11 +45,18 @@ Place = tuple[str | None, str | None, str | None]  # a handoff's hall, departmen
 _REREAD = 50  # ids below the newest seen are read again: PostgreSQL may commit them out of order
 
 
+@dataclass
+class Listener:
+    """Who listens on a socket, and the session they opened it with (checked every round)."""
+
+    person: StaffView
+    token: str
+
+
 class ConsoleHub:
     def __init__(self, app: web.Application) -> None:
         self.app = app
-        self.sockets: dict[web.WebSocketResponse, StaffView] = {}
-        self.tokens: dict[web.WebSocketResponse, str] = {}  # each socket's session, checked every round
+        self.sockets: dict[web.WebSocketResponse, Listener] = {}
         self._last_id: int | None = None
         self._seen: deque[int] = deque(maxlen=2000)
         self._signature: tuple[Any, ...] | None = None
@@ -76,8 +84,8 @@ class ConsoleHub:
     async def broadcast(self, event: dict[str, Any], place: Place | None = None) -> None:
         """To every socket here, or (with `place`) to those whose staff may see that handoff."""
         payload = json.dumps(event, ensure_ascii=False)
-        for socket, person in list(self.sockets.items()):
-            if place is not None and not person.may_see(place[0], place[1], holder=place[2]):
+        for socket, listener in list(self.sockets.items()):
+            if place is not None and not listener.person.may_see(place[0], place[1], holder=place[2]):
                 continue
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await socket.send_str(payload)
@@ -86,21 +94,21 @@ class ConsoleHub:
         """Close the sockets whose session has ended (signed out, expired, the account deactivated,
         on any replica); the others go on with their staff member's scope as it is now."""
         store = self.app[keys.STORE]
-        tokens = dict(self.tokens)
+        tokens = {ws: listener.token for ws, listener in self.sockets.items()}
 
         def load() -> dict[web.WebSocketResponse, StaffView | None]:
             with store.read_session() as session:
                 return {ws: staff.session_staff(session, token) for ws, token in tokens.items()}
 
         for ws, person in (await asyncio.to_thread(load)).items():
-            if ws not in self.sockets:
+            listener = self.sockets.get(ws)
+            if listener is None:
                 continue  # gone meanwhile
             if person is None:
-                self.sockets.pop(ws, None)
-                self.tokens.pop(ws, None)
+                del self.sockets[ws]
                 await ws.close()
             else:
-                self.sockets[ws] = person
+                listener.person = person
 
     def _read(self) -> list[tuple[dict[str, Any], Place | None]]:
         store, agent = self.app[keys.STORE], self.app[keys.AGENT]
@@ -152,8 +160,7 @@ async def socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     hub = request.app[HUB]
-    hub.sockets[ws] = person
-    hub.tokens[ws] = request.cookies.get(COOKIE, "")
+    hub.sockets[ws] = Listener(person, request.cookies.get(COOKIE, ""))
     hub.poke()
     try:
         async for message in ws:  # the page only listens
@@ -161,7 +168,6 @@ async def socket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         hub.sockets.pop(ws, None)
-        hub.tokens.pop(ws, None)
     return ws
 
 

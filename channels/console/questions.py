@@ -17,10 +17,10 @@ from sqlmodel import select
 from tongban.channels.app import keys
 from tongban.channels.app.chat_api import error, json_body, json_reply
 from tongban.channels.console.auth import STAFF, actor
-from tongban.channels.console.scope import parse_id, sees
+from tongban.channels.console.scope import parse_id, visible
 from tongban.memory import questions
 from tongban.memory.clock import SHANGHAI
-from tongban.memory.models import Handoff, ServiceItem
+from tongban.memory.models import ServiceItem
 
 
 async def report(request: web.Request) -> web.StreamResponse:
@@ -46,7 +46,7 @@ async def report(request: web.Request) -> web.StreamResponse:
 
 async def add_keyword(request: web.Request) -> web.StreamResponse:
     """POST {item_code, phrase}: the phrase becomes a keyword of the item, searchable at once."""
-    return await _change_keywords(request, lambda session, code, phrase: questions.add_keyword(session, code, phrase))
+    return await _change_keywords(request, questions.add_keyword)
 
 
 async def learned(request: web.Request) -> web.StreamResponse:
@@ -76,8 +76,7 @@ async def correct(request: web.Request) -> web.StreamResponse:
         return error(404, "not_found", "没有这个对话")
 
     def teach(session: Any, code: str, phrase: str) -> ServiceItem:
-        handoff = session.get(Handoff, handoff_id)
-        if handoff is None or not sees(session, agent, person, handoff):
+        if visible(session, agent, person, handoff_id) is None:
             raise _NoConversation  # another hall's conversation is not there for this person
         return questions.add_keyword(session, code, phrase, source=f"handoff:{handoff_id}")
 

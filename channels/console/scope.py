@@ -36,6 +36,12 @@ def sees(session: Session, agent: Any, person: StaffView, handoff: Handoff) -> b
     return person.may_see(hall, department, holder=holder)
 
 
+def visible(session: Session, agent: Any, person: StaffView, handoff_id: int | None) -> Handoff | None:
+    """The handoff when it exists and is in the person's scope (else None: answered 404)."""
+    handoff = session.get(Handoff, handoff_id) if handoff_id else None
+    return handoff if handoff is not None and sees(session, agent, person, handoff) else None
+
+
 def may_act(session: Session, agent: Any, person: StaffView, handoff: Handoff) -> bool:
     """Claim, note, hand back: a conversation in scope that nobody else holds (supervisors may
     step into one held by a colleague in their scope)."""
